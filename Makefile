@@ -1,0 +1,58 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ASL_VALIDATOR := .tools/node_modules/.bin/asl-validator
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help install demo test lint format build unit bench clean
+
+help:
+	@echo "make demo   - run sample music tasks through the whole pipeline locally (moto + vendor emulator)"
+	@echo "make test   - lint (ruff, cfn-lint, ASL), sam build, and the whole test suite"
+	@echo "make build  - sam build for python3.13/arm64 into .aws-sam/build (no Docker needed)"
+	@echo "make unit   - the test suite without the slow end-to-end runs"
+	@echo "make bench  - benchmarks (reported as ratios)"
+	@echo "make format - apply ruff's formatter and fixes"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,build]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+$(ASL_VALIDATOR):
+	@mkdir -p .tools
+	cd .tools && npm install --no-audit --no-fund --silent --no-save asl-validator@4.0.0
+
+demo: $(STAMP)
+	$(BIN)/covers demo
+
+lint: $(STAMP) $(ASL_VALIDATOR)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+	$(ASL_VALIDATOR) --json-path statemachine/cover_workflow.asl.json
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+build: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --build-dir .aws-sam/build
+
+# pytest exits 5 when it collected no test: that must fail too, and it does (any non-zero exit).
+test: lint build
+	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not build"
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis .covers-local.log

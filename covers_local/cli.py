@@ -1,0 +1,421 @@
+"""``covers``: run the pipeline locally, serve the vendor emulator, operate a deployed stack.
+
+Human output goes to stderr; ``--json`` output (and nothing else) to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from covers_local import deployed
+from covers_local.deployed import CommandError
+from covers_local.emulator import EmulatorConfig, VendorEmulator
+
+#: The demo's music tasks: each id's prefix picks an emulator scenario (see covers_local.emulator).
+DEMO_TASKS = [
+    ("demo-track-001", "SUCCEEDED", "cover made on the first try"),
+    ("late-demo-track-002", "SUCCEEDED", "music registered late: one 404, retried, then made"),
+    ("flaky-demo-track-003", "SUCCEEDED", "vendor answers 503 then 429 first: retried with backoff"),
+    ("fail-demo-track-004", "FAILED", "the vendor reports FAILED"),
+    ("noimg-demo-track-005", "FAILED", "the vendor reports SUCCESS without images"),
+    ("hascover-demo-track-006", "REJECTED", "a cover already exists (400)"),
+    ("unknown-demo-track-007", "REJECTED", "unknown music task: 404 on every attempt"),
+    ("lost-demo-track-008", "NEEDS_ATTENTION", "generate answer lost in transit, retry gets 400"),
+    ("slow-demo-track-009", "TIMED_OUT", "still IN_PROGRESS at the deadline"),
+]
+LOG_FILE = ".covers-local.log"
+
+
+class Console:
+    """Progress lines on stderr, with elapsed time."""
+
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.started = time.monotonic()
+
+    def say(self, text: str = "") -> None:
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+    def change(self, task: str, old: str | None, new: str, record: dict[str, Any]) -> None:
+        detail = ""
+        if record.get("error"):
+            detail = f"  ({record['error'].get('code')})"
+        elif new == "IN_PROGRESS" and record.get("coverTaskId"):
+            detail = f"  (cover task {record['coverTaskId']}, polls {record.get('pollCount', 0)})"
+        self.say(f"[{time.monotonic() - self.started:5.1f}s] {task}: {old or 'new'} -> {new}{detail}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("covers: interrupted", file=sys.stderr)
+        return 130
+    except CommandError as exc:
+        print(f"covers: {exc}", file=sys.stderr)
+        return 1
+
+
+# --- local runs ---------------------------------------------------------------------------------
+
+
+def run_local(
+    task_ids: list[str],
+    *,
+    vendor_url: str | None,
+    api_key: str | None,
+    first_wait: int,
+    poll_interval: int,
+    max_wait: int,
+    archive: bool,
+    console: Console,
+    extra_messages: Sequence[dict[str, Any] | str] = (),
+    emulator: VendorEmulator | None = None,
+    log_path: Path | None = None,
+) -> dict[str, Any]:
+    """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}."""
+    from covers_local.runner import LocalPipeline, LocalSettings
+
+    own_emulator = None
+    if vendor_url is None:
+        own_emulator = emulator or VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0)))
+        vendor_url = own_emulator.serve() if own_emulator._server is None else own_emulator.base_url
+        api_key = api_key or own_emulator.config.api_key
+        console.say(f"vendor: built-in emulator at {vendor_url}")
+    else:
+        _check_reachable(vendor_url)
+        if not api_key:
+            raise CommandError("--api-key (or COVERS_API_KEY) is required with --udio-url")
+        console.say(f"vendor: {vendor_url}")
+    settings = LocalSettings(
+        vendor_url=vendor_url,
+        api_key=api_key or "",
+        first_wait=first_wait,
+        poll_interval=poll_interval,
+        max_wait=max_wait,
+        archive=archive,
+    )
+    log_path = log_path or Path(LOG_FILE)
+    console.say(f"aws: moto (in-process); function logs -> {log_path}")
+    timeout = max_wait + first_wait + 120
+    try:
+        with (
+            log_path.open("a", encoding="utf-8") as log,
+            contextlib.redirect_stdout(log),
+            LocalPipeline(settings) as stack,
+        ):
+            stack.submit([{"musicTaskId": t} for t in task_ids])
+            stack.submit(extra_messages)
+            console.say(
+                f"submitted {len(task_ids) + len(extra_messages)} message(s) to the cover requests queue"
+            )
+            records = stack.run(task_ids, timeout=timeout, on_change=console.change)
+            return _summary(
+                task_ids, records, stack.events, stack.dead_letters, stack.start_invocation_errors
+            )
+    finally:
+        if own_emulator is not None and emulator is None:
+            own_emulator.close()
+
+
+def _summary(
+    task_ids: list[str],
+    records: dict[str, Any],
+    events: list[dict[str, Any]],
+    dead_letters: list[dict[str, Any]],
+    errors: list[str],
+) -> dict[str, Any]:
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        by_task.setdefault(event["detail"]["musicTaskId"], []).append(
+            {"detail-type": event["detail-type"], "source": event["source"], "detail": event["detail"]}
+        )
+    dead_ids = {}
+    for letter in dead_letters:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            dead_ids[json.loads(letter["body"]).get("musicTaskId")] = letter["reason"]
+    tasks = []
+    for task_id in task_ids:
+        record = records.get(task_id, {})
+        tasks.append(
+            {
+                "musicTaskId": task_id,
+                "status": record.get("status", "NOT_STARTED"),
+                "coverTaskId": record.get("coverTaskId"),
+                "images": record.get("images") or [],
+                "archivedImages": [
+                    a.get("s3Uri") for a in record.get("archivedImages") or [] if a.get("s3Uri")
+                ],
+                "error": record.get("error") or record.get("lastError"),
+                "pollCount": int(record.get("pollCount") or 0),
+                "seconds": _duration(record),
+                "deadLettered": task_id in dead_ids,
+                "events": by_task.get(task_id, []),
+            }
+        )
+    return {"tasks": tasks, "deadLetters": dead_letters, "invocationErrors": errors}
+
+
+def _duration(record: dict[str, Any]) -> float | None:
+    if not record.get("createdAt") or not record.get("completedAt"):
+        return None
+    start = datetime.fromisoformat(record["createdAt"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(record["completedAt"].replace("Z", "+00:00"))
+    return round((end - start).total_seconds(), 1)
+
+
+def _check_reachable(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CommandError(f"--udio-url must be an http(s) URL, got {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=5):
+            pass
+    except OSError as exc:
+        raise CommandError(f"vendor server unreachable at {parts.hostname}:{port} ({exc})") from exc
+
+
+def print_table(summary: dict[str, Any], console: Console) -> None:
+    rows = [("music task", "status", "cover task", "images", "polls", "time")]
+    for t in summary["tasks"]:
+        images = str(len(t["images"])) + (
+            f" ({len(t['archivedImages'])} in S3)" if t["archivedImages"] else ""
+        )
+        rows.append(
+            (
+                t["musicTaskId"],
+                t["status"] + (" (DLQ)" if t["deadLettered"] else ""),
+                t["coverTaskId"] or "-",
+                images,
+                str(t["pollCount"]),
+                f"{t['seconds']}s" if t["seconds"] is not None else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    console.say()
+    for n, row in enumerate(rows):
+        console.say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            console.say("  ".join("-" * w for w in widths))
+    console.say()
+    events = [e for t in summary["tasks"] for e in t["events"]]
+    console.say(f"events on the covers bus: {len(events)}")
+    for e in events:
+        d = e["detail"]
+        why = f"  {d['error']['code']}: {d['error']['message'][:90]}" if d.get("error") else ""
+        console.say(f"  {e['detail-type']:<24} {d['musicTaskId']:<26} {d['status']:<16}{why}")
+    if summary["deadLetters"]:
+        console.say(f"dead-letter queue: {len(summary['deadLetters'])} message(s)")
+        for letter in summary["deadLetters"]:
+            console.say(f"  {letter['body'][:40]!r}: {letter['reason']}")
+    for error in summary["invocationErrors"]:
+        console.say(f"start function invocation failed: {error}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    console = Console(quiet=False)
+    summary = run_local(
+        args.music_task_ids,
+        vendor_url=args.udio_url,
+        api_key=args.api_key or os.environ.get("COVERS_API_KEY"),
+        first_wait=args.initial_wait,
+        poll_interval=args.poll_interval,
+        max_wait=args.max_wait,
+        archive=args.archive,
+        console=console,
+    )
+    if args.json:
+        json.dump(summary["tasks"], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_table(summary, console)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    console = Console()
+    console.say("covers demo: the real handlers and state machine on moto, against the vendor emulator")
+    for task_id, expected, what in DEMO_TASKS:
+        console.say(f"  {task_id:<26} expect {expected:<16} {what}")
+    console.say("  plus: a duplicate message for demo-track-001 (must not spend a second credit),")
+    console.say("        and a message that is not JSON (must land in the dead-letter queue)")
+    emulator = VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0), seed=7))
+    emulator.serve()
+    try:
+        summary = run_local(
+            [t for t, _, _ in DEMO_TASKS],
+            vendor_url=None,
+            api_key=None,
+            first_wait=1,
+            poll_interval=1,
+            max_wait=args.max_wait,
+            archive=True,
+            console=console,
+            extra_messages=[{"musicTaskId": "demo-track-001"}, "this is not json"],
+            emulator=emulator,
+        )
+    finally:
+        emulator.close()
+    print_table(summary, console)
+    charged = emulator.stats.credits_charged
+    console.say(
+        f"credits spent: {sum(charged.values())} for {len(charged)} music task(s); "
+        f"most generate calls charged for one task: {max(charged.values(), default=0)}"
+    )
+    mismatches = [
+        (t["musicTaskId"], t["status"], expected)
+        for t, (_, expected, _) in zip(summary["tasks"], DEMO_TASKS, strict=True)
+        if t["status"] != expected
+    ]
+    for task_id, got, expected in mismatches:
+        console.say(f"UNEXPECTED: {task_id} ended {got}, expected {expected}")
+    if args.json:
+        json.dump(summary["tasks"], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 1 if mismatches else 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    config = EmulatorConfig(
+        api_key=args.api_key,
+        credits=args.credits,
+        ready_after=(args.ready_min, args.ready_max),
+        failure_rate=args.failure_rate,
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+    )
+    emulator = VendorEmulator(config)
+    url = emulator.serve(args.host, args.port)
+    print(
+        f"vendor emulator serving {url} (API key {args.api_key!r}, {args.credits} credits); Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        emulator.close()
+        return 0
+
+
+# --- deployed stacks ------------------------------------------------------------------------------
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    target = deployed.resolve(args)
+    sent = deployed.submit(target, args.music_task_ids, correlation_id=args.correlation_id)
+    for task_id, message_id in sent:
+        print(f"submitted {task_id} (message {message_id})", file=sys.stderr)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    target = deployed.resolve(args)
+    record = deployed.status(target, args.music_task_id)
+    if record is None:
+        raise CommandError(f"no record for music task {args.music_task_id}")
+    json.dump(record, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    target = deployed.resolve(args)
+    moved, kept = deployed.redrive(
+        target,
+        include_rejected=args.include_rejected,
+        limit=args.max,
+        progress=lambda n: print(f"moved {n} message(s)...", file=sys.stderr),
+    )
+    print(
+        f"moved {moved} message(s) back to the cover requests queue; left {kept} rejected as bad input "
+        f"in the DLQ" + ("" if args.include_rejected else " (--include-rejected moves them too)"),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="covers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run sample music tasks through the local pipeline and the emulator")
+    demo.add_argument("--max-wait", type=int, default=8, help="deadline in seconds (default 8)")
+    demo.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="run music tasks through the local pipeline")
+    run.add_argument("music_task_ids", nargs="+", metavar="MUSIC_TASK_ID")
+    run.add_argument("--udio-url", help="vendor base URL (default: the built-in emulator)")
+    run.add_argument("--api-key", help="vendor API key (or COVERS_API_KEY); needed with --udio-url")
+    run.add_argument("--initial-wait", type=_positive(0), default=2, help="seconds before the first check")
+    run.add_argument("--poll-interval", type=_positive(1), default=2, help="seconds between checks")
+    run.add_argument("--max-wait", type=_positive(1), default=120, help="deadline in seconds")
+    run.add_argument("--archive", action="store_true", help="archive images to (moto) S3")
+    run.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    run.set_defaults(func=cmd_run)
+
+    emu = sub.add_parser("emulator", help="serve the vendor emulator on its own")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8787)
+    emu.add_argument("--api-key", default="local-demo-key")
+    emu.add_argument("--credits", type=int, default=1000)
+    emu.add_argument("--ready-min", type=float, default=1.0, help="shortest time to ready, seconds")
+    emu.add_argument("--ready-max", type=float, default=3.0, help="longest time to ready, seconds")
+    emu.add_argument("--failure-rate", type=float, default=0.0, help="share of covers that end FAILED")
+    emu.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with a fault")
+    emu.add_argument("--seed", type=int)
+    emu.set_defaults(func=cmd_emulator)
+
+    for name, func, text in (
+        ("submit", cmd_submit, "send music tasks to a deployed stack's queue"),
+        ("status", cmd_status, "print a music task's record from a deployed stack"),
+        ("redrive", cmd_redrive, "move a deployed stack's DLQ messages back to its queue"),
+    ):
+        p = sub.add_parser(name, help=text)
+        deployed.add_target_arguments(p)
+        if name == "submit":
+            p.add_argument("music_task_ids", nargs="+", metavar="MUSIC_TASK_ID")
+            p.add_argument("--correlation-id")
+        elif name == "status":
+            p.add_argument("music_task_id", metavar="MUSIC_TASK_ID")
+        else:
+            p.add_argument(
+                "--include-rejected", action="store_true", help="also move messages rejected as bad input"
+            )
+            p.add_argument("--max", type=int, default=10_000, help="move at most this many")
+        p.set_defaults(func=func)
+    return parser
+
+
+def _positive(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}")
+        return value
+
+    return parse
+
+
+if __name__ == "__main__":
+    sys.exit(main())

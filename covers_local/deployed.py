@@ -1,0 +1,138 @@
+"""Operating a deployed stack: submit requests, read records, redrive the dead-letter queue.
+
+Resources are found from the stack's CloudFormation outputs (``--stack``) or given explicitly."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from covers_core.model import CoverRequest, request_from_mapping
+from covers_core.records import plain
+
+OUTPUTS = {
+    "queue_url": "CoverRequestsQueueUrl",
+    "dlq_url": "CoverRequestsDeadLetterQueueUrl",
+    "table": "CoversTableName",
+}
+
+
+class CommandError(Exception):
+    """A failure of the command itself: printed as one line, exit code 1."""
+
+
+@dataclass(frozen=True)
+class Target:
+    region: str | None
+    queue_url: str | None
+    dlq_url: str | None
+    table: str | None
+
+    def need(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            flag = "--" + name.replace("_", "-")
+            raise CommandError(f"need {flag} or --stack (whose output {OUTPUTS[name]} gives it)")
+        return str(value)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", help="CloudFormation stack name (reads its outputs)")
+    parser.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    parser.add_argument("--queue-url", help="cover requests queue URL")
+    parser.add_argument("--dlq-url", help="dead-letter queue URL")
+    parser.add_argument("--table", help="covers table name")
+
+
+def resolve(args: argparse.Namespace) -> Target:
+    found: dict[str, str] = {}
+    if args.stack:
+        try:
+            stacks = boto3.client("cloudformation", region_name=args.region).describe_stacks(
+                StackName=args.stack
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise CommandError(f"cannot read stack {args.stack}: {exc}") from exc
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
+        found = {name: outputs[key] for name, key in OUTPUTS.items() if key in outputs}
+    return Target(
+        region=args.region,
+        queue_url=args.queue_url or found.get("queue_url"),
+        dlq_url=args.dlq_url or found.get("dlq_url"),
+        table=args.table or found.get("table"),
+    )
+
+
+def submit(
+    target: Target, music_task_ids: Iterable[str], *, correlation_id: str | None = None
+) -> list[tuple[str, str]]:
+    sqs = boto3.client("sqs", region_name=target.region)
+    sent = []
+    for task_id in music_task_ids:
+        request = request_from_mapping({"musicTaskId": task_id, "correlationId": correlation_id})
+        sent.append(
+            (
+                task_id,
+                _call(
+                    sqs.send_message,
+                    QueueUrl=target.need("queue_url"),
+                    MessageBody=json.dumps(CoverRequest.to_message(request)),
+                )["MessageId"],
+            )
+        )
+    return sent
+
+
+def status(target: Target, music_task_id: str) -> dict[str, Any] | None:
+    table = boto3.resource("dynamodb", region_name=target.region).Table(target.need("table"))
+    item = _call(table.get_item, Key={"musicTaskId": music_task_id}, ConsistentRead=True).get("Item")
+    return plain(item) if item else None
+
+
+def redrive(
+    target: Target,
+    *,
+    include_rejected: bool = False,
+    limit: int = 10_000,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Move DLQ messages back to the requests queue (after a recharge or a key fix). Messages the start
+    function rejected as bad input (``rejectReason``) stay unless ``include_rejected``.
+    Returns (moved, left)."""
+    sqs = boto3.client("sqs", region_name=target.region)
+    queue_url, dlq_url = target.need("queue_url"), target.need("dlq_url")
+    moved = kept = 0
+    while moved < limit:
+        # Keep received messages invisible long enough that this loop never sees one twice.
+        batch = _call(
+            sqs.receive_message,
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=300,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+        ).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            if "rejectReason" in message.get("MessageAttributes", {}) and not include_rejected:
+                kept += 1
+                continue
+            _call(sqs.send_message, QueueUrl=queue_url, MessageBody=message["Body"])
+            _call(sqs.delete_message, QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+            if progress and moved % 50 == 0:
+                progress(moved)
+    return moved, kept
+
+
+def _call(func: Callable[..., Any], **kwargs: Any) -> Any:
+    try:
+        return func(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise CommandError(str(exc)) from exc

@@ -1,0 +1,47 @@
+"""StartCoverFunction: SQS batch -> claim, generate (once per music task), start the CoverWorkflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from covers_core import wiring
+from covers_core.batch import DeadLetters, StartBatch
+from covers_core.errors import VendorCreditsExhaustedError
+
+logger = Logger()
+metrics = Metrics()
+# Report every failed record, even when all failed: the messages stay queued either way, and the
+# invocation itself does not count as an error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch = StartBatch(
+        wiring.starter(), DeadLetters(wiring.aws_client("sqs"), wiring.dead_letter_queue_url())
+    )
+
+    def record_handler(record: SQSRecord) -> Any:
+        logger.remove_keys(["musicTaskId"])
+        return batch.handle(record.message_id, record.body)
+
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    started = sum(1 for r in batch.results if r.action in ("started", "resumed"))
+    metrics.add_metric(name="CoversRequested", unit=MetricUnit.Count, value=started)
+    metrics.add_metric(name="BadMessages", unit=MetricUnit.Count, value=batch.bad_messages)
+    if batch.blocked is not None:  # one data point per batch, not one per message
+        name = (
+            "CreditsExhausted"
+            if isinstance(batch.blocked, VendorCreditsExhaustedError)
+            else "VendorAuthFailed"
+        )
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    return response

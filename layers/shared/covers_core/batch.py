@@ -1,0 +1,81 @@
+"""One SQS batch for the start function: what each record's fate is, and batch-wide state.
+
+* A bad message is moved to the dead-letter queue at once with its reason (no pointless retries) and
+  reported as handled; if that move fails it is reported failed and SQS's redrive policy moves it.
+* After the first 401/402 the rest of the batch is parked as BLOCKED without calling the vendor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from covers_core.errors import AwsTransientError, BadRequestError, VendorBlockedError
+from covers_core.model import parse_request
+from covers_core.starter import CoverStarter, StartResult
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetters:
+    """Sends rejected message bodies to the dead-letter queue with the reason as a message attribute."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def send(self, body: str, reason: str, message_id: str) -> None:
+        try:
+            self.sqs.send_message(
+                QueueUrl=self.queue_url,
+                MessageBody=body if body else "(empty)",
+                MessageAttributes={
+                    "rejectReason": {"DataType": "String", "StringValue": reason[:1000]},
+                    "originalMessageId": {"DataType": "String", "StringValue": message_id or "-"},
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise AwsTransientError(f"could not move the bad message to the DLQ: {exc}") from exc
+
+
+class StartBatch:
+    """Per-invocation state; ``handle`` is the record handler given to Powertools' BatchProcessor."""
+
+    def __init__(self, starter: CoverStarter, dead_letters: DeadLetters | None) -> None:
+        self.starter = starter
+        self.dead_letters = dead_letters
+        self.blocked: VendorBlockedError | None = None
+        self.results: list[StartResult] = []
+        self.bad_messages = 0
+
+    def handle(self, message_id: str, body: str) -> StartResult | None:
+        try:
+            request = parse_request(body)
+        except BadRequestError as exc:
+            self.bad_messages += 1
+            log.error(
+                "rejected message %s: %s",
+                message_id,
+                exc.message,
+                extra={"messageId": message_id, "reason": exc.message, "bodyBytes": len(body or "")},
+            )
+            if self.dead_letters is None:
+                raise
+            self.dead_letters.send(body, exc.message, message_id)
+            return None
+        try:
+            result = self.starter.start(request, blocked=self.blocked)
+        except VendorBlockedError as exc:
+            if self.blocked is None:
+                self.blocked = exc
+                log.error(
+                    "vendor refused (%s): %s; parking the rest of this batch as BLOCKED",
+                    exc.code,
+                    exc.message,
+                    extra={"musicTaskId": request.music_task_id},
+                )
+            raise
+        self.results.append(result)
+        return result

@@ -1,0 +1,170 @@
+"""StartCoverFunction: request shapes, bad input, duplicates, vendor refusals — through the real handler,
+on moto, against the vendor emulator."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from covers_local.emulator import VendorEmulator
+from tests.conftest import Aws, invoke, load_event, sqs_event
+
+
+def failures(response: dict) -> set[str]:
+    return {f["itemIdentifier"] for f in response["batchItemFailures"]}
+
+
+def test_the_sample_event_starts_one_cover_per_request(aws: Aws, emulator: VendorEmulator) -> None:
+    response = invoke("start_cover", load_event("start_cover.json"))
+    assert response == {"batchItemFailures": []}
+    for task in ("gen123213213213123bksv", "gen998877665544332211", "gen555444333222111000"):
+        record = aws.record(task)
+        assert record["status"] == "IN_PROGRESS"
+        assert record["coverTaskId"] == emulator.cover_by_music[task]
+        assert record["executionArn"].endswith(":" + task)
+        assert emulator.stats.credits_charged[task] == 1
+    assert aws.record("gen123213213213123bksv")["correlationId"] == "order-42"
+    assert aws.record("gen123213213213123bksv")["metadata"] == {"title": "Night Drive"}
+    execution = boto3.client("stepfunctions").describe_execution(
+        executionArn=aws.record("gen998877665544332211")["executionArn"]
+    )
+    assert json.loads(execution["input"])["coverTaskId"] == emulator.cover_by_music["gen998877665544332211"]
+
+
+def test_bad_messages_go_to_the_dlq_with_their_reason_and_the_batch_carries_on(
+    aws: Aws, emulator: VendorEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = sqs_event(
+        "not json",
+        {"musicTaskId": "good-1"},
+        {"taskId": 12},
+        {"musicTaskId": "x", "metadata": "s"},
+        {"musicTaskId": "good-2"},
+    )
+    response = invoke("start_cover", event)
+    assert response == {"batchItemFailures": []}  # bad ones moved to the DLQ already: nothing to retry
+    assert aws.record("good-1")["status"] == aws.record("good-2")["status"] == "IN_PROGRESS"
+    letters = aws.dead_letters()
+    reasons = sorted(m["MessageAttributes"]["rejectReason"]["StringValue"] for m in letters)
+    assert len(reasons) == 3
+    assert any("not valid JSON" in r for r in reasons)
+    assert any("'taskId' must be a string" in r for r in reasons)
+    assert any("'metadata' must be a JSON object" in r for r in reasons)
+    assert {m["Body"] for m in letters} == {
+        "not json",
+        '{"taskId": 12}',
+        '{"musicTaskId": "x", "metadata": "s"}',
+    }
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any(line.startswith("rejected message msg-0: message body is not valid JSON") for line in logged)
+    assert set(emulator.stats.generate_requests) == {"good-1", "good-2"}  # bad input never reaches the vendor
+
+
+def test_a_bad_message_that_cannot_be_moved_is_left_for_the_redrive_policy(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", aws.dlq_url + "-missing")
+    response = invoke("start_cover", sqs_event("not json", {"musicTaskId": "good-1"}))
+    assert failures(response) == {"msg-0"}
+    assert aws.record("good-1")["status"] == "IN_PROGRESS"
+
+
+def test_duplicate_messages_in_one_batch_and_across_batches_spend_one_credit(
+    aws: Aws, emulator: VendorEmulator
+) -> None:
+    first = invoke("start_cover", sqs_event({"musicTaskId": "dup"}, {"taskId": "dup"}, {"workId": "dup"}))
+    second = invoke("start_cover", sqs_event({"musicTaskId": "dup"}))
+    assert first == second == {"batchItemFailures": []}
+    assert emulator.stats.generate_requests["dup"] == 1
+    assert len(aws.executions()) == 1
+
+
+def test_credits_exhausted_blocks_the_rest_of_the_batch_without_calling_the_vendor(
+    aws: Aws, emulator: VendorEmulator
+) -> None:
+    emulator.credits = 1
+    event = sqs_event(*({"musicTaskId": f"t{i}"} for i in range(5)))
+    response = invoke("start_cover", event)
+    assert failures(response) == {"msg-1", "msg-2", "msg-3", "msg-4"}  # kept on the queue, not failed
+    assert aws.record("t0")["status"] == "IN_PROGRESS"
+    assert emulator.stats.generate_requests["t1"] == 1  # the one call that got 402
+    assert all(emulator.stats.generate_requests[f"t{i}"] == 0 for i in (2, 3, 4))
+    for i in range(1, 5):
+        record = aws.record(f"t{i}")
+        assert record["status"] == "BLOCKED"
+        assert record["lastError"]["code"] == "CREDITS_EXHAUSTED"
+    assert aws.events() == []  # BLOCKED is not terminal: no event
+
+    emulator.recharge(10)  # the operator recharges; the messages come back (retry or redrive)
+    assert invoke("start_cover", sqs_event(*({"musicTaskId": f"t{i}"} for i in range(1, 5)))) == {
+        "batchItemFailures": []
+    }
+    assert all(aws.record(f"t{i}")["status"] == "IN_PROGRESS" for i in range(5))
+    assert all(emulator.stats.credits_charged[f"t{i}"] == 1 for i in range(5))
+
+
+def test_a_bad_api_key_blocks_and_never_marks_anything_failed(aws: Aws, emulator: VendorEmulator) -> None:
+    boto3.client("secretsmanager").put_secret_value(SecretId=aws.secret_arn, SecretString="wrong")
+    response = invoke("start_cover", sqs_event({"musicTaskId": "a"}, {"musicTaskId": "b"}))
+    assert failures(response) == {"msg-0", "msg-1"}
+    assert aws.record("a")["status"] == aws.record("b")["status"] == "BLOCKED"
+    assert aws.record("a")["lastError"]["code"] == "VENDOR_AUTH_FAILED"
+    assert sum(emulator.stats.generate_requests.values()) == 0  # 401 before the task is even looked at
+
+
+def test_the_placeholder_secret_blocks_with_instructions(aws: Aws, emulator: VendorEmulator) -> None:
+    boto3.client("secretsmanager").put_secret_value(SecretId=aws.secret_arn, SecretString="SET-ME")
+    response = invoke("start_cover", sqs_event({"musicTaskId": "a"}))
+    assert failures(response) == {"msg-0"}
+    record = aws.record("a")
+    assert record["status"] == "BLOCKED"
+    assert "put-secret-value" in record["lastError"]["message"]
+    assert emulator.stats.generate_requests["a"] == 0
+
+
+def test_an_existing_cover_is_rejected_with_one_event(aws: Aws, emulator: VendorEmulator) -> None:
+    emulator.add_existing_cover("made-elsewhere")
+    assert invoke("start_cover", sqs_event({"musicTaskId": "made-elsewhere", "correlationId": "c9"})) == {
+        "batchItemFailures": []
+    }
+    record = aws.record("made-elsewhere")
+    assert (record["status"], record["error"]["code"]) == ("REJECTED", "COVER_ALREADY_EXISTS")
+    events = aws.events()
+    assert [(e["detail-type"], e["detail"]["status"], e["detail"]["correlationId"]) for e in events] == [
+        ("Cover Generation Failed", "REJECTED", "c9")
+    ]
+
+
+def test_an_unknown_music_task_is_retried_then_rejected(aws: Aws, emulator: VendorEmulator) -> None:
+    event = sqs_event({"musicTaskId": "unknown-track"})
+    assert failures(invoke("start_cover", event)) == {"msg-0"}
+    assert failures(invoke("start_cover", event)) == {"msg-0"}
+    assert aws.record("unknown-track")["status"] == "GENERATING"
+    assert invoke("start_cover", event) == {"batchItemFailures": []}  # third 404: give up
+    record = aws.record("unknown-track")
+    assert (record["status"], record["error"]["code"]) == ("REJECTED", "MUSIC_TASK_NOT_FOUND")
+    assert emulator.stats.generate_requests["unknown-track"] == 3
+    assert [e["detail"]["status"] for e in aws.events()] == ["REJECTED"]
+
+
+def test_a_late_registered_music_task_gets_its_cover_on_retry(aws: Aws, emulator: VendorEmulator) -> None:
+    event = sqs_event({"musicTaskId": "late-track"})
+    assert failures(invoke("start_cover", event)) == {"msg-0"}
+    assert invoke("start_cover", event) == {"batchItemFailures": []}
+    assert aws.record("late-track")["status"] == "IN_PROGRESS"
+    assert emulator.stats.credits_charged["late-track"] == 1
+
+
+@pytest.mark.parametrize("fault", ["http_500", "http_503_html", "http_429", "code_in_body", "drop_before"])
+def test_transient_vendor_faults_keep_the_message_and_the_retry_succeeds(
+    aws: Aws, emulator: VendorEmulator, fault: str
+) -> None:
+    emulator.inject(fault, music_task_id="t")
+    assert failures(invoke("start_cover", sqs_event({"musicTaskId": "t"}))) == {"msg-0"}
+    assert aws.record("t")["status"] == "GENERATING"
+    assert invoke("start_cover", sqs_event({"musicTaskId": "t"})) == {"batchItemFailures": []}
+    assert aws.record("t")["status"] == "IN_PROGRESS"
+    assert emulator.stats.credits_charged["t"] == 1
+    assert aws.events() == []  # never reported as a vendor failure

@@ -17,6 +17,7 @@ prefix             behaviour
 ``slow-``          the cover takes ``slow_seconds`` to be ready
 ``lost-``          the first generate is processed (credit spent) but the connection is dropped
 ``flaky-``         the first two calls for the task answer 503 / 429 before the real answer
+``vanish-``        the cover task is created, but status always answers 404 (cover task not found)
 anything else      IN_PROGRESS for a random time in ``ready_after``, then SUCCESS with 2 images
 =================  ==============================================================================
 
@@ -224,9 +225,10 @@ class VendorEmulator:
     def status(self, cover_task_id: str, image_base: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
             task = self.covers.get(cover_task_id)
-            if task is None:
+            if task is not None:
+                self.stats.status_requests[task.music_task_id] += 1
+            if task is None or task.music_task_id.startswith("vanish-"):
                 return 404, {"code": 404, "msg": "Cover task not found", "data": None}
-            self.stats.status_requests[task.music_task_id] += 1
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(task.created))
         data: dict[str, Any] = {
             "taskId": task.task_id,

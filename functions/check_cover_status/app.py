@@ -8,12 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import wiring
 from covers_core.checker import CheckInput
 
 logger = Logger()
+# covers_core logs through the standard logging module: give it this function's JSON format.
+copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
 metrics = Metrics()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -14,6 +15,8 @@ from covers_core.batch import DeadLetters, StartBatch
 from covers_core.errors import VendorCreditsExhaustedError
 
 logger = Logger()
+# covers_core logs through the standard logging module: give it this function's JSON format.
+copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
 metrics = Metrics()
 # Report every failed record, even when all failed: the messages stay queued either way, and the
 # invocation itself does not count as an error.

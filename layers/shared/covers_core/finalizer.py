@@ -54,7 +54,7 @@ def outcome_from_workflow(state: dict[str, Any]) -> Outcome:
         if status == Status.NEEDS_ATTENTION:
             message = (
                 f"cover task {state.get('coverTaskId')} was paid for but its status could not be read "
-                f"({name}: {message}); check it with the vendor or run `covers resume`"
+                f"({name}: {message}); read it with GET /v2/cover/status?task_id=<coverTaskId>"
             )
         return Outcome(Status(status), error_code=code, error_message=message, poll_count=polls)
     vendor_status = check.get("status")

@@ -1,0 +1,181 @@
+"""FinalizeCoverFunction and the finalizer: terminal records, exactly one event, schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jsonschema
+import pytest
+from covers_core import wiring
+from covers_core.errors import AwsTransientError
+from covers_core.events import EventPublisher
+
+from tests.conftest import ROOT, Aws, invoke, load_event
+
+SCHEMAS = {
+    "Cover Generated": json.loads((ROOT / "events/schemas/cover-generated.schema.json").read_text()),
+    "Cover Generation Failed": json.loads(
+        (ROOT / "events/schemas/cover-generation-failed.schema.json").read_text()
+    ),
+}
+
+
+def assert_valid_event(event: dict[str, Any]) -> None:
+    jsonschema.validate(event, SCHEMAS[event["detail-type"]], format_checker=jsonschema.FormatChecker())
+
+
+def in_progress(
+    aws: Aws, task: str = "gen123213213213123bksv", cover: str = "cover123123213213b880d2"
+) -> None:
+    boto3.resource("dynamodb").Table(aws.table_name).put_item(
+        Item={
+            "musicTaskId": task,
+            "status": "IN_PROGRESS",
+            "coverTaskId": cover,
+            "generatedAt": "2026-11-28T10:00:00.000Z",
+            "createdAt": "2026-11-28T09:59:59.000Z",
+            "correlationId": "order-42",
+            "metadata": {"title": "Night Drive"},
+            "pollCount": 2,
+        }
+    )
+
+
+def test_success_records_images_with_their_expiry_and_emits_cover_generated(aws: Aws) -> None:
+    in_progress(aws)
+    result = invoke("finalize_cover", load_event("finalize_cover.json"))
+    assert result["status"] == "SUCCEEDED"
+    record = aws.record("gen123213213213123bksv")
+    assert record["images"] == [
+        "https://tempcover.storage.com/s/123.png",
+        "https://tempcover.storage.com/s/456.png",
+    ]
+    assert record["imagesExpireAt"] == "2026-12-12T10:00:00.000Z"  # 14 days after generation
+    assert record["pollCount"] == 3 and record["completedAt"] and record["eventPublishedAt"]
+    (event,) = aws.events()
+    assert_valid_event(event)
+    assert event["detail-type"] == "Cover Generated"
+    assert event["source"] == "covers.pipeline"
+    assert event["detail"]["images"][0] == {
+        "url": "https://tempcover.storage.com/s/123.png",
+        "expiresAt": "2026-12-12T10:00:00.000Z",
+    }
+    assert (event["detail"]["correlationId"], event["detail"]["metadata"]) == (
+        "order-42",
+        {"title": "Night Drive"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("check", "status", "code"),
+    [
+        ({"status": "FAILED", "error": "Cover generation failed", "pollCount": 4}, "FAILED", "VENDOR_FAILED"),
+        ({"status": "SUCCESS", "images": [], "pollCount": 4}, "FAILED", "NO_IMAGES"),
+        ({"status": "SUCCESS", "images": None, "pollCount": 4}, "FAILED", "NO_IMAGES"),
+        (
+            {"status": "TIMED_OUT", "error": "still IN_PROGRESS", "pollCount": 90},
+            "TIMED_OUT",
+            "DEADLINE_EXCEEDED",
+        ),
+        ({"status": "WEIRD", "pollCount": 1}, "NEEDS_ATTENTION", "UNEXPECTED_STATE"),
+    ],
+)
+def test_unhappy_outcomes_emit_one_failed_event_with_status_and_code(
+    aws: Aws, check: dict, status: str, code: str
+) -> None:
+    in_progress(aws)
+    invoke("finalize_cover", {**load_event("check_cover_status.json"), "check": check})
+    record = aws.record("gen123213213213123bksv")
+    assert (record["status"], record["error"]["code"]) == (status, code)
+    (event,) = aws.events()
+    assert_valid_event(event)
+    assert (event["detail"]["status"], event["detail"]["error"]["code"]) == (status, code)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        ("VendorNotFoundError", "FAILED", "COVER_TASK_NOT_FOUND"),
+        ("VendorCreditsExhaustedError", "NEEDS_ATTENTION", "CREDITS_EXHAUSTED"),
+        ("VendorAuthError", "NEEDS_ATTENTION", "VENDOR_AUTH_FAILED"),
+        ("VendorTransientError", "NEEDS_ATTENTION", "VENDOR_UNAVAILABLE"),
+        ("States.Timeout", "NEEDS_ATTENTION", "INTERNAL_ERROR"),
+        ("KeyError", "NEEDS_ATTENTION", "INTERNAL_ERROR"),
+    ],
+)
+def test_caught_failures_map_to_a_terminal_status_without_calling_a_paid_cover_failed(
+    aws: Aws, error: str, status: str, code: str
+) -> None:
+    in_progress(aws)
+    event = {
+        **load_event("check_cover_status.json"),
+        "failure": {
+            "Error": error,
+            "Cause": json.dumps({"errorType": error, "errorMessage": "details here"}),
+        },
+    }
+    invoke("finalize_cover", event)
+    record = aws.record("gen123213213213123bksv")
+    assert (record["status"], record["error"]["code"]) == (status, code)
+    assert "details here" in record["error"]["message"]
+    assert_valid_event(aws.events()[0])
+
+
+def test_a_second_finalize_changes_nothing_and_emits_nothing(aws: Aws) -> None:
+    in_progress(aws)
+    invoke("finalize_cover", load_event("finalize_cover.json"))
+    before = aws.record("gen123213213213123bksv")
+    again = invoke("finalize_cover", load_event("finalize_cover_failure.json"))  # a different, later outcome
+    assert again["status"] == "SUCCEEDED"
+    assert aws.record("gen123213213213123bksv") == before
+    assert len(aws.events()) == 1
+
+
+def test_a_crash_between_the_record_and_the_event_is_completed_by_the_retry(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_progress(aws)
+    original = EventPublisher.publish
+
+    def broken(self: EventPublisher, record: dict[str, Any]) -> str:
+        raise AwsTransientError("EventBridge PutEvents failed: throttled")
+
+    monkeypatch.setattr(EventPublisher, "publish", broken)
+    with pytest.raises(AwsTransientError):  # Step Functions retries AwsTransientError
+        invoke("finalize_cover", load_event("finalize_cover.json"))
+    assert aws.record("gen123213213213123bksv")["status"] == "SUCCEEDED"
+    assert aws.events() == []
+    monkeypatch.setattr(EventPublisher, "publish", original)
+    invoke("finalize_cover", load_event("finalize_cover.json"))
+    assert [e["detail-type"] for e in aws.events()] == ["Cover Generated"]
+    invoke("finalize_cover", load_event("finalize_cover.json"))
+    assert aws.events() == []
+
+
+def test_a_terminal_record_never_changes_again(aws: Aws) -> None:
+    in_progress(aws)
+    invoke("finalize_cover", load_event("finalize_cover_failure.json"))
+    finished = aws.record("gen123213213213123bksv")
+    assert finished["status"] == "FAILED"
+    store = wiring.store()
+    from datetime import UTC, datetime
+
+    from covers_core.model import Status
+
+    assert (
+        store.finish("gen123213213213123bksv", Status.SUCCEEDED, {"images": ["x"]}, datetime.now(UTC)) is None
+    )
+    assert aws.record("gen123213213213123bksv") == finished
+
+
+def test_the_schemas_are_valid_json_schema() -> None:
+    for schema in SCHEMAS.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_sample_events_exist_for_every_function() -> None:
+    names = {p.name for p in Path(ROOT / "events").glob("*.json")}
+    assert {"start_cover.json", "check_cover_status.json", "finalize_cover.json"} <= names

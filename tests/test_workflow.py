@@ -1,0 +1,139 @@
+"""End to end on moto: the real ASL executed by moto's Step Functions engine, each Lambda task dispatched
+to the real handler, the queue fed like an event source mapping, against the vendor emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from covers_local.emulator import SAFE_FAULTS, EmulatorConfig, VendorEmulator
+from covers_local.runner import LocalPipeline, LocalSettings
+from tests.test_finalize import assert_valid_event
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def vendor() -> Iterator[VendorEmulator]:
+    with VendorEmulator(EmulatorConfig(ready_after=(1.0, 2.0), seed=3)) as emu:
+        yield emu
+
+
+def run(
+    vendor: VendorEmulator,
+    tasks: list[str],
+    *,
+    extra: list[Any] = (),
+    max_wait: int = 6,
+    archive: bool = False,
+) -> tuple[dict[str, dict], list[dict], LocalPipeline]:
+    settings = LocalSettings(
+        vendor_url=vendor.base_url, api_key=vendor.config.api_key, max_wait=max_wait, archive=archive
+    )
+    with LocalPipeline(settings) as stack:
+        stack.submit([{"musicTaskId": t, "correlationId": f"corr-{t}"} for t in tasks])
+        stack.submit(extra)
+        records = stack.run(tasks, timeout=120)
+    for event in stack.events:
+        assert_valid_event(event)
+    return records, stack.events, stack
+
+
+def events_for(events: list[dict], task: str) -> list[tuple[str, str]]:
+    return [(e["detail-type"], e["detail"]["status"]) for e in events if e["detail"]["musicTaskId"] == task]
+
+
+def test_each_outcome_ends_in_its_status_with_exactly_one_event(vendor: VendorEmulator) -> None:
+    vendor.inject("http_503_html", endpoint="status", music_task_id="sick-status", times=2)
+    tasks = ["ok-1", "fail-2", "noimg-3", "slow-4", "sick-status"]
+    records, events, _ = run(vendor, tasks, archive=True)
+    expected = {
+        "ok-1": "SUCCEEDED",
+        "fail-2": "FAILED",
+        "noimg-3": "FAILED",
+        "slow-4": "TIMED_OUT",
+        "sick-status": "SUCCEEDED",
+    }
+    assert {t: records[t]["status"] for t in tasks} == expected
+    for task, status in expected.items():
+        kind = "Cover Generated" if status == "SUCCEEDED" else "Cover Generation Failed"
+        assert events_for(events, task) == [(kind, status)]
+    assert records["noimg-3"]["error"]["code"] == "NO_IMAGES"
+    assert records["slow-4"]["error"]["code"] == "DEADLINE_EXCEEDED"
+    assert records["slow-4"]["pollCount"] >= 3
+    ok = records["ok-1"]
+    assert len(ok["images"]) == 2 and ok["imagesExpireAt"]
+    assert [a["contentType"] for a in ok["archivedImages"]] == ["image/png", "image/png"]
+    detail = next(e["detail"] for e in events if e["detail"]["musicTaskId"] == "ok-1")
+    assert all(i["s3Uri"].startswith("s3://covers-local-archive/covers/ok-1/") for i in detail["images"])
+    assert detail["correlationId"] == "corr-ok-1"
+    assert vendor.stats.faults["http_503_html"] == 2  # the status faults happened and were retried
+    assert all(vendor.stats.credits_charged[t] == 1 for t in tasks)
+
+
+def test_duplicates_and_bad_input_in_the_queue(vendor: VendorEmulator) -> None:
+    records, events, stack = run(vendor, ["dup-1"], extra=[{"taskId": "dup-1"}, {"workId": "dup-1"}, "{oops"])
+    assert records["dup-1"]["status"] == "SUCCEEDED"
+    assert vendor.stats.generate_requests["dup-1"] == 1
+    assert events_for(events, "dup-1") == [("Cover Generated", "SUCCEEDED")]
+    assert [d["body"] for d in stack.dead_letters] == ["{oops"]
+
+
+def test_a_cover_task_the_vendor_no_longer_knows_is_retried_briefly_then_failed(
+    vendor: VendorEmulator,
+) -> None:
+    records, events, _ = run(vendor, ["vanish-1"], max_wait=60)
+    assert (records["vanish-1"]["status"], records["vanish-1"]["error"]["code"]) == (
+        "FAILED",
+        "COVER_TASK_NOT_FOUND",
+    )
+    assert vendor.stats.status_requests["vanish-1"] == 4  # the first try and the ASL's 3 retries
+    assert events_for(events, "vanish-1") == [("Cover Generation Failed", "FAILED")]
+
+
+@pytest.mark.parametrize("kind", ["drop_after"])
+def test_a_lost_generate_answer_ends_needs_attention_with_one_credit(
+    vendor: VendorEmulator, kind: str
+) -> None:
+    vendor.inject(kind, endpoint="generate", music_task_id="t-lost")
+    records, events, _ = run(vendor, ["t-lost"])
+    assert records["t-lost"]["status"] == "NEEDS_ATTENTION"
+    assert records["t-lost"]["error"]["code"] == "COVER_TASK_ID_LOST"
+    assert vendor.stats.credits_charged["t-lost"] == 1
+    assert events_for(events, "t-lost") == [("Cover Generation Failed", "NEEDS_ATTENTION")]
+
+
+def test_soak_with_transient_faults_loses_nothing_and_never_double_charges() -> None:
+    """A few hundred tasks against an emulator answering 7% of calls with a transient fault."""
+    config = EmulatorConfig(
+        ready_after=(0.5, 1.5), fault_rate=0.07, fault_kinds=SAFE_FAULTS, latency_seconds=0.2, seed=11
+    )
+    tasks = [f"soak-{i:03d}" for i in range(200)] + [f"fail-soak-{i}" for i in range(10)]
+    with VendorEmulator(config) as vendor:
+        records, events, stack = run(vendor, tasks, max_wait=60)
+    statuses = {t: records.get(t, {}).get("status") for t in tasks}
+    wrong = {t: s for t, s in statuses.items() if s != ("FAILED" if t.startswith("fail-") else "SUCCEEDED")}
+    assert wrong == {}
+    assert max(vendor.stats.credits_charged.values()) == 1
+    assert sum(vendor.stats.credits_charged.values()) == len(tasks)
+    assert stack.dead_letters == []
+    per_task = {}
+    for e in events:
+        per_task[e["detail"]["musicTaskId"]] = per_task.get(e["detail"]["musicTaskId"], 0) + 1
+    assert per_task == dict.fromkeys(tasks, 1)
+    injected = sum(vendor.stats.faults.values())
+    assert injected > 20  # the faults really happened
+    print(
+        json.dumps(
+            {
+                "tasks": len(tasks),
+                "faults": dict(vendor.stats.faults),
+                "maxGenerateCallsPerTask": max(vendor.stats.generate_requests.values()),
+                "maxCreditsPerTask": max(vendor.stats.credits_charged.values()),
+                "deadLetters": len(stack.dead_letters),
+            }
+        )
+    )

@@ -1,0 +1,238 @@
+"""The covers CLI: local runs (`covers run --json`, `covers demo`), a separately started emulator,
+and the deployed-stack commands against moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from covers_local import cli
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+RUN_ARGS = ["--initial-wait", "1", "--poll-interval", "1", "--max-wait", "8"]
+
+
+def run_cli(
+    argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    monkeypatch.chdir(tmp_path)  # the function log file lands here
+    monkeypatch.setenv("COVERS_PROJECT_ROOT", str(ROOT))
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check_run_output(tasks: list[dict]) -> dict[str, dict]:
+    by_id = {t["musicTaskId"]: t for t in tasks}
+    for task in tasks:
+        assert set(task) >= {"musicTaskId", "status", "coverTaskId", "images", "error", "pollCount", "events"}
+    ok = by_id["track-ok"]
+    assert ok["status"] == "SUCCEEDED" and len(ok["images"]) == 2 and ok["coverTaskId"]
+    assert [e["detail-type"] for e in ok["events"]] == ["Cover Generated"]
+    rejected = by_id["hascover-x"]
+    assert (rejected["status"], rejected["error"]["code"]) == ("REJECTED", "COVER_ALREADY_EXISTS")
+    assert [e["detail"]["status"] for e in rejected["events"]] == ["REJECTED"]
+    return by_id
+
+
+def test_run_json_prints_one_array_on_stdout_and_progress_on_stderr(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_cli(
+        ["run", "--json", *RUN_ARGS, "track-ok", "hascover-x"], capsys, tmp_path, monkeypatch
+    )
+    assert code == 0
+    check_run_output(json.loads(out))
+    assert "track-ok: new -> IN_PROGRESS" in err or "track-ok: new -> GENERATING" in err
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "covers_local.cli",
+            "emulator",
+            "--port",
+            str(port),
+            "--api-key",
+            "separate-key",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stderr.readline()  # type: ignore[union-attr]
+        assert "serving" in line, line
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
+
+
+def test_run_against_a_separately_started_emulator_gives_the_same_results(
+    emulator_process: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = [
+        "run",
+        "--json",
+        *RUN_ARGS,
+        "--udio-url",
+        emulator_process,
+        "--api-key",
+        "separate-key",
+        "track-ok",
+        "hascover-x",
+    ]
+    code, out, _ = run_cli(argv, capsys, tmp_path, monkeypatch)
+    assert code == 0
+    check_run_output(json.loads(out))
+
+
+def test_run_with_a_wrong_key_parks_tasks_blocked_and_still_completes(
+    emulator_process: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["run", "--json", *RUN_ARGS, "--udio-url", emulator_process, "--api-key", "wrong", "track-ok"]
+    code, out, _ = run_cli(argv, capsys, tmp_path, monkeypatch)
+    assert code == 0
+    (task,) = json.loads(out)
+    assert (task["status"], task["error"]["code"], task["events"]) == ("BLOCKED", "VENDOR_AUTH_FAILED", [])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--udio-url", "http://127.0.0.1:9/api", "--api-key", "k", "t"], "vendor server unreachable"),
+        (["run", "--udio-url", "ftp://x", "--api-key", "k", "t"], "must be an http(s) URL"),
+    ],
+)
+def test_run_fails_with_a_one_line_reason(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, out, err = run_cli(argv, capsys, tmp_path, monkeypatch)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["run", "--poll-interval", "0", "t"])
+    assert caught.value.code == 2
+
+
+def test_demo_ends_every_sample_task_in_its_expected_status(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_cli(["demo", "--json"], capsys, tmp_path, monkeypatch)
+    assert code == 0, err
+    tasks = {t["musicTaskId"]: t for t in json.loads(out)}
+    for task_id, expected, _ in cli.DEMO_TASKS:
+        assert tasks[task_id]["status"] == expected
+        assert len(tasks[task_id]["events"]) == 1
+    assert "credits spent: 7 for 7 music task(s); most generate calls charged for one task: 1" in err
+    assert "dead-letter queue: 1 message(s)" in err
+
+
+# --- deployed-stack commands -----------------------------------------------------------------------
+
+STACK_TEMPLATE = {
+    "Resources": {
+        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "requests"}},
+        "Dlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "requests-dlq"}},
+        "Table": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": "covers",
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "musicTaskId", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "musicTaskId", "KeyType": "HASH"}],
+            },
+        },
+    },
+    "Outputs": {
+        "CoverRequestsQueueUrl": {"Value": {"Ref": "Queue"}},
+        "CoverRequestsDeadLetterQueueUrl": {"Value": {"Ref": "Dlq"}},
+        "CoversTableName": {"Value": {"Ref": "Table"}},
+    },
+}
+
+
+@pytest.fixture
+def stack() -> Iterator[dict[str, str]]:
+    with mock_aws():
+        boto3.client("cloudformation").create_stack(
+            StackName="covers", TemplateBody=json.dumps(STACK_TEMPLATE)
+        )
+        sqs = boto3.client("sqs")
+        yield {
+            "queue": sqs.get_queue_url(QueueName="requests")["QueueUrl"],
+            "dlq": sqs.get_queue_url(QueueName="requests-dlq")["QueueUrl"],
+        }
+
+
+def test_submit_status_and_redrive_on_a_stack(
+    stack: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["submit", "--stack", "covers", "gen-1", "gen-2", "--correlation-id", "c1"]) == 0
+    sqs = boto3.client("sqs")
+    bodies = [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=stack["queue"], MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert sorted(b["musicTaskId"] for b in bodies) == ["gen-1", "gen-2"]
+    assert {b["correlationId"] for b in bodies} == {"c1"}
+
+    boto3.resource("dynamodb").Table("covers").put_item(Item={"musicTaskId": "gen-1", "status": "BLOCKED"})
+    capsys.readouterr()
+    assert cli.main(["status", "--stack", "covers", "gen-1"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "BLOCKED"
+    assert cli.main(["status", "--stack", "covers", "nope"]) == 1
+
+    sqs.send_message(QueueUrl=stack["dlq"], MessageBody='{"musicTaskId": "gen-3"}')
+    sqs.send_message(
+        QueueUrl=stack["dlq"],
+        MessageBody="junk",
+        MessageAttributes={"rejectReason": {"DataType": "String", "StringValue": "not JSON"}},
+    )
+    assert cli.main(["redrive", "--stack", "covers"]) == 0
+    assert "moved 1 message(s)" in capsys.readouterr().err
+    moved = sqs.receive_message(QueueUrl=stack["queue"], MaxNumberOfMessages=10, VisibilityTimeout=0)[
+        "Messages"
+    ]
+    assert '{"musicTaskId": "gen-3"}' in [m["Body"] for m in moved]
+
+
+def test_deployed_commands_explain_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    with mock_aws():
+        assert cli.main(["submit", "t"]) == 1
+        assert "need --queue-url or --stack" in capsys.readouterr().err
+        assert cli.main(["status", "--stack", "missing", "t"]) == 1
+        assert "cannot read stack missing" in capsys.readouterr().err
+
+
+def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "covers"
+    assert script.exists()
+    result = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, env=os.environ, check=False
+    )
+    assert result.returncode == 0 and "demo" in result.stdout

@@ -70,7 +70,7 @@ def s3() -> Iterator[object]:
 
 def test_images_are_stored_with_size_hash_and_type(s3: object, emulator: VendorEmulator) -> None:
     archiver = ImageArchiver(s3, "archive", guard=UrlGuard(allow_loopback=True))
-    code, body = emulator.generate("m1")
+    _, body = emulator.generate("m1")
     _, status = emulator.status(body["data"]["taskId"], emulator.base_url)
     results = archiver.archive_all("m1", status["data"]["images"])
     assert [r["contentType"] for r in results] == ["image/png", "image/png"]

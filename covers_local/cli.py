@@ -314,6 +314,37 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         return 0
 
 
+def webhook_event(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) event carrying ``body`` signed with ``secret``."""
+    from covers_core.webhook import sign
+
+    signature = sign(secret, body, int(timestamp if timestamp is not None else time.time()))
+    return {
+        "version": "2.0",
+        "routeKey": "POST /webhooks/music",
+        "rawPath": "/webhooks/music",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "x-covers-signature": signature},
+        "requestContext": {
+            "requestId": "local-request",
+            "http": {"method": "POST", "path": "/webhooks/music"},
+        },
+        "body": body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
+def cmd_webhook_event(args: argparse.Namespace) -> int:
+    body = (
+        Path(args.body_file).read_bytes()
+        if args.body_file
+        else json.dumps({"musicTaskId": args.music_task_id or "gen123213213213123bksv"}).encode()
+    )
+    json.dump(webhook_event(args.secret, body), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
 # --- deployed stacks ------------------------------------------------------------------------------
 
 
@@ -382,6 +413,14 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with a fault")
     emu.add_argument("--seed", type=int)
     emu.set_defaults(func=cmd_emulator)
+
+    hook = sub.add_parser(
+        "webhook-event", help="print a freshly signed webhook event (for sam local invoke -e)"
+    )
+    hook.add_argument("--secret", required=True, help="the webhook signing key")
+    hook.add_argument("--body-file", help="JSON body to sign (default: a request for --music-task-id)")
+    hook.add_argument("--music-task-id")
+    hook.set_defaults(func=cmd_webhook_event)
 
     for name, func, text in (
         ("submit", cmd_submit, "send music tasks to a deployed stack's queue"),

@@ -67,6 +67,7 @@ class LocalSettings:
     not_found_attempts: int | None = None
     claim_lease_seconds: int = 10
     log_level: str = "WARNING"
+    webhook_secret: str = "local-webhook-signing-key"  # noqa: S105 - a local-only test value
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -173,6 +174,10 @@ class LocalPipeline:
             Name="covers-local-vendor-api-key", SecretString=s.api_key
         )
         refs["VendorApiKeySecret"] = secret["ARN"]
+        webhook_secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="covers-local-webhook-signing-key", SecretString=s.webhook_secret
+        )
+        refs["WebhookSigningSecret"] = webhook_secret["ARN"]
         if self.resolver.condition("ArchiveEnabled"):
             self.s3.create_bucket(Bucket="covers-local-archive")
             refs["ArchiveBucket"] = "covers-local-archive"

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 REGION = "us-east-1"
 API_KEY = "test-key-0123456789"
+WEBHOOK_KEY = "webhook-signing-key-abc"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -169,10 +170,10 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[A
         events.put_targets(
             Rule="capture", EventBusName="covers-bus", Targets=[{"Id": "c", "Arn": capture_arn}]
         )
-        secret_arn = boto3.client("secretsmanager").create_secret(Name="vendor-key", SecretString=API_KEY)[
-            "ARN"
-        ]
-        # A state machine that only waits: start-function tests check that executions start, not how they run.
+        secrets = boto3.client("secretsmanager")
+        secret_arn = secrets.create_secret(Name="vendor-key", SecretString=API_KEY)["ARN"]
+        webhook_arn = secrets.create_secret(Name="webhook-key", SecretString=WEBHOOK_KEY)["ARN"]
+        # A one-state machine: start-function tests check that executions start, not how they run.
         machine = boto3.client("stepfunctions").create_state_machine(
             name="CoverWorkflow",
             roleArn="arn:aws:iam::123456789012:role/sfn",
@@ -193,6 +194,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[A
             "NOT_FOUND_ATTEMPTS": "3",
             "SECRET_CACHE_SECONDS": "0",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "COVER_REQUESTS_QUEUE_URL": queue_url,
+            "WEBHOOK_SECRET": webhook_arn,
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

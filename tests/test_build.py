@@ -16,7 +16,12 @@ BUILD = ROOT / ".aws-sam" / "build"
 
 def test_built_functions_run_on_their_sample_events() -> None:
     assert (BUILD / "template.yaml").exists(), "no sam build output: run `make build` (make test does)"
-    for name in ("StartCoverFunction", "CheckCoverStatusFunction", "FinalizeCoverFunction"):
+    for name in (
+        "StartCoverFunction",
+        "CheckCoverStatusFunction",
+        "FinalizeCoverFunction",
+        "MusicWebhookFunction",
+    ):
         assert (BUILD / name / "app.py").exists(), name
         assert not (BUILD / name / "covers_core").exists(), "covers_core belongs in the layer only"
     assert (BUILD / "SharedLayer" / "python" / "covers_core" / "vendor.py").exists()

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import time
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 
 from covers_core.archive import ImageArchiver, UrlGuard
+from covers_core.batch import DeadLetters
 from covers_core.checker import CoverChecker
 from covers_core.config import AwsSettings, VendorSettings, poll_schedule, start_settings
 from covers_core.errors import ConfigError
@@ -21,6 +24,7 @@ from covers_core.finalizer import Finalizer
 from covers_core.records import CoverStore
 from covers_core.starter import CoverStarter
 from covers_core.vendor import VendorClient, new_session
+from covers_core.webhook import DEFAULT_TOLERANCE_SECONDS, WebhookIntake
 from covers_core.workflow import WorkflowStarter
 
 
@@ -101,6 +105,26 @@ def checker() -> CoverChecker:
 
 
 @functools.cache
+def webhook_intake() -> WebhookIntake:
+    env = os.environ
+    queue_url = env.get("COVER_REQUESTS_QUEUE_URL") or ""
+    secret_name = env.get("WEBHOOK_SECRET") or ""
+    if not queue_url or not secret_name:
+        raise ConfigError("environment variables COVER_REQUESTS_QUEUE_URL and WEBHOOK_SECRET are required")
+    cache = int(env.get("SECRET_CACHE_SECONDS") or 300)
+
+    def secret() -> str:
+        value = parameters.get_secret(secret_name, max_age=cache)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    tolerance = int(env.get("WEBHOOK_TOLERANCE_SECONDS") or DEFAULT_TOLERANCE_SECONDS)
+    dead_letters = DeadLetters(aws_client("sqs"), dead_letter_queue_url())
+    return WebhookIntake(
+        aws_client("sqs"), queue_url, dead_letters, secret, tolerance=tolerance, clock=time.time
+    )
+
+
+@functools.cache
 def dead_letter_queue_url() -> str:
     url = AwsSettings.from_env(need_bus=False).dead_letter_queue_url
     if not url:
@@ -110,7 +134,16 @@ def dead_letter_queue_url() -> str:
 
 def reset() -> None:
     """Forget every cached client and object (for tests and the local runner)."""
-    for factory in (aws_client, store, vendor, finalizer, starter, checker, dead_letter_queue_url):
+    for factory in (
+        aws_client,
+        store,
+        vendor,
+        finalizer,
+        starter,
+        checker,
+        webhook_intake,
+        dead_letter_queue_url,
+    ):
         factory.cache_clear()
     parameters.clear_caches()
     parameters.base.DEFAULT_PROVIDERS.clear()

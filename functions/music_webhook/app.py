@@ -1,0 +1,37 @@
+"""MusicWebhookFunction: signed upstream webhook (HTTP API) -> cover requests queue."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from covers_core import wiring
+from covers_core.webhook import SIGNATURE_HEADER
+
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = APIGatewayProxyEventV2(event)
+    raw = request.body or ""
+    try:
+        body = base64.b64decode(raw, validate=True) if request.is_base64_encoded else raw.encode("utf-8")
+    except (binascii.Error, ValueError):
+        return _response(400, {"error": "body is not valid base64"})
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    result = wiring.webhook_intake().handle(
+        body, headers.get(SIGNATURE_HEADER), request.request_context.request_id
+    )
+    return _response(result.status, result.body)
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}

@@ -218,7 +218,7 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
     for e in events:
         d = e["detail"]
         why = f"  {d['error']['code']}: {d['error']['message'][:90]}" if d.get("error") else ""
-        console.say(f"  {e['detail-type']:<24} {d['musicTaskId']:<26} {d['status']:<16}{why}")
+        console.say(f"  {e['detail-type']:<24} {d['musicTaskId']:<26} {d['status']:<16}{why}".rstrip())
     if summary["deadLetters"]:
         console.say(f"dead-letter queue: {len(summary['deadLetters'])} message(s)")
         for letter in summary["deadLetters"]:

@@ -393,17 +393,28 @@ class LocalPipeline:
                 self.events.append(json.loads(m["Body"]))
                 self.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=m["ReceiptHandle"])
 
-    def drain_dead_letters(self) -> list[dict[str, Any]]:
+    def read_dead_letters(self) -> list[dict[str, Any]]:
+        """What waits in the DLQ, with each message's reason. The messages stay there (for a redrive)."""
+        letters, handles = [], []
         while True:
             msgs = self.sqs.receive_message(
-                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+                QueueUrl=self.dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not msgs:
-                return self.dead_letters
+                break
             for m in msgs:
                 reason = (m.get("MessageAttributes", {}).get("rejectReason") or {}).get("StringValue")
-                self.dead_letters.append({"body": m["Body"], "reason": reason or "maxReceiveCount reached"})
-                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+                letters.append({"body": m["Body"], "reason": reason or "maxReceiveCount reached"})
+                handles.append(m["ReceiptHandle"])
+        for handle in handles:  # visible again at once
+            self.sqs.change_message_visibility(
+                QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        self.dead_letters = letters
+        return letters
 
     def queue_depth(self) -> int:
         attrs = self.sqs.get_queue_attributes(
@@ -468,5 +479,5 @@ class LocalPipeline:
             if not handled:
                 time.sleep(0.2)
         self.drain_events()
-        self.drain_dead_letters()
+        self.read_dead_letters()
         return self.records()

@@ -7,6 +7,10 @@ import json
 
 import boto3
 import pytest
+from covers_core.errors import BadRequestError
+from covers_core.model import parse_request
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from covers_local.emulator import VendorEmulator
 from tests.conftest import Aws, invoke, load_event, sqs_event
@@ -168,3 +172,39 @@ def test_transient_vendor_faults_keep_the_message_and_the_retry_succeeds(
     assert aws.record("t")["status"] == "IN_PROGRESS"
     assert emulator.stats.credits_charged["t"] == 1
     assert aws.events() == []  # never reported as a vendor failure
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.dictionaries(
+            st.sampled_from(
+                ["musicTaskId", "taskId", "workId", "metadata", "correlationId", "detail", "detail-type"]
+            ),
+            st.one_of(
+                st.none(),
+                st.integers(),
+                st.text(max_size=30),
+                st.lists(st.integers(), max_size=2),
+                st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+            ),
+            max_size=4,
+        ).map(json.dumps),
+    )
+)
+def test_arbitrary_bodies_never_crash_and_only_valid_ones_reach_the_vendor(
+    aws: Aws, emulator: VendorEmulator, body: str
+) -> None:
+    try:
+        valid = parse_request(body).music_task_id
+    except BadRequestError:
+        valid = None
+    assume(not (valid or "").startswith(("unknown-", "late-", "lost-", "flaky-")))  # emulator scenario ids
+    before = sum(emulator.stats.generate_requests.values())
+    response = invoke("start_cover", sqs_event(body))
+    assert response == {"batchItemFailures": []}  # valid: started (or a duplicate); invalid: moved to the DLQ
+    calls = sum(emulator.stats.generate_requests.values()) - before
+    assert calls <= (1 if valid else 0)
+    if valid:
+        assert aws.record(valid)["status"] in ("IN_PROGRESS", "REJECTED")

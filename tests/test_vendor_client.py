@@ -7,15 +7,19 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import requests
 from covers_core.errors import (
     CoverAlreadyExistsError,
     VendorAmbiguousError,
     VendorAuthError,
     VendorCreditsExhaustedError,
+    VendorError,
     VendorNotFoundError,
     VendorTransientError,
 )
-from covers_core.vendor import VendorClient
+from covers_core.vendor import VendorClient, _interpret
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.scripted_server import Answer, ScriptedServer
 
@@ -213,3 +217,40 @@ def test_the_key_never_appears_in_error_messages(server: ScriptedServer) -> None
     with pytest.raises(VendorAuthError) as caught:
         client(server).generate("gen1")
     assert "secret-key" not in str(caught.value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "code": st.one_of(st.integers(), st.text(max_size=5), st.none()),
+                "msg": st.text(max_size=20),
+                "message": st.text(max_size=20),
+                "data": st.one_of(st.none(), st.dictionaries(st.text(max_size=8), st.text(max_size=8))),
+            },
+        ).map(lambda d: json.dumps(d).encode()),
+    ),
+    retry_after=st.one_of(st.none(), st.text(max_size=12)),
+    paid=st.booleans(),
+)
+def test_any_vendor_answer_maps_to_data_or_a_vendor_error(
+    status: int, body: bytes, retry_after: str | None, paid: bool
+) -> None:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body
+    response.encoding = "utf-8"
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
+    try:
+        _interpret(response, "POST", "/v2/cover/generate", spends_credit=paid)
+    except VendorError as exc:
+        assert exc.message
+        if isinstance(exc, VendorTransientError) and exc.retry_after is not None:
+            assert exc.retry_after >= 0
+    else:
+        assert status == 200  # only a 200 can carry data

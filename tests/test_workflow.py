@@ -137,3 +137,33 @@ def test_soak_with_transient_faults_loses_nothing_and_never_double_charges() -> 
             }
         )
     )
+
+
+def test_credits_run_out_then_recharge_and_redrive_complete_every_task_with_one_credit() -> None:
+    from covers_local.deployed import Target, redrive
+
+    tasks = [f"paid-{i}" for i in range(4)]
+    with VendorEmulator(EmulatorConfig(credits=2, ready_after=(0.5, 1.0), seed=5)) as vendor:
+        settings = LocalSettings(
+            vendor_url=vendor.base_url, api_key=vendor.config.api_key, max_wait=20, max_receive_count=2
+        )
+        with LocalPipeline(settings) as stack:
+            stack.submit([{"musicTaskId": t} for t in tasks])
+            records = stack.run(tasks, timeout=120, stop_when_blocked=False)  # until the DLQ holds the rest
+            blocked = sorted(t for t in tasks if records[t]["status"] == "BLOCKED")
+            assert len(blocked) == 2
+            assert all(records[t]["lastError"]["code"] == "CREDITS_EXHAUSTED" for t in blocked)
+            assert sorted(json.loads(d["body"])["musicTaskId"] for d in stack.dead_letters) == blocked
+            assert [
+                e["detail"]["musicTaskId"] for e in stack.events if e["detail"]["status"] != "SUCCEEDED"
+            ] == []
+
+            vendor.recharge(10)  # the operator recharges, then redrives
+            moved, kept = redrive(
+                Target(region=None, queue_url=stack.queue_url, dlq_url=stack.dlq_url, table=None)
+            )
+            assert (moved, kept) == (2, 0)
+            records = stack.run(tasks, timeout=120)
+        assert {t: records[t]["status"] for t in tasks} == dict.fromkeys(tasks, "SUCCEEDED")
+        assert vendor.stats.credits_charged == dict.fromkeys(tasks, 1)
+        assert sorted(e["detail"]["musicTaskId"] for e in stack.events) == tasks  # one event each

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import wiring
 from covers_core.batch import DeadLetters, StartBatch
 from covers_core.errors import VendorCreditsExhaustedError
+from covers_core.model import CoverRequest
 
 logger = Logger()
 # covers_core logs through the standard logging module: give it this function's JSON format.
@@ -26,12 +27,10 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = StartBatch(
-        wiring.starter(), DeadLetters(wiring.aws_client("sqs"), wiring.dead_letter_queue_url())
-    )
+    dead_letters = DeadLetters(wiring.aws_client("sqs"), wiring.dead_letter_queue_url())
+    batch = StartBatch(wiring.starter(), dead_letters, annotate=_correlate)
 
     def record_handler(record: SQSRecord) -> Any:
-        logger.remove_keys(["musicTaskId"])
         return batch.handle(record.message_id, record.body)
 
     response = process_partial_response(
@@ -48,3 +47,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
     return response
+
+
+def _correlate(request: CoverRequest | None) -> None:
+    """Every log line about a record carries its music task id and correlation id."""
+    if request is None:
+        logger.remove_keys(["musicTaskId"])
+        logger.set_correlation_id(None)
+        return
+    logger.append_keys(musicTaskId=request.music_task_id)
+    logger.set_correlation_id(request.correlation_id or request.music_task_id)

@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from covers_core.errors import AwsTransientError, BadRequestError, VendorBlockedError
-from covers_core.model import parse_request
+from covers_core.model import CoverRequest, parse_request
 from covers_core.starter import CoverStarter, StartResult
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,22 @@ class DeadLetters:
 class StartBatch:
     """Per-invocation state; ``handle`` is the record handler given to Powertools' BatchProcessor."""
 
-    def __init__(self, starter: CoverStarter, dead_letters: DeadLetters | None) -> None:
+    def __init__(
+        self,
+        starter: CoverStarter,
+        dead_letters: DeadLetters | None,
+        *,
+        annotate: Callable[[CoverRequest | None], None] = lambda _: None,
+    ) -> None:
         self.starter = starter
         self.dead_letters = dead_letters
+        self.annotate = annotate  # puts the music task id on the log lines of this record
         self.blocked: VendorBlockedError | None = None
         self.results: list[StartResult] = []
         self.bad_messages = 0
 
     def handle(self, message_id: str, body: str) -> StartResult | None:
+        self.annotate(None)
         try:
             request = parse_request(body)
         except BadRequestError as exc:
@@ -65,6 +74,7 @@ class StartBatch:
                 raise
             self.dead_letters.send(body, exc.message, message_id)
             return None
+        self.annotate(request)
         try:
             result = self.starter.start(request, blocked=self.blocked)
         except VendorBlockedError as exc:

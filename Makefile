@@ -34,6 +34,8 @@ demo: $(STAMP)
 lint: $(STAMP) $(ASL_VALIDATOR)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/shared/covers_core covers_local
+	@for fn in functions/*/app.py; do $(BIN)/mypy $$fn || exit 1; done
 	$(BIN)/cfn-lint template.yaml
 	$(ASL_VALIDATOR) --json-path statemachine/cover_workflow.asl.json
 

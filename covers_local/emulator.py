@@ -89,6 +89,7 @@ class Stats:
     status_requests: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     lost_answers: Counter[str] = field(default_factory=Counter)
+    image_requests: Counter[str] = field(default_factory=Counter)
 
 
 class VendorEmulator:
@@ -149,8 +150,7 @@ class VendorEmulator:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "not serving"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
+        return _address_url(self._server)
 
     def close(self) -> None:
         if self._server is not None:
@@ -303,8 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.emulator.fault_for("status", self.emulator.music_task_for(task_id))
         if fault and self._fault(fault, task_id):
             return
-        host, port = self.server.server_address[:2]
-        status, payload = self.emulator.status(task_id, f"http://{host}:{port}{API_PREFIX}")
+        status, payload = self.emulator.status(task_id, _address_url(self.server))
         self._send(status, payload)
 
     # --- helpers --------------------------------------------------------------------------------
@@ -355,11 +354,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_image(self, path: str) -> None:
         pieces = path.rstrip("/").split("/")
         task = self.emulator.covers.get(pieces[-2]) if len(pieces) >= 2 else None
+        if task is not None:
+            self.emulator.stats.image_requests[task.music_task_id] += 1
         if task is None or task.outcome != "SUCCESS":
             self._send(404, {"code": 404, "message": "Not found"})
             return
         seed = zlib.crc32(path.encode())
         self._send_raw(200, png(64, 64, (seed & 0xFF, (seed >> 8) & 0xFF, (seed >> 16) & 0xFF)), "image/png")
+
+
+def _address_url(server: Any) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}{API_PREFIX}"
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:

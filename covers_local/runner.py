@@ -38,7 +38,7 @@ from covers_local.template import Resolver, function_environment, functions, loa
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "NEEDS_ATTENTION"}
-_MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+_MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -110,8 +110,8 @@ class LocalPipeline:
         self.root = root or project_root()
         self.template = load_template(self.root / "template.yaml")
         self._mock = mock_aws(config=_MOTO_CONFIG)
-        self._env_patch: mock._patch[Any] | None = None
-        self._invoke_patch: mock._patch[Any] | None = None
+        self._env_patch: Any = None
+        self._invoke_patch: Any = None
         self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self.environments: dict[str, dict[str, str]] = {}
         self.invocations: dict[str, int] = {}
@@ -406,7 +406,8 @@ class LocalPipeline:
             if not msgs:
                 break
             for m in msgs:
-                reason = (m.get("MessageAttributes", {}).get("rejectReason") or {}).get("StringValue")
+                attributes: dict[str, Any] = dict(m.get("MessageAttributes") or {})
+                reason = (attributes.get("rejectReason") or {}).get("StringValue")
                 letters.append({"body": m["Body"], "reason": reason or "maxReceiveCount reached"})
                 handles.append(m["ReceiptHandle"])
         for handle in handles:  # visible again at once

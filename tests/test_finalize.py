@@ -13,7 +13,8 @@ from covers_core import wiring
 from covers_core.errors import AwsTransientError
 from covers_core.events import EventPublisher
 
-from tests.conftest import ROOT, Aws, invoke, load_event
+from covers_local.emulator import VendorEmulator
+from tests.conftest import ROOT, Aws, invoke, load_event, sqs_event
 
 SCHEMAS = {
     "Cover Generated": json.loads((ROOT / "events/schemas/cover-generated.schema.json").read_text()),
@@ -179,3 +180,31 @@ def test_the_schemas_are_valid_json_schema() -> None:
 def test_sample_events_exist_for_every_function() -> None:
     names = {p.name for p in Path(ROOT / "events").glob("*.json")}
     assert {"start_cover.json", "check_cover_status.json", "finalize_cover.json"} <= names
+
+
+def test_archiving_copies_the_images_once_even_when_finalize_runs_again(
+    aws: Aws, emulator: VendorEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boto3.client("s3").create_bucket(Bucket="archive")
+    monkeypatch.setenv("ARCHIVE_BUCKET", "archive")
+    monkeypatch.setenv("ARCHIVE_ALLOW_LOOPBACK", "true")  # the emulator serves its PNGs on 127.0.0.1
+    wiring.reset()
+    invoke("start_cover", sqs_event({"musicTaskId": "art"}))
+    record = aws.record("art")
+    state = {
+        **load_event("check_cover_status.json"),
+        "musicTaskId": "art",
+        "coverTaskId": record["coverTaskId"],
+        "generatedAt": record["generatedAt"],
+    }
+    state["check"] = invoke("check_cover_status", state)
+    invoke("finalize_cover", state)
+    invoke("finalize_cover", state)  # a Step Functions retry or a duplicate execution
+    archived = aws.record("art")["archivedImages"]
+    assert [a["contentType"] for a in archived] == ["image/png", "image/png"]
+    assert all(a["s3Uri"].startswith("s3://archive/covers/art/") and len(a["sha256"]) == 64 for a in archived)
+    assert emulator.stats.image_requests["art"] == 2  # two images, downloaded once each
+    assert boto3.client("s3").list_objects_v2(Bucket="archive")["KeyCount"] == 2
+    (event,) = aws.events()
+    assert_valid_event(event)
+    assert [i["s3Uri"] for i in event["detail"]["images"]] == [a["s3Uri"] for a in archived]

@@ -208,3 +208,18 @@ def test_arbitrary_bodies_never_crash_and_only_valid_ones_reach_the_vendor(
     assert calls <= (1 if valid else 0)
     if valid:
         assert aws.record(valid)["status"] in ("IN_PROGRESS", "REJECTED")
+
+
+def test_no_vendor_call_starts_when_the_invocation_could_time_out_during_it(
+    aws: Aws, emulator: VendorEmulator
+) -> None:
+    from covers_local.runner import FakeContext
+    from tests.conftest import handler
+
+    # 10 s left; a vendor call may take connect + read timeout (3.05 + 15 s) + margin.
+    response = handler("start_cover")(
+        sqs_event({"musicTaskId": "a"}, {"musicTaskId": "b"}), FakeContext("s", 10)
+    )
+    assert failures(response) == {"msg-0", "msg-1"}
+    assert sum(emulator.stats.generate_requests.values()) == 0
+    assert aws.record("a") is None  # not even claimed: the next delivery starts clean

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import wiring
@@ -26,9 +27,15 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     dead_letters = DeadLetters(wiring.aws_client("sqs"), wiring.dead_letter_queue_url())
-    batch = StartBatch(wiring.starter(), dead_letters, annotate=_correlate)
+    batch = StartBatch(
+        wiring.starter(),
+        dead_letters,
+        annotate=_correlate,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        reserve_seconds=sum(wiring.vendor().timeout) + 5,
+    )
 
     def record_handler(record: SQSRecord) -> Any:
         return batch.handle(record.message_id, record.body)

@@ -3,6 +3,7 @@
 * A bad message is moved to the dead-letter queue at once with its reason (no pointless retries) and
   reported as handled; if that move fails it is reported failed and SQS's redrive policy moves it.
 * After the first 401/402 the rest of the batch is parked as BLOCKED without calling the vendor.
+* Near the end of the invocation's time, the remaining records are left on the queue untouched.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from covers_core.errors import AwsTransientError, BadRequestError, VendorBlockedError
+from covers_core.errors import AwsTransientError, BadRequestError, RetryLaterError, VendorBlockedError
 from covers_core.model import CoverRequest, parse_request
 from covers_core.starter import CoverStarter, StartResult
 
@@ -50,9 +51,15 @@ class StartBatch:
         dead_letters: DeadLetters | None,
         *,
         annotate: Callable[[CoverRequest | None], None] = lambda _: None,
+        time_left: Callable[[], float] = lambda: float("inf"),
+        reserve_seconds: float = 0.0,
     ) -> None:
         self.starter = starter
         self.dead_letters = dead_letters
+        # A generate call cut off by the Lambda timeout leaves its credit in doubt: start none that
+        # might not finish (``time_left`` seconds remain; a vendor call may take ``reserve_seconds``).
+        self.time_left = time_left
+        self.reserve_seconds = reserve_seconds
         self.annotate = annotate  # puts the music task id on the log lines of this record
         self.blocked: VendorBlockedError | None = None
         self.results: list[StartResult] = []
@@ -75,6 +82,12 @@ class StartBatch:
             self.dead_letters.send(body, exc.message, message_id)
             return None
         self.annotate(request)
+        left = self.time_left()
+        if left < self.reserve_seconds:
+            raise RetryLaterError(
+                f"only {left:.0f}s left in this invocation and a vendor call may take "
+                f"{self.reserve_seconds:.0f}s: leaving the message for a later delivery"
+            )
         try:
             result = self.starter.start(request, blocked=self.blocked)
         except VendorBlockedError as exc:

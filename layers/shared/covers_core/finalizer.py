@@ -131,6 +131,12 @@ class Finalizer:
         Returns the record as it now stands."""
         now = self.clock()
         fields: dict[str, Any] = {}
+        if outcome.images and self.archiver is not None:
+            # Archiving downloads every image: skip it when a retry or a duplicate finds the work done.
+            existing = self.store.get(music_task_id)
+            if existing and Status(existing["status"]).terminal:
+                self.publish_once(existing)
+                return existing
         if outcome.images:
             fields["images"] = list(outcome.images)
             fields["imagesExpireAt"] = images_expire_at(generated_at, now)

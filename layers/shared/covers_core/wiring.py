@@ -29,7 +29,7 @@ from covers_core.workflow import WorkflowStarter
 
 
 @functools.cache
-def aws_client(service: str) -> Any:
+def aws_client(service: Any) -> Any:
     return boto3.client(service)
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from covers_local import deployed
 from covers_local.deployed import CommandError
-from covers_local.emulator import EmulatorConfig, VendorEmulator
+from covers_local.emulator import FAULT_KINDS, SAFE_FAULTS, EmulatorConfig, VendorEmulator
 
 #: The demo's music tasks: each id's prefix picks an emulator scenario (see covers_local.emulator).
 DEMO_TASKS = [
@@ -297,6 +297,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         ready_after=(args.ready_min, args.ready_max),
         failure_rate=args.failure_rate,
         fault_rate=args.fault_rate,
+        fault_kinds=_fault_kinds(args.fault_kinds),
         seed=args.seed,
     )
     emulator = VendorEmulator(config)
@@ -411,6 +412,11 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--ready-max", type=float, default=3.0, help="longest time to ready, seconds")
     emu.add_argument("--failure-rate", type=float, default=0.0, help="share of covers that end FAILED")
     emu.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with a fault")
+    emu.add_argument(
+        "--fault-kinds",
+        default=",".join(SAFE_FAULTS),
+        help=f"comma-separated faults to draw from (default {','.join(SAFE_FAULTS)}; also drop_after)",
+    )
     emu.add_argument("--seed", type=int)
     emu.set_defaults(func=cmd_emulator)
 
@@ -441,6 +447,17 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--max", type=int, default=10_000, help="move at most this many")
         p.set_defaults(func=func)
     return parser
+
+
+def _fault_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = set(kinds) - set(FAULT_KINDS)
+    if unknown or not kinds:
+        raise CommandError(
+            f"unknown fault kind(s) {', '.join(sorted(unknown)) or '(none given)'}; "
+            f"choose from {', '.join(FAULT_KINDS)}"
+        )
+    return kinds
 
 
 def _positive(minimum: int) -> Any:

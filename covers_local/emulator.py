@@ -84,12 +84,15 @@ class CoverTask:
 class Stats:
     """What the emulator saw, per music task: the numbers the credit-safety tests count."""
 
-    generate_requests: Counter[str] = field(default_factory=Counter)
+    generate_calls: Counter[str] = field(default_factory=Counter)  # every POST, faulted ones included
+    generate_requests: Counter[str] = field(default_factory=Counter)  # the ones that reached the logic
     credits_charged: Counter[str] = field(default_factory=Counter)
     status_requests: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     lost_answers: Counter[str] = field(default_factory=Counter)
     image_requests: Counter[str] = field(default_factory=Counter)
+    #: (endpoint, music task id, fault kind) -> count
+    faults_by_task: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
 
 class VendorEmulator:
@@ -275,14 +278,17 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(music_task_id, str) or not music_task_id:
             self._send(400, {"code": 400, "msg": "taskId is required"})
             return
+        self.emulator.stats.generate_calls[music_task_id] += 1
         fault = self.emulator.fault_for("generate", music_task_id)
         if music_task_id.startswith("lost-") and self.emulator.stats.generate_requests[music_task_id] == 0:
             fault = "drop_after"
-        if fault and fault != "drop_after" and self._fault(fault, music_task_id):
+        if fault and fault != "drop_after" and self._fault(fault, "generate", music_task_id):
             return
         status, payload = self.emulator.generate(music_task_id)
         if fault == "drop_after":
             self.emulator.stats.lost_answers[music_task_id] += 1
+            self.emulator.stats.faults["drop_after"] += 1
+            self.emulator.stats.faults_by_task[("generate", music_task_id, "drop_after")] += 1
             self._drop()
             return
         self._send(status, payload)
@@ -300,17 +306,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, {"code": 401, "message": why})
             return
         task_id = (parse_qs(parts.query).get("task_id") or [""])[0]
-        fault = self.emulator.fault_for("status", self.emulator.music_task_for(task_id))
-        if fault and self._fault(fault, task_id):
+        music_task_id = self.emulator.music_task_for(task_id)
+        fault = self.emulator.fault_for("status", music_task_id)
+        if fault and self._fault(fault, "status", music_task_id or "-"):
             return
         status, payload = self.emulator.status(task_id, _address_url(self.server))
         self._send(status, payload)
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _fault(self, kind: str, key: str) -> bool:
+    def _fault(self, kind: str, endpoint: str, music_task_id: str) -> bool:
         """Answer with a fault; True when the request is done (False: go on after a delay)."""
         self.emulator.stats.faults[kind] += 1
+        self.emulator.stats.faults_by_task[(endpoint, music_task_id, kind)] += 1
         if kind == "latency":
             time.sleep(self.emulator.config.latency_seconds)
             return False

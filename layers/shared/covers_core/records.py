@@ -168,27 +168,21 @@ class CoverStore:
         )
         return int((attrs or {}).get("notFoundCount") or 0)
 
-    def block(self, request: CoverRequest, token: str | None, error: dict[str, str], now: datetime) -> None:
-        """Record that the vendor refused for an operator-fixable reason (401/402)."""
-        names = {"#s": "status"}
-        values: dict[str, Any] = {":blocked": Status.BLOCKED.value, ":now": iso(now), ":error": error}
-        if token is not None:
-            condition = "claimToken = :token"
-            values[":token"] = token
-        else:
-            condition = "attribute_not_exists(musicTaskId) OR #s = :blocked"
-        update = (
-            "SET #s = :blocked, claimExpiresAt = :zero, updatedAt = :now, lastError = :error, "
-            "createdAt = if_not_exists(createdAt, :now)"
+    def block(self, music_task_id: str, token: str, error: dict[str, str], now: datetime) -> None:
+        """Record that the vendor refused for an operator-fixable reason (401/402); releases the claim."""
+        self._update(
+            music_task_id,
+            "SET #s = :blocked, claimExpiresAt = :zero, updatedAt = :now, lastError = :error",
+            condition="claimToken = :token",
+            names={"#s": "status"},
+            values={
+                ":blocked": Status.BLOCKED.value,
+                ":zero": 0,
+                ":now": iso(now),
+                ":error": error,
+                ":token": token,
+            },
         )
-        values[":zero"] = 0
-        if request.correlation_id:
-            update += ", correlationId = if_not_exists(correlationId, :cid)"
-            values[":cid"] = request.correlation_id
-        if request.metadata:
-            update += ", metadata = if_not_exists(metadata, :meta)"
-            values[":meta"] = request.metadata
-        self._update(request.music_task_id, update, condition=condition, values=values, names=names)
 
     # --- progress ------------------------------------------------------------------------------
 

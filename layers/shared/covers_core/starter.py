@@ -86,7 +86,7 @@ class CoverStarter:
         if not isinstance(claim, Claim):
             return self._existing(request, claim.record)
         if blocked is not None:
-            self.store.block(request, claim.token, _error(blocked), self.clock())
+            self.store.block(request.music_task_id, claim.token, _error(blocked), self.clock())
             raise type(blocked)(f"not calling the vendor: {blocked.message}")
         return self._generate(request, claim)
 
@@ -129,7 +129,7 @@ class CoverStarter:
                 f"{exc.message} (attempt {count} of {self.settings.not_found_attempts}; retrying later)"
             ) from exc
         except VendorBlockedError as exc:
-            self.store.block(request, claim.token, _error(exc), self.clock())
+            self.store.block(task, claim.token, _error(exc), self.clock())
             raise
         except VendorTransientError as exc:
             self.store.release(

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from covers_core.errors import BadRequestError
+from covers_core.model import request_from_mapping
+
 from covers_local import deployed
 from covers_local.deployed import CommandError
 from covers_local.emulator import FAULT_KINDS, SAFE_FAULTS, EmulatorConfig, VendorEmulator
@@ -68,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"covers: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if os.environ.get("COVERS_DEBUG"):
+            raise
+        print(
+            f"covers: internal error: {type(exc).__name__}: {exc} (COVERS_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 # --- local runs ---------------------------------------------------------------------------------
@@ -93,7 +104,7 @@ def run_local(
     own_emulator = None
     if vendor_url is None:
         own_emulator = emulator or VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0)))
-        vendor_url = own_emulator.serve() if own_emulator._server is None else own_emulator.base_url
+        vendor_url = own_emulator.ensure_serving()
         api_key = api_key or own_emulator.config.api_key
         console.say(f"vendor: built-in emulator at {vendor_url}")
     else:
@@ -228,6 +239,11 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    for task_id in args.music_task_ids:
+        try:
+            request_from_mapping({"musicTaskId": task_id})
+        except BadRequestError as exc:
+            raise CommandError(f"invalid music task id {task_id!r}: {exc.message}") from exc
     console = Console(quiet=False)
     summary = run_local(
         args.music_task_ids,

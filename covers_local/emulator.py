@@ -150,6 +150,10 @@ class VendorEmulator:
         self._thread.start()
         return self.base_url
 
+    def ensure_serving(self) -> str:
+        """The base URL, starting the server first if it is not serving yet."""
+        return self.base_url if self._server is not None else self.serve()
+
     @property
     def base_url(self) -> str:
         assert self._server is not None, "not serving"

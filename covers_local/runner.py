@@ -170,14 +170,12 @@ class LocalPipeline:
         self._create_table(refs)
         self._create_queues(refs, attrs)
         self._create_bus(refs)
-        secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="covers-local-vendor-api-key", SecretString=s.api_key
-        )
-        refs["VendorApiKeySecret"] = secret["ARN"]
-        webhook_secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="covers-local-webhook-signing-key", SecretString=s.webhook_secret
-        )
-        refs["WebhookSigningSecret"] = webhook_secret["ARN"]
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        for logical_id, name, value in (
+            ("VendorApiKeySecret", "covers-local-vendor-api-key", s.api_key),
+            ("WebhookSigningSecret", "covers-local-webhook-signing-key", s.webhook_secret),
+        ):
+            refs[logical_id] = secrets.create_secret(Name=name, SecretString=value)["ARN"]
         if self.resolver.condition("ArchiveEnabled"):
             self.s3.create_bucket(Bucket="covers-local-archive")
             refs["ArchiveBucket"] = "covers-local-archive"

@@ -236,3 +236,29 @@ def test_the_console_script_is_installed() -> None:
         [str(script), "--help"], capture_output=True, text=True, env=os.environ, check=False
     )
     assert result.returncode == 0 and "demo" in result.stdout
+
+
+def test_run_refuses_an_invalid_music_task_id_before_starting_anything(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_cli(["run", "ok-id", "has space"], capsys, tmp_path, monkeypatch)
+    assert (code, out) == (1, "")
+    assert (
+        err
+        == "covers: invalid music task id 'has space': 'musicTaskId' must be printable ASCII without spaces\n"
+    )
+
+
+def test_an_internal_error_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TimeoutError("local run did not settle within 130s (1 task(s) still open)")
+
+    monkeypatch.setattr(cli, "run_local", broken)
+    code, out, err = run_cli(["run", "t"], capsys, tmp_path, monkeypatch)
+    assert (code, out) == (1, "")
+    assert (
+        err.startswith("covers: internal error: TimeoutError: local run did not settle")
+        and err.count("\n") == 1
+    )

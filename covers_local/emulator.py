@@ -264,15 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def do_POST(self) -> None:
-        path = urlsplit(self.path).path
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if path != f"{API_PREFIX}/v2/cover/generate":
-            self._send(404, {"code": 404, "message": "Not found"})
-            return
-        ok, why = self.emulator.authorized(self.headers.get("Authorization"))
-        if not ok:
-            self._send(401, {"code": 401, "message": why})
+        if not self._route_and_auth(urlsplit(self.path).path, "/v2/cover/generate"):
             return
         try:
             body = json.loads(raw or b"{}")
@@ -291,8 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload = self.emulator.generate(music_task_id)
         if fault == "drop_after":
             self.emulator.stats.lost_answers[music_task_id] += 1
-            self.emulator.stats.faults["drop_after"] += 1
-            self.emulator.stats.faults_by_task[("generate", music_task_id, "drop_after")] += 1
+            self._count_fault("drop_after", "generate", music_task_id)
             self._drop()
             return
         self._send(status, payload)
@@ -302,12 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path.startswith(f"{API_PREFIX}/images/"):
             self._send_image(parts.path)
             return
-        if parts.path != f"{API_PREFIX}/v2/cover/status":
-            self._send(404, {"code": 404, "message": "Not found"})
-            return
-        ok, why = self.emulator.authorized(self.headers.get("Authorization"))
-        if not ok:
-            self._send(401, {"code": 401, "message": why})
+        if not self._route_and_auth(parts.path, "/v2/cover/status"):
             return
         task_id = (parse_qs(parts.query).get("task_id") or [""])[0]
         music_task_id = self.emulator.music_task_for(task_id)
@@ -319,10 +307,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _fault(self, kind: str, endpoint: str, music_task_id: str) -> bool:
-        """Answer with a fault; True when the request is done (False: go on after a delay)."""
+    def _route_and_auth(self, path: str, endpoint: str) -> bool:
+        """True when the request is for ``endpoint`` with a valid key; otherwise answers 404 or 401."""
+        if path != API_PREFIX + endpoint:
+            self._send(404, {"code": 404, "message": "Not found"})
+            return False
+        ok, why = self.emulator.authorized(self.headers.get("Authorization"))
+        if not ok:
+            self._send(401, {"code": 401, "message": why})
+        return ok
+
+    def _count_fault(self, kind: str, endpoint: str, music_task_id: str) -> None:
         self.emulator.stats.faults[kind] += 1
         self.emulator.stats.faults_by_task[(endpoint, music_task_id, kind)] += 1
+
+    def _fault(self, kind: str, endpoint: str, music_task_id: str) -> bool:
+        """Answer with a fault; True when the request is done (False: go on after a delay)."""
+        self._count_fault(kind, endpoint, music_task_id)
         if kind == "latency":
             time.sleep(self.emulator.config.latency_seconds)
             return False

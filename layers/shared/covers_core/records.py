@@ -227,21 +227,24 @@ class CoverStore:
         return attrs
 
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
-        self._update(
-            music_task_id,
-            "SET executionArn = :arn, updatedAt = :now",
-            condition="#s = :in_progress",
-            names={"#s": "status"},
-            values={":arn": execution_arn, ":now": iso(now), ":in_progress": Status.IN_PROGRESS.value},
-        )
+        self._set_while_in_progress(music_task_id, {"executionArn": execution_arn, "updatedAt": iso(now)})
 
     def record_poll(self, music_task_id: str, poll_count: int, now: datetime) -> None:
+        self._set_while_in_progress(
+            music_task_id, {"pollCount": poll_count, "lastPolledAt": iso(now), "updatedAt": iso(now)}
+        )
+
+    def _set_while_in_progress(self, music_task_id: str, fields: dict[str, Any]) -> None:
+        """Progress notes: written only while the record is IN_PROGRESS (never onto a terminal one)."""
         self._update(
             music_task_id,
-            "SET pollCount = :n, lastPolledAt = :now, updatedAt = :now",
+            "SET " + ", ".join(f"{name} = :{name}" for name in fields),
             condition="#s = :in_progress",
             names={"#s": "status"},
-            values={":n": poll_count, ":now": iso(now), ":in_progress": Status.IN_PROGRESS.value},
+            values={
+                **{f":{name}": value for name, value in fields.items()},
+                ":in_progress": Status.IN_PROGRESS.value,
+            },
         )
 
     # --- the end ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ What it does, as DESIGN.md ("Local run") describes:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -30,8 +31,11 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from covers_core import wiring
+from covers_core.records import plain
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.dynamodb.models import DynamoDBBackend
 
 from covers_local.template import Resolver, function_environment, functions, load_template, project_root
 
@@ -88,6 +92,31 @@ class FakeContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+@contextlib.contextmanager
+def atomic_dynamodb() -> Iterator[None]:
+    """Serialise moto's DynamoDB requests, as DynamoDB applies each request atomically.
+
+    moto checks a condition and then writes, and iterates items while other threads add them; with Step
+    Functions executions running handlers in threads, both would otherwise race inside moto itself."""
+    lock = threading.RLock()
+    patches = []
+    for name in ("put_item", "update_item", "get_item", "delete_item", "scan", "query"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        patches.append(mock.patch.object(DynamoDBBackend, name, locked))
+    for patch in patches:
+        patch.start()
+    try:
+        yield
+    finally:
+        for patch in reversed(patches):
+            patch.stop()
+
+
 def load_handler(code_dir: Path, module_name: str) -> Callable[[dict[str, Any], Any], Any]:
     """Import ``<code_dir>/app.py`` once under a unique module name and return its handler."""
     with _IMPORT_LOCK:
@@ -103,15 +132,14 @@ def load_handler(code_dir: Path, module_name: str) -> Callable[[dict[str, Any], 
 
 
 class LocalPipeline:
-    """Context manager: ``with LocalPipeline(settings) as stack: stack.submit(...); stack.wait(...)``."""
+    """Context manager: ``with LocalPipeline(settings) as stack: stack.submit(...); stack.run(...)``."""
 
     def __init__(self, settings: LocalSettings, *, root: Path | None = None) -> None:
         self.settings = settings
         self.root = root or project_root()
         self.template = load_template(self.root / "template.yaml")
         self._mock = mock_aws(config=_MOTO_CONFIG)
-        self._env_patch: Any = None
-        self._invoke_patch: Any = None
+        self._exit_stack = contextlib.ExitStack()
         self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self.environments: dict[str, dict[str, str]] = {}
         self.invocations: dict[str, int] = {}
@@ -123,28 +151,19 @@ class LocalPipeline:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def __enter__(self) -> LocalPipeline:
-        self._env_patch = mock.patch.dict(os.environ, _FAKE_AWS_ENV)
-        self._env_patch.start()
-        self._mock.start()
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(wiring.reset)
+            stack.enter_context(mock.patch.dict(os.environ, _FAKE_AWS_ENV))
+            stack.enter_context(atomic_dynamodb())
+            stack.enter_context(self._mock)
+            stack.callback(self._stop_executions)
             self._create_resources()
-            self._invoke_patch = mock.patch.object(LambdaSimpleBackend, "invoke", self._make_invoke())
-            self._invoke_patch.start()
-        except Exception:
-            self.__exit__()
-            raise
+            stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", self._make_invoke()))
+            self._exit_stack = stack.pop_all()  # everything set up: undone in __exit__
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from covers_core import wiring
-
-        self._stop_executions()
-        if self._invoke_patch is not None:
-            self._invoke_patch.stop()
-        self._mock.stop()
-        if self._env_patch is not None:
-            self._env_patch.stop()
-        wiring.reset()
+        self._exit_stack.close()
 
     # --- resources (from template.yaml) ------------------------------------------------------------
 
@@ -279,8 +298,6 @@ class LocalPipeline:
             code_dir = self.root / self.template["Resources"][logical_id]["Properties"]["CodeUri"]
             self.handlers[name] = load_handler(code_dir, f"covers_fn_{code_dir.name}")
         self.start_function = names["StartCoverFunction"]
-        from covers_core import wiring
-
         wiring.reset()
 
     # --- Lambda dispatch --------------------------------------------------------------------------
@@ -368,7 +385,6 @@ class LocalPipeline:
 
     def records(self) -> dict[str, dict[str, Any]]:
         table = boto3.resource("dynamodb", region_name=REGION).Table(self.table_name)
-        from covers_core.records import plain
 
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"ConsistentRead": True}

@@ -5,7 +5,7 @@ Each test counts what the vendor emulator saw (generate requests that reached it
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -16,9 +16,9 @@ from covers_core.model import CoverRequest
 from covers_core.records import CoverStore
 from covers_core.vendor import VendorClient
 from covers_core.workflow import WorkflowStarter
-from moto.dynamodb.models import DynamoDBBackend
 
 from covers_local.emulator import VendorEmulator
+from covers_local.runner import atomic_dynamodb
 from tests.conftest import Aws, invoke, sqs_event
 
 
@@ -143,22 +143,15 @@ def test_redriving_everything_after_completion_spends_nothing(aws: Aws, emulator
 
 
 @pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies a conditional write atomically; moto checks then writes. Serialise moto's writes
-    so the concurrency test exercises our conditions, not moto's internals."""
-    lock = threading.Lock()
-    for name in ("put_item", "update_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: Any, *args: Any, _original: Callable = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+def serialised_moto() -> Iterator[None]:
+    """DynamoDB applies a conditional write atomically; moto checks then writes. Serialise moto's
+    requests so the test exercises our conditions, not moto's internals."""
+    with atomic_dynamodb():
+        yield
 
 
 def test_parallel_invocations_call_generate_once_per_task(
-    aws: Aws, emulator: VendorEmulator, atomic_dynamodb: None
+    aws: Aws, emulator: VendorEmulator, serialised_moto: None
 ) -> None:
     emulator.config.latency_seconds = 0.3
     emulator.inject("latency", times=100)  # keep the vendor call open while the others race

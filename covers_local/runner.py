@@ -31,8 +31,8 @@ from typing import Any
 from unittest import mock
 
 import boto3
-from covers_core import wiring
 from covers_core.records import plain
+from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
@@ -152,7 +152,7 @@ class LocalPipeline:
 
     def __enter__(self) -> LocalPipeline:
         with contextlib.ExitStack() as stack:
-            stack.callback(wiring.reset)
+            stack.callback(reset_wiring)
             stack.enter_context(mock.patch.dict(os.environ, _FAKE_AWS_ENV))
             stack.enter_context(atomic_dynamodb())
             stack.enter_context(self._mock)
@@ -298,7 +298,7 @@ class LocalPipeline:
             code_dir = self.root / self.template["Resources"][logical_id]["Properties"]["CodeUri"]
             self.handlers[name] = load_handler(code_dir, f"covers_fn_{code_dir.name}")
         self.start_function = names["StartCoverFunction"]
-        wiring.reset()
+        reset_wiring()
 
     # --- Lambda dispatch --------------------------------------------------------------------------
 

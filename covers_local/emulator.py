@@ -89,7 +89,6 @@ class Stats:
     credits_charged: Counter[str] = field(default_factory=Counter)
     status_requests: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
-    lost_answers: Counter[str] = field(default_factory=Counter)
     image_requests: Counter[str] = field(default_factory=Counter)
     #: (endpoint, music task id, fault kind) -> count
     faults_by_task: Counter[tuple[str, str, str]] = field(default_factory=Counter)
@@ -284,7 +283,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status, payload = self.emulator.generate(music_task_id)
         if fault == "drop_after":
-            self.emulator.stats.lost_answers[music_task_id] += 1
             self._count_fault("drop_after", "generate", music_task_id)
             self._drop()
             return

@@ -141,12 +141,9 @@ class LocalPipeline:
         self._mock = mock_aws(config=_MOTO_CONFIG)
         self._exit_stack = contextlib.ExitStack()
         self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
-        self.environments: dict[str, dict[str, str]] = {}
-        self.invocations: dict[str, int] = {}
         self.start_invocation_errors: list[str] = []
         self.events: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -198,7 +195,6 @@ class LocalPipeline:
         if self.resolver.condition("ArchiveEnabled"):
             self.s3.create_bucket(Bucket="covers-local-archive")
             refs["ArchiveBucket"] = "covers-local-archive"
-        self.archive_bucket = refs.get("ArchiveBucket")
         names = {logical_id: f"covers-local-{logical_id}" for logical_id in functions(self.template)}
         for logical_id, name in names.items():
             attrs[f"{logical_id}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
@@ -288,12 +284,11 @@ class LocalPipeline:
             "SECRET_CACHE_SECONDS": "0",
             **s.extra_env,
         }
-        for logical_id, name in names.items():
-            env = {**function_environment(self.template, logical_id, self.resolver), **local_overrides}
-            self.environments[name] = env
+        for logical_id in names:
             # All functions share one process: the union of their variables (they agree where they
             # overlap), set before the handler modules are imported (Powertools reads them then).
-            os.environ.update(env)
+            os.environ.update(function_environment(self.template, logical_id, self.resolver))
+            os.environ.update(local_overrides)
         for logical_id, name in names.items():
             code_dir = self.root / self.template["Resources"][logical_id]["Properties"]["CodeUri"]
             self.handlers[name] = load_handler(code_dir, f"covers_fn_{code_dir.name}")
@@ -321,8 +316,6 @@ class LocalPipeline:
 
     def invoke(self, name: str, payload: Any, response_headers: dict[str, str] | None = None) -> bytes:
         handler = self.handlers[name]
-        with self._lock:
-            self.invocations[name] = self.invocations.get(name, 0) + 1
         try:
             result = handler(payload, FakeContext(name))
         except Exception as exc:  # noqa: BLE001 - reported to Step Functions as Lambda does

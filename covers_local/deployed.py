@@ -5,14 +5,15 @@ Resources are found from the stack's CloudFormation outputs (``--stack``) or giv
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from covers_core.model import CoverRequest, request_from_mapping
+from covers_core.batch import RequestQueue
+from covers_core.errors import AwsTransientError, BadRequestError
+from covers_core.model import request_from_mapping
 from covers_core.records import plain
 
 OUTPUTS = {
@@ -71,21 +72,18 @@ def resolve(args: argparse.Namespace) -> Target:
 def submit(
     target: Target, music_task_ids: Iterable[str], *, correlation_id: str | None = None
 ) -> list[tuple[str, str]]:
-    sqs = boto3.client("sqs", region_name=target.region)
-    sent = []
-    for task_id in music_task_ids:
-        request = request_from_mapping({"musicTaskId": task_id, "correlationId": correlation_id})
-        sent.append(
-            (
-                task_id,
-                _call(
-                    sqs.send_message,
-                    QueueUrl=target.need("queue_url"),
-                    MessageBody=json.dumps(CoverRequest.to_message(request)),
-                )["MessageId"],
-            )
-        )
-    return sent
+    """Queue one cover request per music task (all are validated before any is sent)."""
+    try:
+        requests = [
+            request_from_mapping({"musicTaskId": t, "correlationId": correlation_id}) for t in music_task_ids
+        ]
+    except BadRequestError as exc:
+        raise CommandError(f"invalid request: {exc.message}") from exc
+    queue = RequestQueue(boto3.client("sqs", region_name=target.region), target.need("queue_url"))
+    try:
+        return [(request.music_task_id, queue.send(request)) for request in requests]
+    except AwsTransientError as exc:
+        raise CommandError(exc.message) from exc
 
 
 def status(target: Target, music_task_id: str) -> dict[str, Any] | None:

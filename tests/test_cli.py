@@ -223,6 +223,8 @@ def test_submit_status_and_redrive_on_a_stack(
 
 def test_deployed_commands_explain_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
     with mock_aws():
+        assert cli.main(["submit", "--queue-url", "https://sqs.us-east-1.amazonaws.com/1/q", "a b"]) == 1
+        assert "invalid request: 'musicTaskId' must be printable ASCII" in capsys.readouterr().err
         assert cli.main(["submit", "t"]) == 1
         assert "need --queue-url or --stack" in capsys.readouterr().err
         assert cli.main(["status", "--stack", "missing", "t"]) == 1

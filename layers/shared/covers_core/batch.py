@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,24 @@ from covers_core.model import CoverRequest, parse_request
 from covers_core.starter import CoverStarter, StartResult
 
 log = logging.getLogger(__name__)
+
+
+class RequestQueue:
+    """Sends cover requests to the cover requests queue, in the body format the start function reads."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def send(self, request: CoverRequest) -> str:
+        """Queue ``request``; returns the SQS message id."""
+        try:
+            response = self.sqs.send_message(
+                QueueUrl=self.queue_url, MessageBody=json.dumps(request.to_message())
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise AwsTransientError(f"could not queue the cover request: {exc}") from exc
+        return str(response["MessageId"])
 
 
 class DeadLetters:

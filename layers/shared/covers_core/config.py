@@ -13,6 +13,7 @@ from covers_core.events import DEFAULT_SOURCE
 from covers_core.schedule import PollSchedule
 from covers_core.starter import StartSettings
 from covers_core.vendor import DEFAULT_BASE_URL
+from covers_core.webhook import DEFAULT_TOLERANCE_SECONDS
 
 
 def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str:
@@ -89,6 +90,23 @@ def start_settings(env: Mapping[str, str] = os.environ) -> StartSettings:
         not_found_attempts=int(_num(env, "NOT_FOUND_ATTEMPTS", 3, 1)),
         first_wait_seconds=poll_schedule(env).first_wait,
     )
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    queue_url: str
+    secret: str
+    tolerance_seconds: int
+    secret_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookSettings:
+        return cls(
+            queue_url=_str(env, "COVER_REQUESTS_QUEUE_URL"),
+            secret=_str(env, "WEBHOOK_SECRET"),
+            tolerance_seconds=int(_num(env, "WEBHOOK_TOLERANCE_SECONDS", DEFAULT_TOLERANCE_SECONDS, 1)),
+            secret_cache_seconds=int(_num(env, "SECRET_CACHE_SECONDS", 300, 0)),
+        )
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from covers_core.batch import DeadLetters
-from covers_core.errors import AwsTransientError, BadRequestError, CoverPipelineError
-from covers_core.model import MAX_BODY_BYTES, CoverRequest, parse_request
+from covers_core.batch import DeadLetters, RequestQueue
+from covers_core.errors import BadRequestError, CoverPipelineError
+from covers_core.model import MAX_BODY_BYTES, parse_request
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "x-covers-signature"
@@ -67,16 +64,14 @@ class WebhookIntake:
 
     def __init__(
         self,
-        sqs: Any,
-        queue_url: str,
+        requests: RequestQueue,
         dead_letters: DeadLetters,
         secret: Callable[[], str],
         *,
         tolerance: int = DEFAULT_TOLERANCE_SECONDS,
         clock: Callable[[], float],
     ) -> None:
-        self.sqs = sqs
-        self.queue_url = queue_url
+        self.requests = requests
         self.dead_letters = dead_letters
         self.secret = secret
         self.tolerance = tolerance
@@ -98,14 +93,5 @@ class WebhookIntake:
             log.error("webhook %s: rejected body: %s", request_id, exc.message)
             self.dead_letters.send(body.decode("utf-8", "replace"), exc.message, request_id)
             return WebhookResponse(400, {"error": exc.message})
-        message_id = self._enqueue(request)
+        message_id = self.requests.send(request)
         return WebhookResponse(202, {"musicTaskId": request.music_task_id, "messageId": message_id})
-
-    def _enqueue(self, request: CoverRequest) -> str:
-        try:
-            response = self.sqs.send_message(
-                QueueUrl=self.queue_url, MessageBody=json.dumps(request.to_message())
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise AwsTransientError(f"could not queue the cover request: {exc}") from exc
-        return str(response["MessageId"])

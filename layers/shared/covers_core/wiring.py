@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import time
 from typing import Any
 
@@ -15,16 +14,16 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 
 from covers_core.archive import ImageArchiver, UrlGuard
-from covers_core.batch import DeadLetters
+from covers_core.batch import DeadLetters, RequestQueue
 from covers_core.checker import CoverChecker
-from covers_core.config import AwsSettings, VendorSettings, poll_schedule, start_settings
+from covers_core.config import AwsSettings, VendorSettings, WebhookSettings, poll_schedule, start_settings
 from covers_core.errors import ConfigError
 from covers_core.events import EventPublisher
 from covers_core.finalizer import Finalizer
 from covers_core.records import CoverStore
 from covers_core.starter import CoverStarter
 from covers_core.vendor import VendorClient, new_session
-from covers_core.webhook import DEFAULT_TOLERANCE_SECONDS, WebhookIntake
+from covers_core.webhook import WebhookIntake
 from covers_core.workflow import WorkflowStarter
 
 
@@ -43,12 +42,17 @@ def store() -> CoverStore:
 PLACEHOLDER_KEY = "SET-ME"
 
 
+def read_secret(name: str, max_age: int) -> str:
+    """A Secrets Manager secret's string, through Powertools' cache (``max_age`` seconds)."""
+    value = parameters.get_secret(name, max_age=max_age)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def api_key_reader(settings: VendorSettings) -> Any:
     """A callable that returns the API key from Secrets Manager (Powertools caches it ``max_age``)."""
 
     def read() -> str:
-        value = parameters.get_secret(settings.api_key_secret, max_age=settings.secret_cache_seconds)
-        text = value.decode() if isinstance(value, bytes) else str(value)
+        text = read_secret(settings.api_key_secret, settings.secret_cache_seconds)
         if text.lstrip().startswith("{"):
             try:
                 text = str(json.loads(text).get("apiKey") or "")
@@ -106,21 +110,13 @@ def checker() -> CoverChecker:
 
 @functools.cache
 def webhook_intake() -> WebhookIntake:
-    env = os.environ
-    queue_url = env.get("COVER_REQUESTS_QUEUE_URL") or ""
-    secret_name = env.get("WEBHOOK_SECRET") or ""
-    if not queue_url or not secret_name:
-        raise ConfigError("environment variables COVER_REQUESTS_QUEUE_URL and WEBHOOK_SECRET are required")
-    cache = int(env.get("SECRET_CACHE_SECONDS") or 300)
-
-    def secret() -> str:
-        value = parameters.get_secret(secret_name, max_age=cache)
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    tolerance = int(env.get("WEBHOOK_TOLERANCE_SECONDS") or DEFAULT_TOLERANCE_SECONDS)
-    dead_letters = DeadLetters(aws_client("sqs"), dead_letter_queue_url())
+    settings = WebhookSettings.from_env()
     return WebhookIntake(
-        aws_client("sqs"), queue_url, dead_letters, secret, tolerance=tolerance, clock=time.time
+        RequestQueue(aws_client("sqs"), settings.queue_url),
+        DeadLetters(aws_client("sqs"), dead_letter_queue_url()),
+        lambda: read_secret(settings.secret, settings.secret_cache_seconds),
+        tolerance=settings.tolerance_seconds,
+        clock=time.time,
     )
 
 

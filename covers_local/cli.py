@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
-from covers_core.model import request_from_mapping
 
 from covers_local import deployed
 from covers_local.deployed import CommandError
@@ -316,6 +317,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         fault_kinds=_fault_kinds(args.fault_kinds),
         seed=args.seed,
     )
+    # Stop cleanly on Ctrl-C or SIGTERM, even when started from a shell that ignores SIGINT (a
+    # background job inherits that).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     emulator = VendorEmulator(config)
     url = emulator.serve(args.host, args.port)
     print(
@@ -333,7 +338,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 def webhook_event(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, Any]:
     """An HTTP API (payload 2.0) event carrying ``body`` signed with ``secret``."""
-    from covers_core.webhook import sign
+    from covers_core.domain.signature import sign
 
     signature = sign(secret, body, int(timestamp if timestamp is not None else time.time()))
     return {

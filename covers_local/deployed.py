@@ -11,10 +11,10 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from covers_core.batch import RequestQueue
+from covers_core.adapters.queues import RequestQueue
+from covers_core.adapters.records import plain
+from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import AwsTransientError, BadRequestError
-from covers_core.model import request_from_mapping
-from covers_core.records import plain
 
 OUTPUTS = {
     "queue_url": "CoverRequestsQueueUrl",

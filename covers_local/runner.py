@@ -31,7 +31,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
-from covers_core.records import plain
+from covers_core.adapters.records import plain
 from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend

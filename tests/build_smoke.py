@@ -28,7 +28,7 @@ for module in (covers_core, aws_lambda_powertools, requests):
     origin = Path(module.__file__).resolve()
     assert origin.is_relative_to(layer), f"{module.__name__} not from the layer: {origin}"
 
-from covers_core.webhook import sign  # noqa: E402
+from covers_core.domain.signature import sign  # noqa: E402
 
 from covers_local.emulator import EmulatorConfig, VendorEmulator  # noqa: E402
 from covers_local.runner import FakeContext, load_handler  # noqa: E402

@@ -96,7 +96,7 @@ class Aws:
     state_machine_arn: str
 
     def record(self, music_task_id: str) -> dict[str, Any] | None:
-        from covers_core.records import plain
+        from covers_core.adapters.records import plain
 
         item = (
             boto3.resource("dynamodb")
@@ -196,7 +196,19 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[A
             "POWERTOOLS_METRICS_DISABLED": "true",
             "COVER_REQUESTS_QUEUE_URL": queue_url,
             "WEBHOOK_SECRET": webhook_arn,
+            "WEBHOOK_TOLERANCE_SECONDS": "300",
+            "ARCHIVE_BUCKET": "",
         }
+        parameters = template["Parameters"]
+        for variable, parameter in (
+            ("VENDOR_CONNECT_TIMEOUT_SECONDS", "VendorConnectTimeoutSeconds"),
+            ("VENDOR_READ_TIMEOUT_SECONDS", "VendorReadTimeoutSeconds"),
+            ("POLL_BACKOFF_RATE", "PollBackoffRate"),
+            ("POLL_MAX_INTERVAL_SECONDS", "PollMaxIntervalSeconds"),
+            ("POLL_MAX_POLLS", "PollMaxPolls"),
+            ("ARCHIVE_MAX_BYTES", "ArchiveMaxBytes"),
+        ):
+            env[variable] = str(parameters[parameter]["Default"])
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         wiring.reset()

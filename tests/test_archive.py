@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from covers_core.archive import ArchiveRefusedError, ImageArchiver, UrlGuard
+from covers_core.adapters.archive import ArchiveRefusedError, ImageArchiver, UrlGuard
 from moto import mock_aws
 
 from covers_local.emulator import VendorEmulator, png
@@ -69,15 +69,15 @@ def s3() -> Iterator[object]:
 
 
 def test_images_are_stored_with_size_hash_and_type(s3: object, emulator: VendorEmulator) -> None:
-    archiver = ImageArchiver(s3, "archive", guard=UrlGuard(allow_loopback=True))
+    archiver = ImageArchiver(s3, "archive", max_bytes=20 * 1024 * 1024, guard=UrlGuard(allow_loopback=True))
     _, body = emulator.generate("m1")
     _, status = emulator.status(body["data"]["taskId"], emulator.base_url)
-    results = archiver.archive_all("m1", status["data"]["images"])
-    assert [r["contentType"] for r in results] == ["image/png", "image/png"]
-    key = results[0]["s3Uri"].removeprefix("s3://archive/")
+    results = archiver.archive_all("m1", tuple(status["data"]["images"]))
+    assert [r.content_type for r in results] == ["image/png", "image/png"]
+    key = str(results[0].s3_uri).removeprefix("s3://archive/")
     stored = s3.get_object(Bucket="archive", Key=key)  # type: ignore[attr-defined]
     assert stored["ContentType"] == "image/png"
-    assert len(stored["Body"].read()) == results[0]["size"]
+    assert len(stored["Body"].read()) == results[0].size
 
 
 @pytest.mark.parametrize(
@@ -98,9 +98,9 @@ def test_what_is_not_a_small_image_is_listed_with_its_error_not_stored(
         server.script(answer)
         archiver = ImageArchiver(s3, "archive", guard=UrlGuard(allow_loopback=True), max_bytes=2000)
         url = server.url + "/img.png"
-        (result,) = archiver.archive_all("m1", [url])
-        assert result["url"] == url
-        assert re.search(reason, result["error"])
+        (result,) = archiver.archive_all("m1", (url,))
+        assert result.url == url
+        assert re.search(reason, str(result.error))
         assert s3.list_objects_v2(Bucket="archive").get("KeyCount", 0) == 0  # type: ignore[attr-defined]
     finally:
         server.close()

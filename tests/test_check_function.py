@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from covers_core.errors import VendorAuthError, VendorNotFoundError, VendorTransientError
-from covers_core.records import iso
+from covers_core.domain.model import iso
+from covers_core.errors import CoverTaskNotFoundError, VendorAuthError, VendorTransientError
 
 from covers_local.emulator import VendorEmulator
 from tests.conftest import Aws, invoke, load_event, sqs_event
@@ -57,7 +57,7 @@ def test_vendor_errors_are_raised_under_the_names_the_state_machine_retries(
     emulator.inject("http_503_html", endpoint="status")
     with pytest.raises(VendorTransientError):
         invoke("check_cover_status", state)
-    with pytest.raises(VendorNotFoundError):
+    with pytest.raises(CoverTaskNotFoundError):  # the exact name the ASL retries
         invoke("check_cover_status", {**state, "coverTaskId": "cover-unknown"})
     boto3.client("secretsmanager").put_secret_value(SecretId=aws.secret_arn, SecretString="revoked")
     with pytest.raises(VendorAuthError):

@@ -1,22 +1,44 @@
-"""The contracts between template.yaml, statemachine/ and the code, checked both ways."""
+"""The contracts between template.yaml, statemachine/, the event schemas and the code, checked both ways."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
-from covers_core import errors
+import pytest
+from covers_core import errors, settings
+from covers_core.domain import outcomes
+from covers_core.domain.model import CheckStatus, Status
+from covers_core.domain.schedule import PollSchedule
+from covers_core.errors import ErrorCode
+from covers_core.metrics import Metric
 
-from covers_local.template import functions, load_template
+from covers_local.template import Resolver, function_environment, functions, load_template
 from tests.conftest import ROOT
 
 ASL = json.loads(re.sub(r"\$\{\w+\}", "arn:x", (ROOT / "statemachine/cover_workflow.asl.json").read_text()))
 TEMPLATE = load_template(ROOT / "template.yaml")
+SCHEMAS = {
+    path.name: json.loads(path.read_text()) for path in (ROOT / "events" / "schemas").glob("*.schema.json")
+}
+#: The settings object each function reads at cold start.
+FUNCTION_SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
+    "StartCoverFunction": settings.StartSettings.from_env,
+    "CheckCoverStatusFunction": settings.CheckSettings.from_env,
+    "FinalizeCoverFunction": settings.FinalizeSettings.from_env,
+    "MusicWebhookFunction": settings.WebhookSettings.from_env,
+}
 
 
 def retry_names(state: str) -> list[set[str]]:
     return [set(r["ErrorEquals"]) for r in ASL["States"][state].get("Retry", [])]
+
+
+# --- the state machine -------------------------------------------------------------------------------
 
 
 def test_every_error_name_in_the_state_machine_is_an_exception_of_errors_py() -> None:
@@ -29,35 +51,137 @@ def test_every_error_name_in_the_state_machine_is_an_exception_of_errors_py() ->
                 assert name in classes or name in errors.LAMBDA_SERVICE_ERRORS or name == "States.ALL", name
 
 
-def test_the_retry_blocks_are_exactly_the_ones_errors_py_declares() -> None:
-    for state, blocks in errors.STATE_MACHINE_RETRY.items():
+def test_the_retry_blocks_are_exactly_the_ones_the_outcome_table_declares() -> None:
+    task_states = {name for name, state in ASL["States"].items() if state["Type"] == "Task"}
+    assert set(outcomes.RETRIED) == task_states
+    for state, blocks in outcomes.RETRIED.items():
         expected = [set(errors.LAMBDA_SERVICE_ERRORS)] + [set(names) for names in blocks.values()]
         assert retry_names(state) == expected
 
 
 def test_retries_have_backoff_jitter_and_a_cap_and_never_retry_every_error() -> None:
-    for state in ("CheckCoverStatus", "FinalizeCover"):
+    for state in outcomes.RETRIED:
         for block in ASL["States"][state]["Retry"]:
             assert block["JitterStrategy"] == "FULL"
             assert block["BackoffRate"] >= 2 and block["MaxDelaySeconds"] > 0
             assert not {"States.ALL", "States.TaskFailed"} & set(block["ErrorEquals"])
 
 
-def test_failures_are_caught_into_finalize_keeping_the_input() -> None:
+def test_failures_are_caught_into_finalize_keeping_the_input_and_each_has_an_outcome() -> None:
     (catch,) = ASL["States"]["CheckCoverStatus"]["Catch"]
     assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "FinalizeCover"}
-    for name in errors.FAILURE_OUTCOMES:
-        assert any(name in names for names in retry_names("CheckCoverStatus"))
+    retried = set().union(*retry_names("CheckCoverStatus"))
+    assert set(outcomes.FAILURE_OUTCOMES) <= retried  # a caught error was retried first
+    assert retried - set(errors.LAMBDA_SERVICE_ERRORS) <= set(outcomes.FAILURE_OUTCOMES)
+    for name, (status, code) in outcomes.FAILURE_OUTCOMES.items():
+        assert status.terminal and code in errors.TERMINAL_ERROR_CODES, name
+        exception = getattr(errors, name)
+        # The code a caught error leaves on the record is the exception's own (or the transient one).
+        assert code in (exception.code, errors.VendorTransientError.code), name
+
+
+def test_the_choice_branches_on_check_statuses_and_every_other_one_has_an_outcome() -> None:
+    choice = ASL["States"]["IsCoverReady"]
+    assert choice["Default"] == "FinalizeCover"
+    for rule in choice["Choices"]:
+        assert rule["Variable"] == "$.check.status"
+        assert CheckStatus(rule["StringEquals"]) == CheckStatus.IN_PROGRESS
+    assert set(outcomes.CHECK_OUTCOMES) == set(CheckStatus) - {CheckStatus.IN_PROGRESS}
+    assert ASL["States"]["WaitForNextCheck"]["SecondsPath"] == "$.check.nextPollSeconds"
 
 
 def test_the_loop_is_bounded_well_under_the_history_limit() -> None:
-    choice = ASL["States"]["IsCoverReady"]
-    assert choice["Default"] == "FinalizeCover"
     assert ASL["TimeoutSeconds"] <= 86400
-    # About 10 history events per poll: the default poll cap keeps a run far below 25,000 events.
-    from covers_core.schedule import PollSchedule
+    # About 10 history events per poll: the template's poll cap keeps a run far below 25,000 events.
+    parameter = TEMPLATE["Parameters"]["PollMaxPolls"]
+    assert max(parameter["Default"], parameter["MaxValue"]) * 10 < 25_000 / 2
 
-    assert PollSchedule().max_polls * 10 < 25_000 / 2
+
+# --- the events ------------------------------------------------------------------------------------
+
+
+def test_the_failed_event_schema_lists_exactly_the_terminal_error_codes() -> None:
+    failed = SCHEMAS["cover-generation-failed.schema.json"]["properties"]["detail"]["properties"]
+    assert set(failed["error"]["properties"]["code"]["enum"]) == set(errors.TERMINAL_ERROR_CODES)
+    assert set(failed["status"]["enum"]) == {s.value for s in Status if s.terminal} - {"SUCCEEDED"}
+    generated = SCHEMAS["cover-generated.schema.json"]["properties"]["detail"]["properties"]
+    assert generated["status"]["enum"] == [Status.SUCCEEDED]
+    outcome_codes = {code for _, code in outcomes.FAILURE_OUTCOMES.values()} | {
+        code for _, code in outcomes.CHECK_OUTCOMES.values() if code
+    }
+    assert outcome_codes <= errors.TERMINAL_ERROR_CODES
+
+
+def test_error_codes_are_distinct_and_every_exception_has_one() -> None:
+    assert len({c.value for c in ErrorCode}) == len(ErrorCode)
+    for name, cls in inspect.getmembers(errors, inspect.isclass):
+        if issubclass(cls, errors.CoverPipelineError):
+            assert isinstance(cls.code, ErrorCode), name
+
+
+# --- settings: what each function reads is exactly what the template sets on it --------------------
+
+
+class Recording(dict[str, str]):
+    """An environment that remembers which variables were looked at."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def template_environments() -> Iterator[tuple[str, dict[str, str]]]:
+    fake: defaultdict[str, str] = defaultdict(lambda: "resolved-value")
+    resolver = Resolver(TEMPLATE, {}, refs=fake, attributes=fake)
+    for logical_id in functions(TEMPLATE):
+        env = function_environment(TEMPLATE, logical_id, resolver)
+        yield logical_id, {k: v for k, v in env.items() if not k.startswith("POWERTOOLS_")}
+
+
+def test_every_function_has_a_settings_object() -> None:
+    assert set(FUNCTION_SETTINGS) == set(functions(TEMPLATE))
+
+
+@pytest.mark.parametrize(("logical_id", "env"), list(template_environments()), ids=lambda v: str(v)[:30])
+def test_each_function_reads_exactly_the_variables_the_template_sets_on_it(
+    logical_id: str, env: dict[str, str]
+) -> None:
+    recording = Recording(env)
+    FUNCTION_SETTINGS[logical_id](recording)  # the template's values are valid settings
+    assert recording.read - settings.LOCAL_ONLY == set(env)
+
+
+@pytest.mark.parametrize(("logical_id", "env"), list(template_environments()), ids=lambda v: str(v)[:30])
+def test_a_missing_variable_stops_the_function_naming_it(logical_id: str, env: dict[str, str]) -> None:
+    for name in env:
+        if name == "ARCHIVE_BUCKET":  # present but empty when archiving is off
+            continue
+        with pytest.raises(errors.ConfigError, match=name):
+            FUNCTION_SETTINGS[logical_id]({k: v for k, v in env.items() if k != name})
+
+
+# --- the template --------------------------------------------------------------------------------
+
+
+def test_custom_metric_alarms_watch_metrics_the_code_emits() -> None:
+    alarms = [
+        r["Properties"] for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    namespace = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    watched = {a["MetricName"] for a in alarms if a.get("Namespace") == namespace}
+    assert watched and watched <= {m.value for m in Metric}
 
 
 def test_visibility_timeout_is_at_least_six_times_the_start_function_timeout() -> None:
@@ -67,12 +191,29 @@ def test_visibility_timeout_is_at_least_six_times_the_start_function_timeout() -
     assert TEMPLATE["Resources"]["CoverRequestsQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
 
 
+def test_the_claim_lease_outlives_the_start_function() -> None:
+    start = TEMPLATE["Resources"]["StartCoverFunction"]["Properties"]
+    timeout = start.get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+    assert int(start["Environment"]["Variables"]["CLAIM_LEASE_SECONDS"]) > timeout
+
+
 def test_functions_run_python313_on_arm64_with_partial_batch_failures() -> None:
     glob = TEMPLATE["Globals"]["Function"]
     assert (glob["Runtime"], glob["Architectures"]) == ("python3.13", ["arm64"])
     sqs = TEMPLATE["Resources"]["StartCoverFunction"]["Properties"]["Events"]["CoverRequests"]["Properties"]
     assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "MaximumConcurrency" in sqs["ScalingConfig"]
+
+
+def test_poll_schedule_defaults_are_a_valid_schedule() -> None:
+    p = TEMPLATE["Parameters"]
+    PollSchedule(
+        interval=p["PollIntervalSeconds"]["Default"],
+        deadline=p["PollMaxWaitSeconds"]["Default"],
+        backoff=p["PollBackoffRate"]["Default"],
+        max_interval=p["PollMaxIntervalSeconds"]["Default"],
+        max_polls=p["PollMaxPolls"]["Default"],
+    )
 
 
 #: The CloudWatch Logs actions Step Functions logging needs; AWS supports only Resource "*" for them.
@@ -95,16 +236,3 @@ def test_no_policy_grants_a_wildcard_resource_except_log_delivery() -> None:
                 if statement.get("Resource") == "*":
                     assert logical_id == "CoverWorkflow"
                     assert set(statement["Action"]) <= LOG_DELIVERY_ACTIONS
-
-
-def test_every_function_setting_the_code_reads_is_set_by_the_template() -> None:
-    code = "".join(p.read_text() for p in (ROOT / "layers/shared/covers_core").glob("*.py"))
-    read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', code)) & set(
-        re.findall(r'_(?:str|num|flag)\(env, "([A-Z_]+)"', code)
-    )
-    env = dict(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
-    for spec in functions(TEMPLATE).values():
-        env.update(spec["Properties"].get("Environment", {}).get("Variables", {}))
-    required = set(re.findall(r'_str\(env, "([A-Z_]+)"\)', code))  # no default: the template must set them
-    assert required <= set(env), required - set(env)
-    assert read  # the scan found the settings

@@ -10,12 +10,12 @@ from typing import Any
 
 import boto3
 import pytest
-from covers_core import wiring
+from covers_core.adapters.records import CoverStore
+from covers_core.adapters.vendor import VendorClient
+from covers_core.adapters.workflow import WorkflowStarter
+from covers_core.domain.model import CoverRequest
 from covers_core.errors import ClaimBusyError
-from covers_core.model import CoverRequest
-from covers_core.records import CoverStore
-from covers_core.vendor import VendorClient
-from covers_core.workflow import WorkflowStarter
+from covers_core.wiring import start_cover
 
 from covers_local.emulator import VendorEmulator
 from covers_local.runner import atomic_dynamodb
@@ -155,7 +155,7 @@ def test_parallel_invocations_call_generate_once_per_task(
 ) -> None:
     emulator.config.latency_seconds = 0.3
     emulator.inject("latency", times=100)  # keep the vendor call open while the others race
-    starter = wiring.starter()  # the domain object the handler uses; one per "container" below
+    starter = start_cover.starter()  # the domain object the handler uses; one per "container" below
     tasks = ["same"] * 8 + [f"distinct-{i}" for i in range(8)]
     outcomes: list[str] = []
     barrier = threading.Barrier(len(tasks))

@@ -10,8 +10,8 @@ import boto3
 import jsonschema
 import pytest
 from covers_core import wiring
+from covers_core.adapters.eventbus import EventPublisher
 from covers_core.errors import AwsTransientError
-from covers_core.events import EventPublisher
 
 from covers_local.emulator import VendorEmulator
 from tests.conftest import ROOT, Aws, invoke, load_event, sqs_event
@@ -99,7 +99,7 @@ def test_unhappy_outcomes_emit_one_failed_event_with_status_and_code(
 @pytest.mark.parametrize(
     ("error", "status", "code"),
     [
-        ("VendorNotFoundError", "FAILED", "COVER_TASK_NOT_FOUND"),
+        ("CoverTaskNotFoundError", "FAILED", "COVER_TASK_NOT_FOUND"),
         ("VendorCreditsExhaustedError", "NEEDS_ATTENTION", "CREDITS_EXHAUSTED"),
         ("VendorAuthError", "NEEDS_ATTENTION", "VENDOR_AUTH_FAILED"),
         ("VendorTransientError", "NEEDS_ATTENTION", "VENDOR_UNAVAILABLE"),
@@ -161,10 +161,12 @@ def test_a_terminal_record_never_changes_again(aws: Aws) -> None:
     invoke("finalize_cover", load_event("finalize_cover_failure.json"))
     finished = aws.record("gen123213213213123bksv")
     assert finished["status"] == "FAILED"
-    store = wiring.store()
+    from covers_core.wiring.finalize_cover import finalizer
+
+    store = finalizer().store
     from datetime import UTC, datetime
 
-    from covers_core.model import Status
+    from covers_core.domain.model import Status
 
     assert (
         store.finish("gen123213213213123bksv", Status.SUCCEEDED, {"images": ["x"]}, datetime.now(UTC)) is None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
+from covers_core.domain.names import execution_name
+from covers_core.domain.requests import MAX_BODY_BYTES, MAX_METADATA_BYTES, parse_request
+from covers_core.domain.schedule import PollSchedule
 from covers_core.errors import BadRequestError
-from covers_core.model import MAX_BODY_BYTES, MAX_METADATA_BYTES, parse_request
-from covers_core.schedule import PollSchedule
-from covers_core.workflow import execution_name
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,15 +96,15 @@ def test_simple_ids_are_used_as_they_are_and_others_are_hashed() -> None:
 
 
 def test_the_poll_schedule_never_waits_past_the_deadline_and_gives_up_at_it() -> None:
-    schedule = PollSchedule(first_wait=5, interval=10, deadline=60, backoff=2.0, max_interval=25)
+    schedule = PollSchedule(interval=10, deadline=60, backoff=2.0, max_interval=25, max_polls=500)
     assert schedule.next_wait(1, 5) == 10
     assert schedule.next_wait(2, 15) == 20
     assert schedule.next_wait(3, 35) == 25  # capped by max_interval
     assert schedule.next_wait(4, 55) == 5  # the last check lands on the deadline
     assert schedule.next_wait(5, 60) is None
-    assert PollSchedule(max_polls=3).next_wait(3, 1) is None
+    assert replace(schedule, max_polls=3).next_wait(3, 1) is None
 
 
 def test_a_nonsensical_schedule_is_refused() -> None:
     with pytest.raises(ValueError, match="interval"):
-        PollSchedule(interval=0)
+        PollSchedule(interval=0, deadline=60, backoff=1.0, max_interval=60, max_polls=5)

@@ -7,8 +7,8 @@ import json
 
 import boto3
 import pytest
+from covers_core.domain.requests import parse_request
 from covers_core.errors import BadRequestError
-from covers_core.model import parse_request
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

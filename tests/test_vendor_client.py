@@ -8,16 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from covers_core.adapters.vendor import VendorClient, _interpret
 from covers_core.errors import (
     CoverAlreadyExistsError,
+    CoverTaskNotFoundError,
+    MusicTaskNotFoundError,
     VendorAmbiguousError,
     VendorAuthError,
     VendorCreditsExhaustedError,
     VendorError,
-    VendorNotFoundError,
     VendorTransientError,
 )
-from covers_core.vendor import VendorClient, _interpret
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,7 +94,7 @@ def test_generate_sends_the_documented_request_and_returns_the_cover_task_id(ser
         (400, DOC_GENERATE_400, CoverAlreadyExistsError, "Cover already exists"),
         (401, DOC_401, VendorAuthError, "No API key provided"),
         (402, DOC_402, VendorCreditsExhaustedError, "Insufficient balance"),
-        (404, DOC_GENERATE_404, VendorNotFoundError, "Original music task not found"),
+        (404, DOC_GENERATE_404, MusicTaskNotFoundError, "Original music task not found"),
     ],
 )
 def test_generate_maps_each_documented_error_and_reads_msg_or_message(
@@ -134,7 +135,7 @@ def test_status_reads_the_three_documented_states(server: ScriptedServer) -> Non
 
 def test_status_of_an_unknown_cover_task_is_not_found(server: ScriptedServer) -> None:
     server.script(answer(404, DOC_STATUS_404))
-    with pytest.raises(VendorNotFoundError, match="Cover task not found"):
+    with pytest.raises(CoverTaskNotFoundError, match="Cover task not found"):
         client(server).status("nope")
 
 
@@ -208,7 +209,7 @@ def test_an_unreadable_api_key_is_reported_without_calling_the_vendor(server: Sc
         raise ConfigError("secret not set")
 
     with pytest.raises(VendorAuthError, match="secret not set"):
-        VendorClient(server.url, no_key).generate("gen1")
+        VendorClient(server.url, no_key, timeout=(1.0, 1.0)).generate("gen1")
     assert server.requests == []
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from covers_core.webhook import sign
+from covers_core.domain.signature import sign
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,7 +1,7 @@
 """CheckCoverStatusFunction: one vendor status poll for the CoverWorkflow's wait/poll loop.
 
 Vendor errors propagate as typed exceptions; their class names are what the state machine's Retry and
-Catch blocks match (see covers_core.errors.STATE_MACHINE_RETRY)."""
+Catch blocks match (see covers_core.domain.outcomes.RETRIED)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from covers_core import wiring
-from covers_core.checker import CheckInput
+from covers_core import log_context
+from covers_core.logic.check import CheckInput
+from covers_core.metrics import Metric
+from covers_core.wiring import check_cover_status as wiring
 
 logger = Logger()
-# covers_core logs through the standard logging module: give it this function's JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
+log_context.install(logger.registered_handler)
 metrics = Metrics()
 
 
@@ -24,9 +26,8 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = CheckInput.from_state(event)
-    logger.append_keys(musicTaskId=state.music_task_id, coverTaskId=state.cover_task_id)
-    logger.set_correlation_id(event.get("correlationId") or state.music_task_id)
-    result = wiring.checker().check(state)
-    metrics.add_metric(name="Polls", unit=MetricUnit.Count, value=1)
-    logger.info("cover status", extra={"status": result["status"], "pollCount": result["pollCount"]})
-    return result
+    with log_context.task(state.music_task_id, state.correlation_id):
+        result = wiring.checker().check(state)
+        metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=1)
+        logger.info("cover status", extra={"status": result.status, "pollCount": result.poll_count})
+    return result.to_state()

@@ -8,15 +8,16 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from covers_core import wiring
+from covers_core import log_context
+from covers_core.domain import outcomes
 from covers_core.errors import BadRequestError
-from covers_core.finalizer import outcome_from_workflow
+from covers_core.metrics import outcome_metric
+from covers_core.wiring import finalize_cover as wiring
 
 logger = Logger()
-# covers_core logs through the standard logging module: give it this function's JSON format.
 copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
+log_context.install(logger.registered_handler)
 metrics = Metrics()
-_METRIC = {"SUCCEEDED": "CoversSucceeded", "NEEDS_ATTENTION": "CoversNeedingAttention"}
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -25,19 +26,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     music_task_id = event.get("musicTaskId")
     if not isinstance(music_task_id, str) or not music_task_id:
         raise BadRequestError("finalize input has no musicTaskId")
-    logger.append_keys(musicTaskId=music_task_id, coverTaskId=event.get("coverTaskId"))
-    logger.set_correlation_id(event.get("correlationId") or music_task_id)
-    outcome = outcome_from_workflow(event)
-    record = wiring.finalizer().finish(
-        music_task_id, outcome, cover_task_id=event.get("coverTaskId"), generated_at=event.get("generatedAt")
-    )
-    metrics.add_metric(
-        name=_METRIC.get(record.get("status", ""), "CoversFailed"), unit=MetricUnit.Count, value=1
-    )
-    logger.info("cover finalized", extra={"status": record.get("status"), "error": record.get("error")})
+    with log_context.task(music_task_id, event.get("correlationId")):
+        record = wiring.finalizer().finish(
+            music_task_id,
+            outcomes.from_workflow(event),
+            cover_task_id=event.get("coverTaskId"),
+            generated_at=event.get("generatedAt"),
+        )
+        metrics.add_metric(name=outcome_metric(record.status), unit=MetricUnit.Count, value=1)
+        error = record.error.as_dict() if record.error else None
+        logger.info("cover finalized", extra={"status": record.status, "error": error})
     return {
         "musicTaskId": music_task_id,
-        "status": record.get("status"),
-        "images": record.get("images") or [],
-        "error": record.get("error"),
+        "status": record.status,
+        "images": list(record.images),
+        "error": error,
     }

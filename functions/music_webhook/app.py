@@ -11,8 +11,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from covers_core import wiring
-from covers_core.webhook import SIGNATURE_HEADER
+from covers_core.domain.signature import SIGNATURE_HEADER
+from covers_core.wiring import music_webhook as wiring
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
@@ -27,9 +27,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except (binascii.Error, ValueError):
         return _response(400, {"error": "body is not valid base64"})
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
-    result = wiring.webhook_intake().handle(
-        body, headers.get(SIGNATURE_HEADER), request.request_context.request_id
-    )
+    result = wiring.intake().handle(body, headers.get(SIGNATURE_HEADER), request.request_context.request_id)
     return _response(result.status, result.body)
 
 

@@ -1,19 +1,69 @@
-"""The project's exception types, and the contract with ``statemachine/cover_workflow.asl.json``.
+"""Every error code the pipeline writes, and the exception types that carry them.
 
-Step Functions matches a Lambda error by the exception's class name. The class names listed in
-``STATE_MACHINE_RETRY`` are the ones the state machine's ``Retry`` blocks name, and
-``FAILURE_OUTCOMES`` says what the finalize step makes of an error the state machine caught.
-``tests/test_contracts.py`` checks the ASL against this module in both directions, so this file is the
-one source of truth for those names.
+Step Functions matches a Lambda error by the exception's class name, so the class names here are a
+contract with ``statemachine/cover_workflow.asl.json`` (see ``covers_core.domain.outcomes`` for which
+names each Retry block matches and what a caught error becomes). Each exception carries one
+:class:`ErrorCode`; the code, not the class name, is what records and events show.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of a record's ``error`` / ``lastError`` and of a failed event's ``error``."""
+
+    # Terminal outcomes: on the record's ``error`` and in ``Cover Generation Failed`` events.
+    VENDOR_FAILED = "VENDOR_FAILED"
+    NO_IMAGES = "NO_IMAGES"
+    COVER_TASK_NOT_FOUND = "COVER_TASK_NOT_FOUND"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    COVER_ALREADY_EXISTS = "COVER_ALREADY_EXISTS"
+    MUSIC_TASK_NOT_FOUND = "MUSIC_TASK_NOT_FOUND"
+    COVER_TASK_ID_LOST = "COVER_TASK_ID_LOST"
+    VENDOR_AUTH_FAILED = "VENDOR_AUTH_FAILED"
+    CREDITS_EXHAUSTED = "CREDITS_EXHAUSTED"
+    VENDOR_UNAVAILABLE = "VENDOR_UNAVAILABLE"
+    UNEXPECTED_STATE = "UNEXPECTED_STATE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    # Retryable conditions: only ever on ``lastError`` (the request is still being worked on).
+    VENDOR_ANSWER_LOST = "VENDOR_ANSWER_LOST"
+    AWS_UNAVAILABLE = "AWS_UNAVAILABLE"
+    CLAIM_BUSY = "CLAIM_BUSY"
+    RETRY_LATER = "RETRY_LATER"
+    VENDOR_BLOCKED = "VENDOR_BLOCKED"
+    # Never stored: refusals at the edges (config, input, webhook signature, archive).
+    CONFIG_ERROR = "CONFIG_ERROR"
+    BAD_REQUEST = "BAD_REQUEST"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    ARCHIVE_REFUSED = "ARCHIVE_REFUSED"
+
+
+#: The codes a terminal record (and its ``Cover Generation Failed`` event) may carry.
+TERMINAL_ERROR_CODES = frozenset(
+    {
+        ErrorCode.VENDOR_FAILED,
+        ErrorCode.NO_IMAGES,
+        ErrorCode.COVER_TASK_NOT_FOUND,
+        ErrorCode.DEADLINE_EXCEEDED,
+        ErrorCode.COVER_ALREADY_EXISTS,
+        ErrorCode.MUSIC_TASK_NOT_FOUND,
+        ErrorCode.COVER_TASK_ID_LOST,
+        ErrorCode.VENDOR_AUTH_FAILED,
+        ErrorCode.CREDITS_EXHAUSTED,
+        ErrorCode.VENDOR_UNAVAILABLE,
+        ErrorCode.UNEXPECTED_STATE,
+        ErrorCode.INTERNAL_ERROR,
+    }
+)
 
 
 class CoverPipelineError(Exception):
     """Base class of every error the pipeline raises on purpose. Always carries a message."""
 
-    code = "INTERNAL_ERROR"
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL_ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -23,37 +73,41 @@ class CoverPipelineError(Exception):
 class ConfigError(CoverPipelineError):
     """A required setting is missing or malformed (raised at cold start)."""
 
-    code = "CONFIG_ERROR"
+    code = ErrorCode.CONFIG_ERROR
 
 
 class BadRequestError(CoverPipelineError):
     """A queue message or webhook body that does not name a music task properly."""
 
-    code = "BAD_REQUEST"
+    code = ErrorCode.BAD_REQUEST
 
 
 class RetryLaterError(CoverPipelineError):
     """The message cannot be handled now but may succeed later (leave it on the queue)."""
 
-    code = "RETRY_LATER"
+    code = ErrorCode.RETRY_LATER
 
 
 class ClaimBusyError(RetryLaterError):
     """Another invocation holds a live claim on this music task (it is calling the vendor now)."""
 
-    code = "CLAIM_BUSY"
+    code = ErrorCode.CLAIM_BUSY
 
 
 class MusicTaskNotReadyError(RetryLaterError):
     """The vendor does not know the music task yet (404); it may be registered a little later."""
 
-    code = "MUSIC_TASK_NOT_FOUND"
+    code = ErrorCode.MUSIC_TASK_NOT_FOUND
 
 
 class AwsTransientError(CoverPipelineError):
-    """DynamoDB or EventBridge refused or failed a call that is safe to retry."""
+    """An AWS call (DynamoDB, SQS, EventBridge, Step Functions, S3) failed in a way worth retrying."""
 
-    code = "AWS_UNAVAILABLE"
+    code = ErrorCode.AWS_UNAVAILABLE
+
+    def __init__(self, message: str, *, aws_code: str | None = None) -> None:
+        super().__init__(message)
+        self.aws_code = aws_code
 
 
 # --- vendor (udioapi.pro) answers -------------------------------------------------------------
@@ -71,7 +125,7 @@ class VendorError(CoverPipelineError):
 class VendorTransientError(VendorError):
     """429, 5xx, timeouts, connection errors, unparsable bodies, 200 with an error code: retry."""
 
-    code = "VENDOR_UNAVAILABLE"
+    code = ErrorCode.VENDOR_UNAVAILABLE
 
     def __init__(
         self,
@@ -91,65 +145,50 @@ class VendorAmbiguousError(VendorTransientError):
     For ``POST /v2/cover/generate`` this means a credit may have been spent and the cover task id lost.
     """
 
-    code = "VENDOR_ANSWER_LOST"
+    code = ErrorCode.VENDOR_ANSWER_LOST
 
 
 class VendorBlockedError(VendorError):
     """The vendor refused for a reason an operator can fix (bad key, no credits)."""
 
-    code = "VENDOR_BLOCKED"
+    code = ErrorCode.VENDOR_BLOCKED
 
 
 class VendorAuthError(VendorBlockedError):
     """401 (or 403): no or bad API key."""
 
-    code = "VENDOR_AUTH_FAILED"
+    code = ErrorCode.VENDOR_AUTH_FAILED
 
 
 class VendorCreditsExhaustedError(VendorBlockedError):
     """402: the account has no credits left."""
 
-    code = "CREDITS_EXHAUSTED"
+    code = ErrorCode.CREDITS_EXHAUSTED
 
 
 class VendorNotFoundError(VendorError):
-    """404: unknown music task (generate) or unknown cover task (status)."""
+    """404: the vendor does not know the task named in the request (see the two subclasses)."""
 
-    code = "NOT_FOUND"
+    code = ErrorCode.MUSIC_TASK_NOT_FOUND
+
+
+class MusicTaskNotFoundError(VendorNotFoundError):
+    """404 on generate: unknown music task (it may not be registered yet)."""
+
+    code = ErrorCode.MUSIC_TASK_NOT_FOUND
+
+
+class CoverTaskNotFoundError(VendorNotFoundError):
+    """404 on status: unknown cover task."""
+
+    code = ErrorCode.COVER_TASK_NOT_FOUND
 
 
 class CoverAlreadyExistsError(VendorError):
     """400 on generate: this music task already has a cover."""
 
-    code = "COVER_ALREADY_EXISTS"
+    code = ErrorCode.COVER_ALREADY_EXISTS
 
-
-# --- contract with the state machine ------------------------------------------------------------
-
-#: Error names each Retry block of the CheckCoverStatus / FinalizeCover states matches, by block.
-#: Only transient or operator-fixable conditions are retried; a plain bug is never retried.
-STATE_MACHINE_RETRY: dict[str, dict[str, tuple[str, ...]]] = {
-    "CheckCoverStatus": {
-        "transient": ("VendorTransientError", "VendorAmbiguousError"),
-        "blocked": ("VendorAuthError", "VendorCreditsExhaustedError"),
-        "not_found": ("VendorNotFoundError",),
-    },
-    "FinalizeCover": {
-        "transient": ("AwsTransientError",),
-    },
-}
-
-#: What the finalize step records when the check step failed for good, by error name:
-#: (record status, error code). Anything not listed ends as NEEDS_ATTENTION / INTERNAL_ERROR: the
-#: cover was paid for, so only the vendor's own verdict may turn it into FAILED.
-FAILURE_OUTCOMES: dict[str, tuple[str, str]] = {
-    "VendorNotFoundError": ("FAILED", "COVER_TASK_NOT_FOUND"),
-    "VendorTransientError": ("NEEDS_ATTENTION", "VENDOR_UNAVAILABLE"),
-    "VendorAmbiguousError": ("NEEDS_ATTENTION", "VENDOR_UNAVAILABLE"),
-    "VendorAuthError": ("NEEDS_ATTENTION", "VENDOR_AUTH_FAILED"),
-    "VendorCreditsExhaustedError": ("NEEDS_ATTENTION", "CREDITS_EXHAUSTED"),
-}
-DEFAULT_FAILURE_OUTCOME = ("NEEDS_ATTENTION", "INTERNAL_ERROR")
 
 #: Lambda service errors every Task state retries (the AWS-recommended set).
 LAMBDA_SERVICE_ERRORS = (

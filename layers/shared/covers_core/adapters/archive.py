@@ -16,12 +16,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from botocore.exceptions import BotoCoreError, ClientError
 
-from covers_core.errors import AwsTransientError, CoverPipelineError
+from covers_core.adapters.aws import aws_call
+from covers_core.domain.model import ImageCopy
+from covers_core.errors import CoverPipelineError, ErrorCode
 
 MAX_REDIRECTS = 3
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _SIGNATURES = {  # content type -> (file extension, magic bytes test)
     "image/png": ("png", lambda b: b.startswith(b"\x89PNG\r\n\x1a\n")),
     "image/jpeg": ("jpg", lambda b: b.startswith(b"\xff\xd8\xff")),
@@ -32,7 +32,7 @@ _SIGNATURES = {  # content type -> (file extension, magic bytes test)
 class ArchiveRefusedError(CoverPipelineError):
     """The image cannot be archived (address, scheme, size or type not allowed)."""
 
-    code = "ARCHIVE_REFUSED"
+    code = ErrorCode.ARCHIVE_REFUSED
 
 
 @dataclass(frozen=True)
@@ -66,24 +66,6 @@ class UrlGuard:
                 raise ArchiveRefusedError(f"{host} resolves to a non-public address ({address})")
 
 
-@dataclass(frozen=True)
-class ArchivedImage:
-    url: str
-    s3_uri: str
-    size: int
-    sha256: str
-    content_type: str
-
-    def as_record(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "s3Uri": self.s3_uri,
-            "size": self.size,
-            "sha256": self.sha256,
-            "contentType": self.content_type,
-        }
-
-
 class ImageArchiver:
     """Downloads images and stores them under ``s3://bucket/prefix<music task>/``."""
 
@@ -92,9 +74,9 @@ class ImageArchiver:
         s3: Any,
         bucket: str,
         *,
+        max_bytes: int,
         session: requests.Session | None = None,
         guard: UrlGuard | None = None,
-        max_bytes: int = DEFAULT_MAX_BYTES,
         prefix: str = "covers/",
         timeout: tuple[float, float] = (3.05, 20.0),
     ) -> None:
@@ -106,34 +88,33 @@ class ImageArchiver:
         self.prefix = prefix
         self.timeout = timeout
 
-    def archive_all(self, music_task_id: str, urls: list[str]) -> list[dict[str, Any]]:
+    def archive_all(self, music_task_id: str, urls: tuple[str, ...]) -> tuple[ImageCopy, ...]:
         """Archive every image; an image that cannot be archived is listed with its error instead.
         Raises only for S3 failures worth retrying."""
-        results: list[dict[str, Any]] = []
+        results: list[ImageCopy] = []
         for index, url in enumerate(urls):
             try:
-                results.append(self.archive(music_task_id, index, url).as_record())
+                results.append(self.archive(music_task_id, index, url))
             except ArchiveRefusedError as exc:
-                results.append({"url": url, "error": exc.message})
-        return results
+                results.append(ImageCopy(url=url, error=exc.message))
+        return tuple(results)
 
-    def archive(self, music_task_id: str, index: int, url: str) -> ArchivedImage:
+    def archive(self, music_task_id: str, index: int, url: str) -> ImageCopy:
         body, content_type = self._download(url)
         extension = _SIGNATURES[content_type][0]
         digest = hashlib.sha256(body).hexdigest()
         safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in music_task_id)
         key = f"{self.prefix}{safe_id}/{index}-{digest[:16]}.{extension}"
-        try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType=content_type,
-                Metadata={"source-url-sha256": hashlib.sha256(url.encode()).hexdigest()},
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise AwsTransientError(f"S3 PutObject failed: {exc}") from exc
-        return ArchivedImage(
+        aws_call(
+            "S3 PutObject",
+            self.s3.put_object,
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            Metadata={"source-url-sha256": hashlib.sha256(url.encode()).hexdigest()},
+        )
+        return ImageCopy(
             url=url,
             s3_uri=f"s3://{self.bucket}/{key}",
             size=len(body),

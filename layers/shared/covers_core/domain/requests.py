@@ -1,19 +1,24 @@
-"""Statuses, the cover request and its parser (the queue contract in DESIGN.md)."""
+"""The queue contract (DESIGN.md, "Request"): what a cover request message may look like.
+
+A JSON object naming the music task as ``musicTaskId``, ``taskId`` or ``workId`` (the vendor uses all
+three), or an EventBridge event whose ``detail`` does; optional ``correlationId`` and ``metadata``.
+Anything else raises :class:`BadRequestError` with a reason fit for a log line and the DLQ."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from covers_core.domain.model import CoverRequest
 from covers_core.errors import BadRequestError
 
 #: Largest SQS message / webhook body accepted, in bytes (SQS itself allows 256 KiB).
 MAX_BODY_BYTES = 256 * 1024
 #: Largest ``metadata`` object accepted, in bytes of compact JSON.
 MAX_METADATA_BYTES = 4096
+#: Deepest nesting of arrays/objects accepted (a real request needs 3; Python's parser dies near 1,000).
+MAX_JSON_DEPTH = 32
 MAX_ID_LENGTH = 256
 MAX_CORRELATION_ID_LENGTH = 256
 #: Keys under which the vendor (and upstream events) name the music task, in order of preference.
@@ -21,47 +26,30 @@ ID_KEYS = ("musicTaskId", "taskId", "workId")
 _ID_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 
 
-class Status(StrEnum):
-    GENERATING = "GENERATING"
-    IN_PROGRESS = "IN_PROGRESS"
-    BLOCKED = "BLOCKED"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-    REJECTED = "REJECTED"
-    NEEDS_ATTENTION = "NEEDS_ATTENTION"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-
-TERMINAL_STATUSES = frozenset(
-    {Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.REJECTED, Status.NEEDS_ATTENTION}
-)
-NON_TERMINAL_STATUSES = frozenset(set(Status) - TERMINAL_STATUSES)
-
-
-@dataclass(frozen=True)
-class CoverRequest:
-    """One music task whose cover the pipeline should make."""
-
-    music_task_id: str
-    correlation_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_message(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"musicTaskId": self.music_task_id}
-        if self.correlation_id:
-            body["correlationId"] = self.correlation_id
-        if self.metadata:
-            body["metadata"] = self.metadata
-        return body
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of ``[``/``{`` in a JSON text, outside strings (a linear scan, no parsing)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def parse_request(body: str | bytes | None) -> CoverRequest:
-    """Parse a queue message body: a JSON object naming the music task, or an EventBridge event whose
-    ``detail`` names it. Raises :class:`BadRequestError` with a message fit for a log line."""
+    """Parse a queue message body or webhook body into a request."""
     if body is None:
         raise BadRequestError("empty message body")
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
@@ -69,6 +57,8 @@ def parse_request(body: str | bytes | None) -> CoverRequest:
         raise BadRequestError(f"message body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
     if not raw.strip():
         raise BadRequestError("empty message body")
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise BadRequestError(f"message body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         doc = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:

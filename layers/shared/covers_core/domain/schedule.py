@@ -8,19 +8,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PollSchedule:
-    """``first_wait`` seconds before the first check, then every ``interval`` seconds (growing by
-    ``backoff`` up to ``max_interval``) until ``deadline`` seconds after generation or ``max_polls``."""
+    """After the first check (the start function's ``first_wait``), check every ``interval`` seconds
+    (growing by ``backoff`` up to ``max_interval``) until ``deadline`` seconds after generation or
+    ``max_polls``. The template's Poll* parameters (read by ``covers_core.settings``) set every field."""
 
-    first_wait: int = 30
-    interval: int = 10
-    deadline: int = 900
-    backoff: float = 1.0
-    max_interval: int = 60
-    max_polls: int = 500
+    interval: int
+    deadline: int
+    backoff: float
+    max_interval: int
+    max_polls: int
 
     def __post_init__(self) -> None:
-        if self.first_wait < 0 or self.interval < 1 or self.deadline < 1 or self.max_polls < 1:
-            raise ValueError("poll schedule: waits must be >= 0, interval, deadline and max polls >= 1")
+        if self.interval < 1 or self.deadline < 1 or self.max_polls < 1:
+            raise ValueError("poll schedule: interval, deadline and max polls >= 1")
         if self.backoff < 1.0 or self.max_interval < self.interval:
             raise ValueError("poll schedule: backoff must be >= 1 and max interval >= interval")
 

@@ -17,9 +17,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from covers_core.domain.model import VendorStatus
 from covers_core.errors import (
     ConfigError,
     CoverAlreadyExistsError,
+    CoverTaskNotFoundError,
+    MusicTaskNotFoundError,
     VendorAmbiguousError,
     VendorAuthError,
     VendorCreditsExhaustedError,
@@ -28,10 +31,6 @@ from covers_core.errors import (
     VendorTransientError,
 )
 
-DEFAULT_BASE_URL = "https://udioapi.pro/api"
-#: (connect, read) timeouts in seconds for every call.
-DEFAULT_TIMEOUT = (3.05, 15.0)
-IN_PROGRESS, SUCCESS, FAILED = "IN_PROGRESS", "SUCCESS", "FAILED"
 _MAX_MESSAGE = 300
 
 
@@ -40,10 +39,9 @@ class CoverStatus:
     """What ``GET /v2/cover/status`` said about a cover task."""
 
     task_id: str
-    status: str  # IN_PROGRESS, SUCCESS or FAILED
+    status: VendorStatus
     images: tuple[str, ...] = ()
     error: str | None = None
-    created_at: str | None = None
 
 
 def new_session(user_agent: str = "covers-pipeline/0.1") -> requests.Session:
@@ -64,8 +62,8 @@ class VendorClient:
         base_url: str,
         api_key: str | Callable[[], str],
         *,
+        timeout: tuple[float, float],
         session: requests.Session | None = None,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -74,7 +72,13 @@ class VendorClient:
 
     def generate(self, music_task_id: str) -> str:
         """Start cover generation for a music task; returns the cover task id. Costs one credit."""
-        data = self._call("POST", "/v2/cover/generate", json={"taskId": music_task_id}, spends_credit=True)
+        data = self._call(
+            "POST",
+            "/v2/cover/generate",
+            json={"taskId": music_task_id},
+            spends_credit=True,
+            not_found=MusicTaskNotFoundError,
+        )
         task_id = data.get("taskId") if isinstance(data, dict) else None
         if not isinstance(task_id, str) or not task_id:
             raise VendorAmbiguousError(
@@ -84,7 +88,13 @@ class VendorClient:
 
     def status(self, cover_task_id: str) -> CoverStatus:
         """Read the status of a cover task."""
-        data = self._call("GET", "/v2/cover/status", params={"task_id": cover_task_id}, spends_credit=False)
+        data = self._call(
+            "GET",
+            "/v2/cover/status",
+            params={"task_id": cover_task_id},
+            spends_credit=False,
+            not_found=CoverTaskNotFoundError,
+        )
         if not isinstance(data, dict):
             raise VendorTransientError("status answered success without a data object", http_status=200)
         status = data.get("status")
@@ -98,10 +108,9 @@ class VendorClient:
         return CoverStatus(
             task_id=str(data.get("taskId") or cover_task_id),
             # An unknown status (say a future PENDING) is treated as still running; the deadline bounds it.
-            status=status if status in (SUCCESS, FAILED) else IN_PROGRESS,
+            status=VendorStatus(status) if status in set(VendorStatus) else VendorStatus.IN_PROGRESS,
             images=images,
             error=str(error)[:_MAX_MESSAGE] if error else None,
-            created_at=data.get("created_at") if isinstance(data.get("created_at"), str) else None,
         )
 
     # --- internals ---------------------------------------------------------------------------
@@ -109,7 +118,15 @@ class VendorClient:
     def _key(self) -> str:
         return self._api_key() if callable(self._api_key) else self._api_key
 
-    def _call(self, method: str, path: str, *, spends_credit: bool, **kwargs: Any) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        spends_credit: bool,
+        not_found: type[VendorNotFoundError],
+        **kwargs: Any,
+    ) -> Any:
         url = self.base_url + path
         try:
             key = self._key()
@@ -131,10 +148,17 @@ class VendorClient:
             raise lost(f"{method} {path}: connection lost ({_reason(exc)})") from exc
         except requests.exceptions.RequestException as exc:
             raise lost(f"{method} {path}: {_reason(exc)}") from exc
-        return _interpret(response, method, path, spends_credit=spends_credit)
+        return _interpret(response, method, path, spends_credit=spends_credit, not_found=not_found)
 
 
-def _interpret(response: requests.Response, method: str, path: str, *, spends_credit: bool) -> Any:
+def _interpret(
+    response: requests.Response,
+    method: str,
+    path: str,
+    *,
+    spends_credit: bool,
+    not_found: type[VendorNotFoundError] = VendorNotFoundError,
+) -> Any:
     http = response.status_code
     try:
         body = response.json()
@@ -155,7 +179,7 @@ def _interpret(response: requests.Response, method: str, path: str, *, spends_cr
     if effective == 402:
         raise VendorCreditsExhaustedError(f"{where}: 402 {message}", **kwargs)
     if effective == 404:
-        raise VendorNotFoundError(f"{where}: 404 {message}", **kwargs)
+        raise not_found(f"{where}: 404 {message}", **kwargs)
     if effective == 400 and spends_credit:
         raise CoverAlreadyExistsError(f"{where}: 400 {message}", **kwargs)
     if effective == 429:
@@ -218,4 +242,4 @@ def _reason(exc: Exception) -> str:
     return text[:200] if text else type(exc).__name__
 
 
-__all__ = ["DEFAULT_BASE_URL", "CoverStatus", "VendorClient", "VendorError", "new_session"]
+__all__ = ["CoverStatus", "VendorClient", "VendorError", "new_session"]

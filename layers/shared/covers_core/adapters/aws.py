@@ -1,0 +1,49 @@
+"""The one translation of AWS failures into the project's :class:`AwsTransientError`, and the AWS
+clients of a container (created once, on first use)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from covers_core.errors import AwsTransientError
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def aws_call(
+    action: str, call: Callable[..., Any], /, *, tolerate: Collection[str] = (), **kwargs: Any
+) -> Any:
+    """``call(**kwargs)``; any AWS failure is raised as :class:`AwsTransientError` (from the original),
+    except a ``ClientError`` whose code is in ``tolerate``, which returns None (an expected refusal,
+    such as a conditional write whose condition did not hold)."""
+    try:
+        return call(**kwargs)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code") or "Unknown")
+        if code in tolerate:
+            return None
+        raise AwsTransientError(f"{action} failed: {code}: {exc}", aws_code=code) from exc
+    except BotoCoreError as exc:
+        raise AwsTransientError(f"{action} failed: {exc}") from exc
+
+
+@functools.cache
+def client(service: str) -> Any:
+    """The container's boto3 client for ``service``."""
+    return boto3.client(service)  # type: ignore[call-overload]
+
+
+@functools.cache
+def table(name: str) -> Any:
+    """The container's boto3 DynamoDB ``Table`` resource named ``name``."""
+    return boto3.resource("dynamodb").Table(name)
+
+
+def forget_clients() -> None:
+    client.cache_clear()
+    table.cache_clear()

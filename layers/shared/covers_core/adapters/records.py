@@ -1,0 +1,424 @@
+"""The cover record in DynamoDB (one item per music task) and its conditional state changes.
+
+This module alone knows the table's attribute names (``A``) and how a :class:`CoverRecord` is stored.
+Every status change is a conditional write, so concurrent invocations cannot both win, and a terminal
+record never changes again. Which state changes are allowed is decided in ``covers_core.domain``
+(``claim.decide``, the outcomes); this module carries them out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from covers_core.adapters.aws import CONDITION_FAILED, aws_call
+from covers_core.domain import claim as claims
+from covers_core.domain.claim import Busy, Claim, Settled
+from covers_core.domain.model import (
+    NON_TERMINAL_STATUSES,
+    CoverError,
+    CoverRecord,
+    CoverRequest,
+    ImageCopy,
+    Status,
+    iso,
+)
+from covers_core.errors import AwsTransientError, ClaimBusyError
+
+
+class A:
+    """Attribute names of a cover record item."""
+
+    MUSIC_TASK_ID = "musicTaskId"
+    STATUS = "status"
+    COVER_TASK_ID = "coverTaskId"
+    IMAGES = "images"
+    IMAGES_EXPIRE_AT = "imagesExpireAt"
+    ARCHIVED_IMAGES = "archivedImages"
+    ERROR = "error"
+    LAST_ERROR = "lastError"
+    POLL_COUNT = "pollCount"
+    EXECUTION_ARN = "executionArn"
+    CORRELATION_ID = "correlationId"
+    METADATA = "metadata"
+    CREATED_AT = "createdAt"
+    UPDATED_AT = "updatedAt"
+    GENERATED_AT = "generatedAt"
+    COMPLETED_AT = "completedAt"
+    LAST_POLLED_AT = "lastPolledAt"
+    GENERATE_ATTEMPTS = "generateAttempts"
+    GENERATE_UNCERTAIN = "generateUncertain"
+    NOT_FOUND_COUNT = "notFoundCount"
+    CLAIM_TOKEN = "claimToken"  # noqa: S105 - an attribute name, not a secret
+    CLAIM_EXPIRES_AT = "claimExpiresAt"
+    EVENT_PUBLISHED_AT = "eventPublishedAt"
+    EVENT_ID = "eventId"
+    EVENT_CLAIMED_UNTIL = "eventClaimedUntil"
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals back to int/float, recursively."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def _error(value: Any) -> CoverError | None:
+    if not isinstance(value, Mapping) or not value.get("code"):
+        return None
+    return CoverError(str(value["code"]), str(value.get("message") or ""))
+
+
+def _copy(value: Mapping[str, Any]) -> ImageCopy:
+    return ImageCopy(
+        url=str(value.get("url")),
+        s3_uri=value.get("s3Uri"),
+        size=value.get("size"),
+        sha256=value.get("sha256"),
+        content_type=value.get("contentType"),
+        error=value.get("error"),
+    )
+
+
+def copy_item(copy: ImageCopy) -> dict[str, Any]:
+    if copy.error:
+        return {"url": copy.url, "error": copy.error}
+    return {
+        "url": copy.url,
+        "s3Uri": copy.s3_uri,
+        "size": copy.size,
+        "sha256": copy.sha256,
+        "contentType": copy.content_type,
+    }
+
+
+def record_from_item(raw: Mapping[str, Any]) -> CoverRecord:
+    item = plain(dict(raw))
+    return CoverRecord(
+        music_task_id=item[A.MUSIC_TASK_ID],
+        status=Status(item[A.STATUS]),
+        cover_task_id=item.get(A.COVER_TASK_ID),
+        images=tuple(item.get(A.IMAGES) or ()),
+        images_expire_at=item.get(A.IMAGES_EXPIRE_AT),
+        archived_images=tuple(_copy(c) for c in item.get(A.ARCHIVED_IMAGES) or ()),
+        error=_error(item.get(A.ERROR)),
+        last_error=_error(item.get(A.LAST_ERROR)),
+        poll_count=int(item.get(A.POLL_COUNT) or 0),
+        execution_arn=item.get(A.EXECUTION_ARN),
+        correlation_id=item.get(A.CORRELATION_ID),
+        metadata=item.get(A.METADATA) or {},
+        created_at=item.get(A.CREATED_AT),
+        updated_at=item.get(A.UPDATED_AT),
+        generated_at=item.get(A.GENERATED_AT),
+        completed_at=item.get(A.COMPLETED_AT),
+        last_polled_at=item.get(A.LAST_POLLED_AT),
+        generate_attempts=int(item.get(A.GENERATE_ATTEMPTS) or 0),
+        generate_uncertain=bool(item.get(A.GENERATE_UNCERTAIN)),
+        not_found_count=int(item.get(A.NOT_FOUND_COUNT) or 0),
+        claim_token=item.get(A.CLAIM_TOKEN),
+        claim_expires_at=item.get(A.CLAIM_EXPIRES_AT),
+        event_published_at=item.get(A.EVENT_PUBLISHED_AT),
+        event_id=item.get(A.EVENT_ID),
+    )
+
+
+class CoverStore:
+    """Data access for the covers table. ``table`` is a boto3 ``dynamodb.Table``."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def get(self, music_task_id: str) -> CoverRecord | None:
+        response = aws_call(
+            "DynamoDB GetItem",
+            self.table.get_item,
+            Key={A.MUSIC_TASK_ID: music_task_id},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return record_from_item(item) if item else None
+
+    # --- the claim -----------------------------------------------------------------------------
+
+    def claim(self, request: CoverRequest, now: datetime, lease_seconds: int) -> Claim | Settled:
+        """Claim the music task for a generate call, or return the record that makes it unclaimable.
+
+        Raises :class:`ClaimBusyError` while another invocation holds a live claim."""
+        token = secrets.token_hex(8)
+        stamp = iso(now)
+        expires = int(now.timestamp()) + lease_seconds
+        item: dict[str, Any] = {
+            A.MUSIC_TASK_ID: request.music_task_id,
+            A.STATUS: Status.GENERATING.value,
+            A.CLAIM_TOKEN: token,
+            A.CLAIM_EXPIRES_AT: expires,
+            A.GENERATE_ATTEMPTS: 1,
+            A.POLL_COUNT: 0,
+            A.CREATED_AT: stamp,
+            A.UPDATED_AT: stamp,
+        }
+        if request.correlation_id:
+            item[A.CORRELATION_ID] = request.correlation_id
+        if request.metadata:
+            item[A.METADATA] = dict(request.metadata)
+        created = aws_call(
+            "DynamoDB PutItem",
+            self.table.put_item,
+            tolerate={CONDITION_FAILED},
+            Item=item,
+            ConditionExpression=f"attribute_not_exists({A.MUSIC_TASK_ID})",
+        )
+        if created is not None:
+            return Claim(token=token, uncertain=False)
+
+        record = self.get(request.music_task_id)
+        if record is None:  # deleted in between by an operator; try once more from scratch
+            return self.claim(request, now, lease_seconds)
+        decision = claims.decide(record, int(now.timestamp()))
+        if isinstance(decision, Settled):
+            return decision
+        if isinstance(decision, Busy):
+            raise ClaimBusyError(
+                f"music task {request.music_task_id} is being started by another invocation "
+                f"(claim held until {iso(datetime.fromtimestamp(decision.until, UTC))})"
+            )
+        taken = self._update(
+            request.music_task_id,
+            f"SET #s = :generating, {A.CLAIM_TOKEN} = :token, {A.CLAIM_EXPIRES_AT} = :expires, "
+            f"{A.UPDATED_AT} = :now, {A.GENERATE_UNCERTAIN} = :uncertain ADD {A.GENERATE_ATTEMPTS} :one",
+            condition=f"#s = :old_status AND ({A.CLAIM_TOKEN} = :old_token "
+            f"OR attribute_not_exists({A.CLAIM_TOKEN}))",
+            values={
+                ":generating": Status.GENERATING.value,
+                ":token": token,
+                ":expires": expires,
+                ":now": stamp,
+                ":uncertain": decision.uncertain,
+                ":one": 1,
+                ":old_status": record.status.value,
+                ":old_token": record.claim_token or "-",
+            },
+        )
+        if taken is None:
+            raise ClaimBusyError(f"music task {request.music_task_id} was claimed concurrently")
+        return Claim(token=token, uncertain=decision.uncertain)
+
+    def release(
+        self,
+        music_task_id: str,
+        token: str,
+        *,
+        uncertain: bool,
+        error: CoverError,
+        now: datetime,
+        count_not_found: bool = False,
+    ) -> int:
+        """Give the claim back after a generate call that failed; returns the record's not-found count."""
+        update = f"SET {A.CLAIM_EXPIRES_AT} = :zero, {A.UPDATED_AT} = :now, {A.LAST_ERROR} = :error"
+        values: dict[str, Any] = {":zero": 0, ":now": iso(now), ":error": error.as_dict(), ":token": token}
+        if uncertain:
+            update += f", {A.GENERATE_UNCERTAIN} = :true"
+            values[":true"] = True
+        if count_not_found:
+            update += f" ADD {A.NOT_FOUND_COUNT} :one"
+            values[":one"] = 1
+        record = self._update(music_task_id, update, condition=f"{A.CLAIM_TOKEN} = :token", values=values)
+        return record.not_found_count if record else 0
+
+    def block(self, music_task_id: str, token: str, error: CoverError, now: datetime) -> None:
+        """Record that the vendor refused for an operator-fixable reason (401/402); releases the claim."""
+        self._update(
+            music_task_id,
+            f"SET #s = :blocked, {A.CLAIM_EXPIRES_AT} = :zero, {A.UPDATED_AT} = :now, "
+            f"{A.LAST_ERROR} = :error",
+            condition=f"{A.CLAIM_TOKEN} = :token",
+            values={
+                ":blocked": Status.BLOCKED.value,
+                ":zero": 0,
+                ":now": iso(now),
+                ":error": error.as_dict(),
+                ":token": token,
+            },
+        )
+
+    # --- progress ------------------------------------------------------------------------------
+
+    def record_cover_task(
+        self, music_task_id: str, token: str, cover_task_id: str, now: datetime
+    ) -> CoverRecord:
+        """Store the cover task id the moment generate returns it (the status becomes IN_PROGRESS)."""
+        values = {
+            ":in_progress": Status.IN_PROGRESS.value,
+            ":cover": cover_task_id,
+            ":now": iso(now),
+            ":token": token,
+            ":generating": Status.GENERATING.value,
+        }
+        update = (
+            f"SET #s = :in_progress, {A.COVER_TASK_ID} = :cover, {A.GENERATED_AT} = :now, "
+            f"{A.UPDATED_AT} = :now REMOVE {A.CLAIM_EXPIRES_AT}, {A.LAST_ERROR}"
+        )
+        record = self._update(
+            music_task_id, update, values=values, condition=f"#s = :generating AND {A.CLAIM_TOKEN} = :token"
+        )
+        if record is not None:
+            return record
+        # Our lease lapsed and someone took over, but the vendor gives one cover per task: the id we
+        # hold is the real one, so keep it unless another holder already stored one.
+        record = self._update(
+            music_task_id,
+            update,
+            values={k: v for k, v in values.items() if k != ":token"},
+            condition=f"#s = :generating AND attribute_not_exists({A.COVER_TASK_ID})",
+        )
+        if record is None:
+            raise AwsTransientError(
+                f"could not store cover task {cover_task_id} for music task {music_task_id}: "
+                "the record changed under us"
+            )
+        return record
+
+    def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
+        self._set_while_in_progress(music_task_id, {A.EXECUTION_ARN: execution_arn, A.UPDATED_AT: iso(now)})
+
+    def record_poll(self, music_task_id: str, poll_count: int, now: datetime) -> None:
+        self._set_while_in_progress(
+            music_task_id, {A.POLL_COUNT: poll_count, A.LAST_POLLED_AT: iso(now), A.UPDATED_AT: iso(now)}
+        )
+
+    def _set_while_in_progress(self, music_task_id: str, fields: dict[str, Any]) -> None:
+        """Progress notes: written only while the record is IN_PROGRESS (never onto a terminal one)."""
+        self._update(
+            music_task_id,
+            "SET " + ", ".join(f"{name} = :{name}" for name in fields),
+            condition="#s = :in_progress",
+            values={
+                **{f":{name}": value for name, value in fields.items()},
+                ":in_progress": Status.IN_PROGRESS.value,
+            },
+        )
+
+    # --- the end ------------------------------------------------------------------------------
+
+    def finish(
+        self,
+        music_task_id: str,
+        status: Status,
+        fields: Mapping[str, Any],
+        now: datetime,
+        request: CoverRequest | None = None,
+    ) -> CoverRecord | None:
+        """Move a non-terminal record to terminal ``status`` with ``fields`` (a :meth:`outcome_fields`
+        mapping). Returns the new record, or None when the record was already terminal."""
+        if not status.terminal:
+            raise ValueError(f"finish needs a terminal status, not {status}")
+        stamp = iso(now)
+        sets = {A.STATUS: status.value, A.UPDATED_AT: stamp, A.COMPLETED_AT: stamp, **fields}
+        names = {f"#f{i}": key for i, key in enumerate(sets)}
+        values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(sets.values())}
+        expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets)))
+        if request is not None:  # the start function may finish a task before it ever had a record
+            expr += f", {A.CREATED_AT} = if_not_exists({A.CREATED_AT}, :now)"
+            values[":now"] = stamp
+            for key, value in ((A.CORRELATION_ID, request.correlation_id), (A.METADATA, request.metadata)):
+                if value:
+                    names[f"#{key}"] = key
+                    values[f":{key}"] = dict(value) if isinstance(value, Mapping) else value
+                    expr += f", #{key} = if_not_exists(#{key}, :{key})"
+        values.update({f":ok{i}": s.value for i, s in enumerate(sorted(NON_TERMINAL_STATUSES))})
+        allowed = ", ".join(f":ok{i}" for i in range(len(NON_TERMINAL_STATUSES)))
+        return self._update(
+            music_task_id,
+            expr + f" REMOVE {A.CLAIM_EXPIRES_AT}",
+            condition=f"attribute_not_exists({A.MUSIC_TASK_ID}) OR #s IN ({allowed})",
+            names=names,
+            values=values,
+        )
+
+    @staticmethod
+    def outcome_fields(
+        *,
+        images: tuple[str, ...] = (),
+        images_expire_at: str | None = None,
+        archived: tuple[ImageCopy, ...] | None = None,
+        error: CoverError | None = None,
+        poll_count: int | None = None,
+        cover_task_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The attributes :meth:`finish` writes for an outcome."""
+        fields: dict[str, Any] = {}
+        if images:
+            fields[A.IMAGES] = list(images)
+            fields[A.IMAGES_EXPIRE_AT] = images_expire_at
+        if archived is not None:
+            fields[A.ARCHIVED_IMAGES] = [copy_item(c) for c in archived]
+        if error is not None:
+            fields[A.ERROR] = error.as_dict()
+        if poll_count is not None:
+            fields[A.POLL_COUNT] = poll_count
+        if cover_task_id:
+            fields[A.COVER_TASK_ID] = cover_task_id
+        return fields
+
+    def claim_event(self, music_task_id: str, now: datetime, lease_seconds: int) -> bool:
+        """Take the right to publish the terminal event (the record is the outbox)."""
+        record = self._update(
+            music_task_id,
+            f"SET {A.EVENT_CLAIMED_UNTIL} = :until",
+            condition=f"attribute_not_exists({A.EVENT_PUBLISHED_AT}) AND "
+            f"(attribute_not_exists({A.EVENT_CLAIMED_UNTIL}) OR {A.EVENT_CLAIMED_UNTIL} < :now)",
+            values={":until": int(now.timestamp()) + lease_seconds, ":now": int(now.timestamp())},
+        )
+        return record is not None
+
+    def event_published(self, music_task_id: str, event_id: str, now: datetime) -> None:
+        self._update(
+            music_task_id,
+            f"SET {A.EVENT_PUBLISHED_AT} = :now, {A.EVENT_ID} = :id REMOVE {A.EVENT_CLAIMED_UNTIL}",
+            values={":now": iso(now), ":id": event_id},
+        )
+
+    def release_event(self, music_task_id: str) -> None:
+        self._update(music_task_id, f"REMOVE {A.EVENT_CLAIMED_UNTIL}")
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _update(
+        self,
+        music_task_id: str,
+        expression: str,
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> CoverRecord | None:
+        """One UpdateItem; returns the record as it now stands, or None when ``condition`` did not hold."""
+        kwargs: dict[str, Any] = {
+            "Key": {A.MUSIC_TASK_ID: music_task_id},
+            "UpdateExpression": expression,
+            "ReturnValues": "ALL_NEW",
+        }
+        names = dict(names or {})
+        if "#s" in expression or (condition and "#s" in condition):
+            names["#s"] = A.STATUS
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        response = aws_call(
+            "DynamoDB UpdateItem", self.table.update_item, tolerate={CONDITION_FAILED}, **kwargs
+        )
+        if response is None:
+            return None
+        return record_from_item(response["Attributes"])

@@ -1,0 +1,42 @@
+"""Step Functions: starting the CoverWorkflow execution of a music task, idempotently."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from covers_core.adapters.aws import aws_call
+from covers_core.domain.model import WorkflowInput
+from covers_core.domain.names import execution_name
+
+EXECUTION_EXISTS = "ExecutionAlreadyExists"
+
+
+class WorkflowStarter:
+    """Starts one execution per music task. ``client`` is a boto3 ``stepfunctions`` client."""
+
+    def __init__(self, client: Any, state_machine_arn: str) -> None:
+        self.client = client
+        self.state_machine_arn = state_machine_arn
+
+    def start(self, execution_input: WorkflowInput) -> str:
+        """Start (or find) the execution for a music task; returns its ARN.
+
+        The input is built from the stored record, so it is the same on every call for the same task and
+        a retried call is recognised as the same execution. ``ExecutionAlreadyExists`` means the
+        workflow already ran: that is success."""
+        name = execution_name(execution_input.music_task_id)
+        response = aws_call(
+            "Step Functions StartExecution",
+            self.client.start_execution,
+            tolerate={EXECUTION_EXISTS},
+            stateMachineArn=self.state_machine_arn,
+            name=name,
+            input=json.dumps(execution_input.to_state(), sort_keys=True, separators=(",", ":")),
+        )
+        if response is None:
+            return self.execution_arn(name)
+        return str(response["executionArn"])
+
+    def execution_arn(self, name: str) -> str:
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name

@@ -1,0 +1,227 @@
+"""The pipeline's typed values: statuses, the cover request, the cover record, a status check's result,
+and the workflow's input. Plain frozen dataclasses: no storage attribute names here (the record store
+alone knows those), no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from covers_core.errors import ErrorCode
+
+#: How long the vendor keeps image URLs (the vendor document: 14 days).
+IMAGE_RETENTION = timedelta(days=14)
+#: Longest error message kept on a record or an event.
+MAX_ERROR_MESSAGE = 500
+
+
+class Status(StrEnum):
+    """A cover record's status (DESIGN.md, "Cover record")."""
+
+    GENERATING = "GENERATING"
+    IN_PROGRESS = "IN_PROGRESS"
+    BLOCKED = "BLOCKED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    REJECTED = "REJECTED"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.REJECTED, Status.NEEDS_ATTENTION}
+)
+NON_TERMINAL_STATUSES = frozenset(set(Status) - TERMINAL_STATUSES)
+
+
+class VendorStatus(StrEnum):
+    """``data.status`` of ``GET /v2/cover/status``."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+class CheckStatus(StrEnum):
+    """What one status check tells the state machine (``$.check.status``): the vendor's status, or
+    TIMED_OUT when the cover is still running at the deadline."""
+
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+
+
+def iso(moment: datetime) -> str:
+    """The timestamp format of records and events: UTC, milliseconds, ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def images_expire_at(generated_at: str | None, now: datetime) -> str:
+    """The vendor keeps image URLs 14 days from generation (counted from when we got the task id)."""
+    start = parse_iso(generated_at) if generated_at else now
+    return iso(start + IMAGE_RETENTION)
+
+
+@dataclass(frozen=True)
+class CoverRequest:
+    """One music task whose cover the pipeline should make (the queue contract)."""
+
+    music_task_id: str
+    correlation_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_message(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"musicTaskId": self.music_task_id}
+        if self.correlation_id:
+            body["correlationId"] = self.correlation_id
+        if self.metadata:
+            body["metadata"] = dict(self.metadata)
+        return body
+
+
+@dataclass(frozen=True)
+class CoverError:
+    """An error code with a human message, as stored on a record and sent in an event."""
+
+    code: str
+    message: str
+
+    @classmethod
+    def of(cls, code: ErrorCode, message: str | None = None) -> CoverError:
+        return cls(code.value, (message or code.value)[:MAX_ERROR_MESSAGE])
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ImageCopy:
+    """One image's archived copy in S3, or why it could not be made."""
+
+    url: str
+    s3_uri: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    content_type: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CoverRecord:
+    """The cover record of one music task (``CoversTable``)."""
+
+    music_task_id: str
+    status: Status
+    cover_task_id: str | None = None
+    images: tuple[str, ...] = ()
+    images_expire_at: str | None = None
+    archived_images: tuple[ImageCopy, ...] = ()
+    error: CoverError | None = None
+    last_error: CoverError | None = None
+    poll_count: int = 0
+    execution_arn: str | None = None
+    correlation_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str | None = None
+    updated_at: str | None = None
+    generated_at: str | None = None
+    completed_at: str | None = None
+    last_polled_at: str | None = None
+    generate_attempts: int = 0
+    generate_uncertain: bool = False
+    not_found_count: int = 0
+    claim_token: str | None = None
+    claim_expires_at: int | None = None
+    event_published_at: str | None = None
+    event_id: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    def with_execution(self, execution_arn: str) -> CoverRecord:
+        return replace(self, execution_arn=execution_arn)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One status check's result: what the state machine stores at ``$.check`` and branches on."""
+
+    status: CheckStatus
+    poll_count: int
+    next_poll_seconds: int | None = None
+    images: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "pollCount": self.poll_count,
+            "nextPollSeconds": self.next_poll_seconds,
+            "images": list(self.images),
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> CheckResult | None:
+        """The ``check`` result in a workflow state, or None when there is none. An unknown status is
+        kept as None-able by the caller: it raises ValueError."""
+        if not state:
+            return None
+        images = state.get("images") or []
+        return cls(
+            status=CheckStatus(str(state.get("status"))),
+            poll_count=int(state.get("pollCount") or 0),
+            next_poll_seconds=state.get("nextPollSeconds"),
+            images=tuple(u for u in images if isinstance(u, str) and u) if isinstance(images, list) else (),
+            error=str(state["error"]) if state.get("error") else None,
+        )
+
+
+@dataclass(frozen=True)
+class WorkflowInput:
+    """The execution input of CoverWorkflow, built only from the stored record so that a retried
+    StartExecution sends the same input (and is recognised as the same execution)."""
+
+    music_task_id: str
+    cover_task_id: str
+    generated_at: str
+    first_wait_seconds: int
+    correlation_id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_record(cls, record: CoverRecord, first_wait_seconds: int) -> WorkflowInput:
+        if not record.cover_task_id or not record.generated_at:
+            raise ValueError(f"record of {record.music_task_id} has no cover task yet")
+        return cls(
+            music_task_id=record.music_task_id,
+            cover_task_id=record.cover_task_id,
+            generated_at=record.generated_at,
+            first_wait_seconds=first_wait_seconds,
+            correlation_id=record.correlation_id,
+            metadata=record.metadata,
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "musicTaskId": self.music_task_id,
+            "coverTaskId": self.cover_task_id,
+            "generatedAt": self.generated_at,
+            "correlationId": self.correlation_id,
+            "metadata": dict(self.metadata),
+            "firstWaitSeconds": self.first_wait_seconds,
+            "pollCount": 0,
+        }

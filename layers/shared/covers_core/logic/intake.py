@@ -1,0 +1,61 @@
+"""The webhook function's entry point: a signed upstream request, verified, then queued."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from covers_core.domain.requests import MAX_BODY_BYTES, parse_request
+from covers_core.domain.signature import WebhookAuthError, verify
+from covers_core.errors import BadRequestError
+
+if TYPE_CHECKING:
+    from covers_core.adapters.queues import DeadLetters, RequestQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    body: dict[str, Any]
+
+
+class WebhookIntake:
+    """Verifies a webhook request and queues the cover request it carries."""
+
+    def __init__(
+        self,
+        requests: RequestQueue,
+        dead_letters: DeadLetters,
+        secret: Callable[[], str],
+        *,
+        tolerance: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.requests = requests
+        self.dead_letters = dead_letters
+        self.secret = secret
+        self.tolerance = tolerance
+        self.clock = clock
+
+    def handle(self, body: bytes, signature: str | None, request_id: str) -> WebhookResponse:
+        if len(body) > MAX_BODY_BYTES:
+            log.error("webhook %s: body of %d bytes refused", request_id, len(body))
+            return WebhookResponse(413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
+        try:
+            verify(self.secret(), body, signature, self.clock(), self.tolerance)
+        except WebhookAuthError as exc:
+            log.warning("webhook %s refused: %s", request_id, exc.message)
+            return WebhookResponse(401, {"error": "invalid or missing signature"})
+        try:
+            request = parse_request(body)
+        except BadRequestError as exc:
+            # Authentic but unusable: keep it where an operator will see it, and tell the sender why.
+            log.error("webhook %s: rejected body: %s", request_id, exc.message)
+            self.dead_letters.send(body.decode("utf-8", "replace"), exc.message, request_id)
+            return WebhookResponse(400, {"error": exc.message})
+        message_id = self.requests.send(request)
+        return WebhookResponse(202, {"musicTaskId": request.music_task_id, "messageId": message_id})

@@ -1,0 +1,37 @@
+"""The names of the pipeline's custom CloudWatch metrics (namespace and ``service`` dimension come from
+the template's Powertools settings). The template's alarms and dashboard use these names;
+``tests/test_contracts.py`` checks that they do."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from covers_core.domain.model import Status
+from covers_core.errors import ErrorCode
+
+
+class Metric(StrEnum):
+    COVERS_REQUESTED = "CoversRequested"  # generate calls that returned a cover task (credits spent)
+    COVERS_SUCCEEDED = "CoversSucceeded"
+    COVERS_FAILED = "CoversFailed"  # FAILED, TIMED_OUT, REJECTED
+    COVERS_NEEDING_ATTENTION = "CoversNeedingAttention"
+    POLLS = "Polls"
+    BAD_MESSAGES = "BadMessages"
+    CREDITS_EXHAUSTED = "CreditsExhausted"  # one per batch that met a 402
+    VENDOR_AUTH_FAILED = "VendorAuthFailed"  # one per batch that met a 401
+
+
+def outcome_metric(status: Status) -> Metric:
+    """The metric a terminal record counts towards."""
+    if status == Status.SUCCEEDED:
+        return Metric.COVERS_SUCCEEDED
+    if status == Status.NEEDS_ATTENTION:
+        return Metric.COVERS_NEEDING_ATTENTION
+    return Metric.COVERS_FAILED
+
+
+#: The metric a batch the vendor refused counts towards, by the refusal's code.
+BLOCKED_METRIC = {
+    ErrorCode.CREDITS_EXHAUSTED: Metric.CREDITS_EXHAUSTED,
+    ErrorCode.VENDOR_AUTH_FAILED: Metric.VENDOR_AUTH_FAILED,
+}

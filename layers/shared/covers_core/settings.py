@@ -1,0 +1,194 @@
+"""One typed settings object per function, read from the environment variables the SAM template sets.
+
+Every value comes from ``template.yaml`` (its parameter defaults, or a literal in a function's
+``Environment``): there are no defaults here, so the template is the one place a default lives, and a
+missing or malformed variable raises :class:`ConfigError` naming it at the function's first invocation.
+The only optional variable is ``ARCHIVE_ALLOW_LOOPBACK``, which local runs set and a deployment never does.
+``tests/test_contracts.py`` checks, for each function, that the variables read here are exactly the ones
+the template sets on it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from covers_core.domain.schedule import PollSchedule
+from covers_core.errors import ConfigError
+
+N = TypeVar("N", int, float)
+
+#: Variables a function may read that no deployment sets (local runs only).
+LOCAL_ONLY = frozenset({"ARCHIVE_ALLOW_LOOPBACK"})
+
+
+def _text(env: Mapping[str, str], name: str, *, allow_empty: bool = False) -> str:
+    if name not in env:
+        raise ConfigError(f"environment variable {name} is required")
+    value = env[name].strip()
+    if not value and not allow_empty:
+        raise ConfigError(f"environment variable {name} must not be empty")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[N], minimum: N) -> N:
+    raw = _text(env, name)
+    try:
+        value = kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name} must be a {kind.__name__}, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"environment variable {name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"environment variable {name} must be true or false, got {raw!r}")
+
+
+def _url(env: Mapping[str, str], name: str) -> str:
+    value = _text(env, name)
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class VendorSettings:
+    base_url: str
+    api_key_secret: str
+    connect_timeout: float
+    read_timeout: float
+    secret_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> VendorSettings:
+        return cls(
+            base_url=_url(env, "VENDOR_BASE_URL"),
+            api_key_secret=_text(env, "VENDOR_API_KEY_SECRET"),
+            connect_timeout=_number(env, "VENDOR_CONNECT_TIMEOUT_SECONDS", float, 0.1),
+            read_timeout=_number(env, "VENDOR_READ_TIMEOUT_SECONDS", float, 0.1),
+            secret_cache_seconds=_number(env, "SECRET_CACHE_SECONDS", int, 0),
+        )
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """The longest one vendor call may take, with a margin for the work around it."""
+        return self.connect_timeout + self.read_timeout + 5
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    table_name: str
+    bus_name: str
+    event_source: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EventSettings:
+        return cls(
+            table_name=_text(env, "COVERS_TABLE_NAME"),
+            bus_name=_text(env, "COVERS_BUS_NAME"),
+            event_source=_text(env, "EVENT_SOURCE"),
+        )
+
+
+@dataclass(frozen=True)
+class StartSettings:
+    """StartCoverFunction."""
+
+    records: EventSettings
+    vendor: VendorSettings
+    state_machine_arn: str
+    dead_letter_queue_url: str
+    claim_lease_seconds: int
+    not_found_attempts: int
+    first_wait_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> StartSettings:
+        return cls(
+            records=EventSettings.from_env(env),
+            vendor=VendorSettings.from_env(env),
+            state_machine_arn=_text(env, "STATE_MACHINE_ARN"),
+            dead_letter_queue_url=_text(env, "DEAD_LETTER_QUEUE_URL"),
+            claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", int, 1),
+            not_found_attempts=_number(env, "NOT_FOUND_ATTEMPTS", int, 1),
+            first_wait_seconds=_number(env, "POLL_FIRST_WAIT_SECONDS", int, 0),
+        )
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """CheckCoverStatusFunction."""
+
+    table_name: str
+    vendor: VendorSettings
+    schedule: PollSchedule
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CheckSettings:
+        interval = _number(env, "POLL_INTERVAL_SECONDS", int, 1)
+        try:
+            schedule = PollSchedule(
+                interval=interval,
+                deadline=_number(env, "POLL_MAX_WAIT_SECONDS", int, 1),
+                backoff=_number(env, "POLL_BACKOFF_RATE", float, 1.0),
+                max_interval=_number(env, "POLL_MAX_INTERVAL_SECONDS", int, 1),
+                max_polls=_number(env, "POLL_MAX_POLLS", int, 1),
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        return cls(
+            table_name=_text(env, "COVERS_TABLE_NAME"), vendor=VendorSettings.from_env(env), schedule=schedule
+        )
+
+
+@dataclass(frozen=True)
+class FinalizeSettings:
+    """FinalizeCoverFunction. ``archive_bucket`` is None when archiving is off (the template sets "")."""
+
+    records: EventSettings
+    archive_bucket: str | None
+    archive_max_bytes: int
+    archive_allow_loopback: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> FinalizeSettings:
+        return cls(
+            records=EventSettings.from_env(env),
+            archive_bucket=_text(env, "ARCHIVE_BUCKET", allow_empty=True) or None,
+            archive_max_bytes=_number(env, "ARCHIVE_MAX_BYTES", int, 1),
+            archive_allow_loopback=_flag(env, "ARCHIVE_ALLOW_LOOPBACK"),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """MusicWebhookFunction."""
+
+    queue_url: str
+    dead_letter_queue_url: str
+    secret: str
+    tolerance_seconds: int
+    secret_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> WebhookSettings:
+        return cls(
+            queue_url=_text(env, "COVER_REQUESTS_QUEUE_URL"),
+            dead_letter_queue_url=_text(env, "DEAD_LETTER_QUEUE_URL"),
+            secret=_text(env, "WEBHOOK_SECRET"),
+            tolerance_seconds=_number(env, "WEBHOOK_TOLERANCE_SECONDS", int, 1),
+            secret_cache_seconds=_number(env, "SECRET_CACHE_SECONDS", int, 0),
+        )

@@ -1,0 +1,27 @@
+"""FinalizeCoverFunction's objects."""
+
+from __future__ import annotations
+
+from covers_core.adapters import aws
+from covers_core.adapters.eventbus import EventPublisher
+from covers_core.adapters.records import CoverStore
+from covers_core.logic.finalize import Archiver, Finalizer
+from covers_core.settings import FinalizeSettings
+from covers_core.wiring import per_container
+
+
+@per_container
+def finalizer() -> Finalizer:
+    s = FinalizeSettings.from_env()
+    archiver: Archiver | None = None
+    if s.archive_bucket:
+        from covers_core.adapters.archive import ImageArchiver, UrlGuard  # requests: only when archiving
+
+        archiver = ImageArchiver(
+            aws.client("s3"),
+            s.archive_bucket,
+            max_bytes=s.archive_max_bytes,
+            guard=UrlGuard(allow_loopback=s.archive_allow_loopback),
+        )
+    publisher = EventPublisher(aws.client("events"), s.records.bus_name, s.records.event_source)
+    return Finalizer(CoverStore(aws.table(s.records.table_name)), publisher, archiver=archiver)

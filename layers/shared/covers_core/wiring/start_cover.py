@@ -1,0 +1,52 @@
+"""StartCoverFunction's objects."""
+
+from __future__ import annotations
+
+from covers_core.adapters import aws
+from covers_core.adapters.eventbus import EventPublisher
+from covers_core.adapters.queues import DeadLetters
+from covers_core.adapters.records import CoverStore
+from covers_core.adapters.secrets import api_key_reader
+from covers_core.adapters.vendor import VendorClient, new_session
+from covers_core.adapters.workflow import WorkflowStarter
+from covers_core.logic.finalize import Finalizer
+from covers_core.logic.start import CoverStarter, StartBatch
+from covers_core.settings import StartSettings
+from covers_core.wiring import per_container
+
+
+@per_container
+def settings() -> StartSettings:
+    return StartSettings.from_env()
+
+
+@per_container
+def starter() -> CoverStarter:
+    s = settings()
+    store = CoverStore(aws.table(s.records.table_name))
+    vendor = VendorClient(
+        s.vendor.base_url,
+        api_key_reader(s.vendor.api_key_secret, s.vendor.secret_cache_seconds),
+        timeout=s.vendor.timeout,
+        session=new_session(),
+    )
+    publisher = EventPublisher(aws.client("events"), s.records.bus_name, s.records.event_source)
+    return CoverStarter(
+        store,
+        vendor,
+        WorkflowStarter(aws.client("stepfunctions"), s.state_machine_arn),
+        Finalizer(store, publisher),  # the start function's outcomes have no images to archive
+        claim_lease_seconds=s.claim_lease_seconds,
+        not_found_attempts=s.not_found_attempts,
+        first_wait_seconds=s.first_wait_seconds,
+    )
+
+
+@per_container
+def batch() -> StartBatch:
+    s = settings()
+    return StartBatch(
+        starter(),
+        DeadLetters(aws.client("sqs"), s.dead_letter_queue_url),
+        reserve_seconds=s.vendor.longest_call_seconds,
+    )

@@ -13,8 +13,10 @@ from covers_core import wiring
 from covers_core.adapters.eventbus import EventPublisher
 from covers_core.errors import AwsTransientError
 
-from covers_local.emulator import VendorEmulator
+from covers_local.emulator import VendorEmulator, png
 from tests.conftest import ROOT, Aws, invoke, load_event, sqs_event
+from tests.hostile_server import HostileServer, http_response
+from tests.published_schemas import assert_valid_published
 
 SCHEMAS = {
     "Cover Generated": json.loads((ROOT / "events/schemas/cover-generated.schema.json").read_text()),
@@ -25,7 +27,9 @@ SCHEMAS = {
 
 
 def assert_valid_event(event: dict[str, Any]) -> None:
+    """Valid against the source schema (2020-12) and the form published in the schema registry."""
     jsonschema.validate(event, SCHEMAS[event["detail-type"]], format_checker=jsonschema.FormatChecker())
+    assert_valid_published(event)
 
 
 def in_progress(
@@ -180,8 +184,15 @@ def test_the_schemas_are_valid_json_schema() -> None:
 
 
 def test_sample_events_exist_for_every_function() -> None:
+    from covers_local.template import functions, load_template
+
+    folders = {
+        spec["Properties"]["CodeUri"].strip("/").split("/")[-1]
+        for spec in functions(load_template(ROOT / "template.yaml")).values()
+    }
+    assert len(folders) == 4
     names = {p.name for p in Path(ROOT / "events").glob("*.json")}
-    assert {"start_cover.json", "check_cover_status.json", "finalize_cover.json"} <= names
+    assert {f"{folder}.json" for folder in folders} <= names
 
 
 def test_archiving_copies_the_images_once_even_when_finalize_runs_again(
@@ -210,3 +221,68 @@ def test_archiving_copies_the_images_once_even_when_finalize_runs_again(
     (event,) = aws.events()
     assert_valid_event(event)
     assert [i["s3Uri"] for i in event["detail"]["images"]] == [a["s3Uri"] for a in archived]
+
+
+TWO_LENGTHS = [("Content-Length", "12"), ("Content-Length", "9")]
+
+
+def archiving_on(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3.client("s3").create_bucket(Bucket="archive")
+    monkeypatch.setenv("ARCHIVE_BUCKET", "archive")
+    monkeypatch.setenv("ARCHIVE_ALLOW_LOOPBACK", "true")
+    wiring.reset()
+
+
+@pytest.mark.parametrize(
+    ("script", "code"),
+    [
+        ([http_response(200, png(8, 8, (1, 2, 3)))[:60]], "CONNECTION"),  # closes mid-body, every time
+        ([http_response(200, b"x", TWO_LENGTHS, content_length=False)], "BAD_RESPONSE"),  # lying headers
+        ([http_response(200, b"<html>login</html>", [("Content-Type", "image/png")])], "NOT_AN_IMAGE"),
+        ([http_response(403, b"denied")], "HTTP_STATUS"),
+    ],
+)
+def test_an_image_host_that_misbehaves_never_stops_the_cover_from_finishing(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, script: list[bytes], code: str
+) -> None:
+    """Decision: the vendor made the cover and its URLs live 14 days, so the record is SUCCEEDED with
+    the images; each image that could not be copied carries its ``archiveError`` (record and event)."""
+    archiving_on(aws, monkeypatch)
+    in_progress(aws)
+    with HostileServer(*[script] * 8) as host:
+        urls = [host.url("/0.png"), host.url("/1.png")]
+        event = {**load_event("finalize_cover.json")}
+        event["check"] = {**event["check"], "images": urls}
+        result = invoke("finalize_cover", event)
+    assert result["status"] == "SUCCEEDED"
+    record = aws.record("gen123213213213123bksv")
+    assert record["images"] == urls
+    assert [a["error"].split(":")[0] for a in record["archivedImages"]] == [code, code]
+    (published,) = aws.events()
+    assert_valid_event(published)
+    assert [i["archiveError"].split(":")[0] for i in published["detail"]["images"]] == [code, code]
+    assert boto3.client("s3").list_objects_v2(Bucket="archive").get("KeyCount", 0) == 0
+
+
+def test_the_safety_net_finalizes_without_archiving_and_says_why(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archiving_on(aws, monkeypatch)
+    in_progress(aws)
+    event = {
+        **load_event("finalize_cover.json"),
+        "finalizeFailure": {
+            "Error": "RuntimeError",
+            "Cause": json.dumps({"errorType": "RuntimeError", "errorMessage": "archive crashed"}),
+        },
+    }
+    assert invoke("finalize_cover", event)["status"] == "SUCCEEDED"
+    record = aws.record("gen123213213213123bksv")
+    assert len(record["images"]) == 2
+    assert all(
+        a["error"] == "ARCHIVE_SKIPPED: FinalizeCover failed (RuntimeError: archive crashed)"
+        for a in record["archivedImages"]
+    )
+    (published,) = aws.events()
+    assert_valid_event(published)
+    assert published["detail"]["images"][0]["archiveError"].startswith("ARCHIVE_SKIPPED")

@@ -505,7 +505,7 @@ def test_tls_uses_the_host_name_for_sni_and_the_certificate_check(tmp_path: Path
     with _tls_server(cert, key) as tls:
         tls.script([png_response()])
         fetch = ImageFetcher(
-            FetchSettings(allow_loopback=True, image_budget=5),
+            FetchSettings(max_bytes=20 * 1024 * 1024, allow_loopback=True, image_budget=5),
             resolve=Resolver("127.0.0.1"),
             ca_bundle=str(cert),
         )
@@ -519,7 +519,7 @@ def test_tls_to_a_host_whose_certificate_names_another_host_fails_for_good(tmp_p
     with _tls_server(cert, key) as tls:
         tls.script([png_response()])
         fetch = ImageFetcher(
-            FetchSettings(allow_loopback=True, image_budget=5),
+            FetchSettings(max_bytes=20 * 1024 * 1024, allow_loopback=True, image_budget=5),
             resolve=Resolver("127.0.0.1"),
             ca_bundle=str(cert),
         )

@@ -96,11 +96,8 @@ def test_a_cover_task_the_vendor_no_longer_knows_is_retried_briefly_then_failed(
     assert events_for(events, "vanish-1") == [("Cover Generation Failed", "FAILED")]
 
 
-@pytest.mark.parametrize("kind", ["drop_after"])
-def test_a_lost_generate_answer_ends_needs_attention_with_one_credit(
-    vendor: VendorEmulator, kind: str
-) -> None:
-    vendor.inject(kind, endpoint="generate", music_task_id="t-lost")
+def test_a_lost_generate_answer_ends_needs_attention_with_one_credit(vendor: VendorEmulator) -> None:
+    vendor.inject("drop_after", endpoint="generate", music_task_id="t-lost")
     records, events, _ = run(vendor, ["t-lost"])
     assert records["t-lost"]["status"] == "NEEDS_ATTENTION"
     assert records["t-lost"]["error"]["code"] == "COVER_TASK_ID_LOST"
@@ -210,3 +207,21 @@ def test_credits_run_out_then_recharge_and_redrive_complete_every_task_with_one_
         assert {t: records[t]["status"] for t in tasks} == dict.fromkeys(tasks, "SUCCEEDED")
         assert vendor.stats.credits_charged == dict.fromkeys(tasks, 1)
         assert sorted(e["detail"]["musicTaskId"] for e in stack.events) == tasks  # one event each
+
+
+def test_when_finalize_fails_for_good_the_safety_net_still_ends_the_cover_with_one_event(
+    vendor: VendorEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from covers_core.adapters.archive import ImageArchiver
+
+    def broken(self: ImageArchiver, music_task_id: str, urls: tuple[str, ...]) -> tuple:
+        raise RuntimeError("a bug in the archiver")
+
+    monkeypatch.setattr(ImageArchiver, "archive_all", broken)
+    records, events, _ = run(vendor, ["net-1"], archive=True)
+    record = records["net-1"]
+    assert record["status"] == "SUCCEEDED" and len(record["images"]) == 2
+    assert [a["error"] for a in record["archivedImages"]] == [
+        "ARCHIVE_SKIPPED: FinalizeCover failed (RuntimeError: a bug in the archiver)"
+    ] * 2
+    assert events_for(events, "net-1") == [("Cover Generated", "SUCCEEDED")]

@@ -27,11 +27,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not isinstance(music_task_id, str) or not music_task_id:
         raise BadRequestError("finalize input has no musicTaskId")
     with log_context.task(music_task_id, event.get("correlationId")):
+        # Set when the state machine's safety net calls again after FinalizeCover failed for good.
+        failed_before = event.get("finalizeFailure")
         record = wiring.finalizer().finish(
             music_task_id,
             outcomes.from_workflow(event),
             cover_task_id=event.get("coverTaskId"),
             generated_at=event.get("generatedAt"),
+            skip_archive=outcomes.finalize_failure_reason(failed_before) if failed_before else None,
         )
         metrics.add_metric(name=outcome_metric(record.status), unit=MetricUnit.Count, value=1)
         error = record.error.as_dict() if record.error else None

@@ -27,7 +27,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except (binascii.Error, ValueError):
         return _response(400, {"error": "body is not valid base64"})
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
-    result = wiring.intake().handle(body, headers.get(SIGNATURE_HEADER), request.request_context.request_id)
+    result = wiring.intake().handle(
+        body, headers.get(SIGNATURE_HEADER), headers.get("content-type"), request.request_context.request_id
+    )
     return _response(result.status, result.body)
 
 

@@ -34,11 +34,12 @@ class ErrorCode(StrEnum):
     CLAIM_BUSY = "CLAIM_BUSY"
     RETRY_LATER = "RETRY_LATER"
     VENDOR_BLOCKED = "VENDOR_BLOCKED"
-    # Never stored: refusals at the edges (config, input, webhook signature, archive).
+    # Never stored: refusals at the edges (config, input, webhook signature).
     CONFIG_ERROR = "CONFIG_ERROR"
     BAD_REQUEST = "BAD_REQUEST"
     UNAUTHORIZED = "UNAUTHORIZED"
-    ARCHIVE_REFUSED = "ARCHIVE_REFUSED"
+    # On an image's ``archiveError``: the safety net finalized without archiving.
+    ARCHIVE_SKIPPED = "ARCHIVE_SKIPPED"
 
 
 #: The codes a terminal record (and its ``Cover Generation Failed`` event) may carry.

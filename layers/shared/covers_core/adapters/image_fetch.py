@@ -63,7 +63,6 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., Iterable[Sequence[Any]]]  # socket.getaddrinfo-like
 
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 MAX_URL_LENGTH = 4096
 _CHUNK = 16 * 1024
 _SNIFF_BYTES = 12  # enough for every signature below (WebP needs 12)
@@ -122,9 +121,11 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Limits of one fetcher. Budgets bound the wall time of one image and of one ``fetch_all`` call."""
+    """Limits of one fetcher. Budgets bound the wall time of one image and of one ``fetch_all`` call.
+    ``max_bytes`` comes from the template (``ArchiveMaxBytes``); the call budget must stay well inside
+    FinalizeCoverFunction's timeout (a contract test checks)."""
 
-    max_bytes: int = DEFAULT_MAX_BYTES
+    max_bytes: int
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
     image_budget: float = 30.0
@@ -599,7 +600,7 @@ class ImageFetcher:
 
     def __init__(
         self,
-        settings: FetchSettings | None = None,
+        settings: FetchSettings,
         *,
         resolve: Resolver = socket.getaddrinfo,
         clock: Callable[[], float] = time.monotonic,
@@ -607,7 +608,7 @@ class ImageFetcher:
         jitter: Callable[[], float] = random.random,
         ca_bundle: str | None = None,
     ) -> None:
-        self.settings = settings or FetchSettings()
+        self.settings = settings
         self._resolve = resolve
         self._clock = clock
         self._sleep = sleep

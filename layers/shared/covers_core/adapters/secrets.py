@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from aws_lambda_powertools.utilities import parameters
@@ -42,3 +43,36 @@ def api_key_reader(secret: str, max_age: int) -> Callable[[], str]:
 def forget_secrets() -> None:
     parameters.clear_caches()
     parameters.base.DEFAULT_PROVIDERS.clear()
+
+
+class SigningKeys:
+    """The webhook signing keys to accept: the secret's current value and, during a rotation, its
+    previous one (Secrets Manager moves the ``AWSPREVIOUS`` label to the old version on every
+    ``put-secret-value``). Both are cached ``max_age`` seconds; a secret without a previous version
+    just has one key.
+
+    The previous version is read through its own provider: Powertools' cache key is the secret's name
+    (not the version stage), so one provider would hand back the cached current value for both."""
+
+    def __init__(self, name: str, max_age: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.max_age = max_age
+        self.clock = clock
+        self._previous_provider = parameters.SecretsProvider()
+        self._previous: tuple[float, str | None] | None = None
+
+    def __call__(self) -> tuple[str, ...]:
+        current = read_secret(self.name, self.max_age)
+        previous = self._read_previous()
+        return (current, previous) if previous and previous != current else (current,)
+
+    def _read_previous(self) -> str | None:
+        if self._previous is not None and self.clock() - self._previous[0] < self.max_age:
+            return self._previous[1]
+        try:
+            value = self._previous_provider.get(self.name, max_age=self.max_age, VersionStage="AWSPREVIOUS")
+            text: str | None = value.decode() if isinstance(value, bytes) else str(value)
+        except parameters.exceptions.GetParameterError:
+            text = None  # no rotation yet: there is no previous version
+        self._previous = (self.clock(), text)
+        return text

@@ -35,6 +35,9 @@ RETRIED: dict[str, dict[str, tuple[str, ...]]] = {
     "FinalizeCover": {
         "transient": (AwsTransientError.__name__,),
     },
+    "FinalizeWithoutArchive": {
+        "transient": (AwsTransientError.__name__,),
+    },
 }
 
 #: What a failure the state machine caught after the check step becomes, by error name. Anything not
@@ -158,6 +161,12 @@ def from_workflow(state: Mapping[str, Any]) -> Outcome:
     if check is None:
         return unexpected("None", polls)
     return from_check(check)
+
+
+def finalize_failure_reason(failure: Mapping[str, Any]) -> str:
+    """Why the safety net finalizes without archiving: the error FinalizeCover failed with."""
+    name = str(failure.get("Error") or "Unknown")
+    return f"FinalizeCover failed ({name}: {_cause_message(failure.get('Cause'), name)})"
 
 
 def _cause_message(cause: Any, name: str) -> str:

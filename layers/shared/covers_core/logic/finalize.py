@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from covers_core.domain.model import CoverRecord, CoverRequest, ImageCopy, images_expire_at
 from covers_core.domain.outcomes import Outcome
+from covers_core.errors import ErrorCode
 
 if TYPE_CHECKING:
     from covers_core.adapters.eventbus import EventPublisher
@@ -51,12 +52,17 @@ class Finalizer:
         request: CoverRequest | None = None,
         cover_task_id: str | None = None,
         generated_at: str | None = None,
+        skip_archive: str | None = None,
     ) -> CoverRecord:
         """Record ``outcome`` (unless the record is already terminal) and publish its event once.
-        Returns the record as it now stands."""
+        ``skip_archive`` (the safety net's reason) records the images as not archived instead of
+        downloading them. Returns the record as it now stands."""
         now = self.clock()
         archived = None
-        if outcome.images and self.archiver is not None:
+        if outcome.images and self.archiver is not None and skip_archive is not None:
+            reason = f"{ErrorCode.ARCHIVE_SKIPPED}: {skip_archive}"[:500]
+            archived = tuple(ImageCopy(url=url, error=reason) for url in outcome.images)
+        elif outcome.images and self.archiver is not None:
             # Archiving downloads every image: skip it when a retry or a duplicate finds the work done.
             existing = self.store.get(music_task_id)
             if existing is not None and existing.terminal:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,12 @@ class WebhookResponse:
     body: dict[str, Any]
 
 
+def is_json(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type, with any parameters (``; charset=utf-8``)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 class WebhookIntake:
     """Verifies a webhook request and queues the cover request it carries."""
 
@@ -30,26 +36,32 @@ class WebhookIntake:
         self,
         requests: RequestQueue,
         dead_letters: DeadLetters,
-        secret: Callable[[], str],
+        secrets: Callable[[], Sequence[str]],
         *,
         tolerance: int,
         clock: Callable[[], float],
     ) -> None:
         self.requests = requests
         self.dead_letters = dead_letters
-        self.secret = secret
+        self.secrets = secrets
         self.tolerance = tolerance
         self.clock = clock
 
-    def handle(self, body: bytes, signature: str | None, request_id: str) -> WebhookResponse:
+    def handle(
+        self, body: bytes, signature: str | None, content_type: str | None, request_id: str
+    ) -> WebhookResponse:
+        """Always an answer: 202 queued, 400 unusable (kept in the DLQ), 401, 413 or 415."""
         if len(body) > MAX_BODY_BYTES:
             log.error("webhook %s: body of %d bytes refused", request_id, len(body))
             return WebhookResponse(413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
         try:
-            verify(self.secret(), body, signature, self.clock(), self.tolerance)
+            verify(self.secrets(), body, signature, self.clock(), self.tolerance)
         except WebhookAuthError as exc:
             log.warning("webhook %s refused: %s", request_id, exc.message)
             return WebhookResponse(401, {"error": "invalid or missing signature"})
+        if not is_json(content_type):
+            log.warning("webhook %s: content type %.60r refused", request_id, content_type)
+            return WebhookResponse(415, {"error": "Content-Type must be application/json"})
         try:
             request = parse_request(body)
         except BadRequestError as exc:

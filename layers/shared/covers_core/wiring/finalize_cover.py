@@ -15,13 +15,12 @@ def finalizer() -> Finalizer:
     s = FinalizeSettings.from_env()
     archiver: Archiver | None = None
     if s.archive_bucket:
-        from covers_core.adapters.archive import ImageArchiver, UrlGuard  # requests: only when archiving
+        from covers_core.adapters.archive import ImageArchiver  # requests: only when archiving
+        from covers_core.adapters.image_fetch import FetchSettings, ImageFetcher
 
-        archiver = ImageArchiver(
-            aws.client("s3"),
-            s.archive_bucket,
-            max_bytes=s.archive_max_bytes,
-            guard=UrlGuard(allow_loopback=s.archive_allow_loopback),
+        fetcher = ImageFetcher(
+            FetchSettings(max_bytes=s.archive_max_bytes, allow_loopback=s.archive_allow_loopback)
         )
+        archiver = ImageArchiver(aws.client("s3"), s.archive_bucket, fetcher)
     publisher = EventPublisher(aws.client("events"), s.records.bus_name, s.records.event_source)
     return Finalizer(CoverStore(aws.table(s.records.table_name)), publisher, archiver=archiver)

@@ -6,7 +6,7 @@ import time
 
 from covers_core.adapters import aws
 from covers_core.adapters.queues import DeadLetters, RequestQueue
-from covers_core.adapters.secrets import read_secret
+from covers_core.adapters.secrets import SigningKeys
 from covers_core.logic.intake import WebhookIntake
 from covers_core.settings import WebhookSettings
 from covers_core.wiring import per_container
@@ -18,7 +18,7 @@ def intake() -> WebhookIntake:
     return WebhookIntake(
         RequestQueue(aws.client("sqs"), s.queue_url),
         DeadLetters(aws.client("sqs"), s.dead_letter_queue_url),
-        lambda: read_secret(s.secret, s.secret_cache_seconds),
+        SigningKeys(s.secret, s.secret_cache_seconds),
         tolerance=s.tolerance_seconds,
         clock=time.time,
     )

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from covers_core.batch import RequestQueue
 from covers_core.errors import AwsTransientError, BadRequestError
 from covers_core.model import request_from_mapping
-from covers_core.records import plain
+from covers_core.records import CoverStore
 
 OUTPUTS = {
     "queue_url": "CoverRequestsQueueUrl",
@@ -88,8 +88,10 @@ def submit(
 
 def status(target: Target, music_task_id: str) -> dict[str, Any] | None:
     table = boto3.resource("dynamodb", region_name=target.region).Table(target.need("table"))
-    item = _call(table.get_item, Key={"musicTaskId": music_task_id}, ConsistentRead=True).get("Item")
-    return plain(item) if item else None
+    try:
+        return CoverStore(table).get(music_task_id)
+    except AwsTransientError as exc:
+        raise CommandError(exc.message) from exc
 
 
 def redrive(

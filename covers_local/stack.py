@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import json
 import os
@@ -93,8 +95,13 @@ def project_root() -> Path:
 
 
 def load_template(path: Path | None = None) -> dict[str, Any]:
-    """``template.yaml`` as written (SAM, short-form intrinsics expanded)."""
-    path = path or project_root() / "template.yaml"
+    """``template.yaml`` as written (SAM, short-form intrinsics expanded); a copy the caller may change."""
+    path = (path or project_root() / "template.yaml").resolve()
+    return copy.deepcopy(_parse_yaml(path, path.stat().st_mtime_ns))
+
+
+@functools.cache
+def _parse_yaml(path: Path, mtime_ns: int) -> dict[str, Any]:  # parsing YAML is slow: once per version
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
 
 

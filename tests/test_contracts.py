@@ -8,7 +8,7 @@ import re
 
 from covers_core import errors
 
-from covers_local.template import functions, load_template
+from covers_local.stack import functions, load_template
 from tests.conftest import ROOT
 
 ASL = json.loads(re.sub(r"\$\{\w+\}", "arn:x", (ROOT / "statemachine/cover_workflow.asl.json").read_text()))

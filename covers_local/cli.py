@@ -13,17 +13,19 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from covers_core.domain.events import public_view
+from covers_core.domain.model import parse_iso
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
 
 from covers_local import deployed
 from covers_local.deployed import CommandError
 from covers_local.emulator import FAULT_KINDS, SAFE_FAULTS, EmulatorConfig, VendorEmulator
+from covers_local.lambda_events import signed_webhook_event
 
 #: The demo's music tasks: each id's prefix picks an emulator scenario (see covers_local.emulator).
 DEMO_TASKS = [
@@ -185,9 +187,7 @@ def _summary(
 def _duration(record: dict[str, Any]) -> float | None:
     if not record.get("createdAt") or not record.get("completedAt"):
         return None
-    start = datetime.fromisoformat(record["createdAt"].replace("Z", "+00:00"))
-    end = datetime.fromisoformat(record["completedAt"].replace("Z", "+00:00"))
-    return round((end - start).total_seconds(), 1)
+    return round((parse_iso(record["completedAt"]) - parse_iso(record["createdAt"])).total_seconds(), 1)
 
 
 def _check_reachable(url: str) -> None:
@@ -336,33 +336,13 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         return 0
 
 
-def webhook_event(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, Any]:
-    """An HTTP API (payload 2.0) event carrying ``body`` signed with ``secret``."""
-    from covers_core.domain.signature import sign
-
-    signature = sign(secret, body, int(timestamp if timestamp is not None else time.time()))
-    return {
-        "version": "2.0",
-        "routeKey": "POST /webhooks/music",
-        "rawPath": "/webhooks/music",
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json", "x-covers-signature": signature},
-        "requestContext": {
-            "requestId": "local-request",
-            "http": {"method": "POST", "path": "/webhooks/music"},
-        },
-        "body": body.decode("utf-8"),
-        "isBase64Encoded": False,
-    }
-
-
 def cmd_webhook_event(args: argparse.Namespace) -> int:
     body = (
         Path(args.body_file).read_bytes()
         if args.body_file
         else json.dumps({"musicTaskId": args.music_task_id or "gen123213213213123bksv"}).encode()
     )
-    json.dump(webhook_event(args.secret, body), sys.stdout, indent=2)
+    json.dump(signed_webhook_event(args.secret, body), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 
@@ -383,7 +363,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     record = deployed.status(target, args.music_task_id)
     if record is None:
         raise CommandError(f"no record for music task {args.music_task_id}")
-    json.dump(record, sys.stdout, indent=2, default=str)
+    json.dump(public_view(record), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 

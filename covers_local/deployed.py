@@ -12,7 +12,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from covers_core.adapters.queues import RequestQueue
-from covers_core.adapters.records import plain
+from covers_core.adapters.records import CoverStore
+from covers_core.domain.model import CoverRecord
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import AwsTransientError, BadRequestError
 
@@ -86,10 +87,12 @@ def submit(
         raise CommandError(exc.message) from exc
 
 
-def status(target: Target, music_task_id: str) -> dict[str, Any] | None:
+def status(target: Target, music_task_id: str) -> CoverRecord | None:
     table = boto3.resource("dynamodb", region_name=target.region).Table(target.need("table"))
-    item = _call(table.get_item, Key={"musicTaskId": music_task_id}, ConsistentRead=True).get("Item")
-    return plain(item) if item else None
+    try:
+        return CoverStore(table).get(music_task_id)
+    except AwsTransientError as exc:
+        raise CommandError(exc.message) from exc
 
 
 def redrive(

@@ -2,9 +2,8 @@
 
 What it does, as DESIGN.md ("Local run") describes:
 
-* creates the table, queues (with the redrive policy), bus, secret, bucket and state machine that
-  ``template.yaml`` describes, in moto;
-* sets each function's environment variables as the template sets them;
+* deploys ``template.yaml`` into moto as CloudFormation would (``covers_local.stack``);
+* sets each function's environment variables as the stack gives them, plus a few local overrides;
 * feeds the queue to the start function like an SQS event source mapping (batches, partial batch
   failures, visibility timeout, maxReceiveCount -> DLQ);
 * lets moto's Step Functions engine run ``statemachine/cover_workflow.asl.json``, with every Lambda
@@ -31,17 +30,16 @@ from typing import Any
 from unittest import mock
 
 import boto3
-from covers_core.adapters.records import plain
+from covers_core.domain.model import TERMINAL_STATUSES
 from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
 
-from covers_local.template import Resolver, function_environment, functions, load_template, project_root
+from covers_local.lambda_events import sqs_event
+from covers_local.stack import REGION, deploy, project_root
 
-REGION = "us-east-1"
 ACCOUNT = "123456789012"
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "NEEDS_ATTENTION"}
 _MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -134,10 +132,11 @@ def load_handler(code_dir: Path, module_name: str) -> Callable[[dict[str, Any], 
 class LocalPipeline:
     """Context manager: ``with LocalPipeline(settings) as stack: stack.submit(...); stack.run(...)``."""
 
+    STACK_NAME = "covers-local"
+
     def __init__(self, settings: LocalSettings, *, root: Path | None = None) -> None:
         self.settings = settings
         self.root = root or project_root()
-        self.template = load_template(self.root / "template.yaml")
         self._mock = mock_aws(config=_MOTO_CONFIG)
         self._exit_stack = contextlib.ExitStack()
         self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
@@ -154,7 +153,7 @@ class LocalPipeline:
             stack.enter_context(atomic_dynamodb())
             stack.enter_context(self._mock)
             stack.callback(self._stop_executions)
-            self._create_resources()
+            self._deploy()
             stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", self._make_invoke()))
             self._exit_stack = stack.pop_all()  # everything set up: undone in __exit__
         return self
@@ -162,137 +161,64 @@ class LocalPipeline:
     def __exit__(self, *exc: object) -> None:
         self._exit_stack.close()
 
-    # --- resources (from template.yaml) ------------------------------------------------------------
+    # --- the stack (template.yaml, deployed by moto's CloudFormation) --------------------------------
 
-    def _create_resources(self) -> None:
+    def _deploy(self) -> None:
         s = self.settings
         parameters = {
             "VendorBaseUrl": s.vendor_url,
-            "PollFirstWaitSeconds": str(s.first_wait),
-            "PollIntervalSeconds": str(s.poll_interval),
-            "PollMaxWaitSeconds": str(s.max_wait),
+            "PollFirstWaitSeconds": s.first_wait,
+            "PollIntervalSeconds": s.poll_interval,
+            "PollMaxWaitSeconds": s.max_wait,
             "ArchiveImages": "true" if s.archive else "false",
         }
         if s.max_receive_count:
-            parameters["MaxReceiveCount"] = str(s.max_receive_count)
+            parameters["MaxReceiveCount"] = s.max_receive_count
         if s.not_found_attempts:
-            parameters["NotFoundAttempts"] = str(s.not_found_attempts)
-        self.resolver = Resolver(self.template, parameters, refs={}, attributes={})
+            parameters["NotFoundAttempts"] = s.not_found_attempts
+        self.stack = deploy(self.STACK_NAME, parameters, root=self.root)
+        self.stack.put_secret(self.stack.api_key_secret_arn, s.api_key)
+        self.stack.put_secret(self.stack.webhook_secret_arn, s.webhook_secret)
         self.sqs = boto3.client("sqs", region_name=REGION)
-        self.sfn = boto3.client("stepfunctions", region_name=REGION)
-        self.s3 = boto3.client("s3", region_name=REGION)
-        refs: dict[str, str] = {}
-        attrs: dict[str, str] = {}
-        self._create_table(refs)
-        self._create_queues(refs, attrs)
-        self._create_bus(refs)
-        secrets = boto3.client("secretsmanager", region_name=REGION)
-        for logical_id, name, value in (
-            ("VendorApiKeySecret", "covers-local-vendor-api-key", s.api_key),
-            ("WebhookSigningSecret", "covers-local-webhook-signing-key", s.webhook_secret),
-        ):
-            refs[logical_id] = secrets.create_secret(Name=name, SecretString=value)["ARN"]
-        if self.resolver.condition("ArchiveEnabled"):
-            self.s3.create_bucket(Bucket="covers-local-archive")
-            refs["ArchiveBucket"] = "covers-local-archive"
-        names = {logical_id: f"covers-local-{logical_id}" for logical_id in functions(self.template)}
-        for logical_id, name in names.items():
-            attrs[f"{logical_id}.Arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-            refs[logical_id] = name
-        self.resolver.refs, self.resolver.attributes = refs, attrs
-        self._create_state_machine(refs)
-        self._load_functions(names)
-        start_events = self.template["Resources"]["StartCoverFunction"]["Properties"]["Events"]
-        self.batch_size = int(
-            s.batch_size or self.resolver.resolve(start_events["CoverRequests"]["Properties"]["BatchSize"])
+        # The template's visibility timeout (180 s) is shortened so local retries take seconds.
+        self.sqs.set_queue_attributes(
+            QueueUrl=self.queue_url, Attributes={"VisibilityTimeout": str(s.visibility_timeout)}
         )
+        self.stack.capture_events()
+        start, batch_size = self.stack.queue_fed_function(self.queue_url)
+        self.start_function = start.name
+        self.batch_size = s.batch_size or batch_size
+        self._load_functions()
 
-    def _create_table(self, refs: dict[str, str]) -> None:
-        table = self.template["Resources"]["CoversTable"]["Properties"]
-        self.table_name = "covers-local-CoversTable"
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=self.table_name,
-            KeySchema=table["KeySchema"],
-            AttributeDefinitions=table["AttributeDefinitions"],
-            BillingMode=table["BillingMode"],
-        )
-        refs["CoversTable"] = self.table_name
+    @property
+    def queue_url(self) -> str:
+        return self.stack.queue_url
 
-    def _queue_arn(self, url: str) -> str:
-        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+    @property
+    def dlq_url(self) -> str:
+        return self.stack.dlq_url
 
-    def _create_queues(self, refs: dict[str, str], attrs: dict[str, str]) -> None:
-        self.dlq_url = self.sqs.create_queue(QueueName="covers-local-dlq")["QueueUrl"]
-        dlq_arn = self._queue_arn(self.dlq_url)
-        redrive = self.template["Resources"]["CoverRequestsQueue"]["Properties"]["RedrivePolicy"]
-        self.max_receive_count = int(self.resolver.resolve(redrive["maxReceiveCount"]))
-        redrive_policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count}
-        self.queue_url = self.sqs.create_queue(
-            QueueName="covers-local-requests",
-            # The template's visibility timeout (180 s) is shortened so local retries take seconds.
-            Attributes={
-                "VisibilityTimeout": str(self.settings.visibility_timeout),
-                "RedrivePolicy": json.dumps(redrive_policy),
-            },
-        )["QueueUrl"]
-        refs.update(CoverRequestsQueue=self.queue_url, CoverRequestsDeadLetterQueue=self.dlq_url)
-        attrs["CoverRequestsDeadLetterQueue.Arn"] = dlq_arn
-        attrs["CoverRequestsDeadLetterQueue.QueueName"] = "covers-local-dlq"
-
-    def _create_bus(self, refs: dict[str, str]) -> None:
-        events = boto3.client("events", region_name=REGION)
-        self.bus_name = "covers-local-covers"
-        events.create_event_bus(Name=self.bus_name)
-        refs["CoversBus"] = self.bus_name
-        self.capture_url = self.sqs.create_queue(QueueName="covers-local-events")["QueueUrl"]
-        self.event_source = self.resolver.param("EventSource")
-        events.put_rule(
-            Name="capture-covers",
-            EventBusName=self.bus_name,
-            EventPattern=json.dumps({"source": [self.event_source]}),
-        )
-        events.put_targets(
-            Rule="capture-covers",
-            EventBusName=self.bus_name,
-            Targets=[{"Id": "capture", "Arn": self._queue_arn(self.capture_url)}],
-        )
-
-    def _create_state_machine(self, refs: dict[str, str]) -> None:
-        workflow = self.template["Resources"]["CoverWorkflow"]["Properties"]
-        definition = (self.root / workflow["DefinitionUri"]).read_text(encoding="utf-8")
-        for key, value in workflow.get("DefinitionSubstitutions", {}).items():
-            definition = definition.replace("${" + key + "}", str(self.resolver.resolve(value)))
-        self.state_machine_arn = self.sfn.create_state_machine(
-            name="covers-local-CoverWorkflow",
-            definition=definition,
-            type=workflow.get("Type", "STANDARD"),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/covers-local-workflow",
-        )["stateMachineArn"]
-        refs["CoverWorkflow"] = self.state_machine_arn
-
-    def _load_functions(self, names: dict[str, str]) -> None:
-        """Environment from the template, handler code from each function's CodeUri."""
+    def _load_functions(self) -> None:
+        """Environment as the stack gives it (plus local overrides), code from each function's CodeUri."""
         s = self.settings
-        local_overrides = {
-            "CLAIM_LEASE_SECONDS": str(s.claim_lease_seconds),
-            "POWERTOOLS_LOG_LEVEL": s.log_level,
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "ARCHIVE_ALLOW_LOOPBACK": "true",  # the emulator serves images on 127.0.0.1
-            "SECRET_CACHE_SECONDS": "0",
-            **s.extra_env,
-        }
-        for logical_id in names:
-            # All functions share one process: the union of their variables (they agree where they
-            # overlap), set before the handler modules are imported (Powertools reads them then).
-            os.environ.update(function_environment(self.template, logical_id, self.resolver))
-            os.environ.update(local_overrides)
-        for logical_id, name in names.items():
-            code_dir = self.root / self.template["Resources"][logical_id]["Properties"]["CodeUri"]
-            self.handlers[name] = load_handler(code_dir, f"covers_fn_{code_dir.name}")
-        self.start_function = names["StartCoverFunction"]
+        # All functions share one process: the union of their variables, set before the handler modules
+        # are imported (Powertools reads them then).
+        os.environ.update(self.stack.process_env())
+        os.environ.update(
+            {
+                "CLAIM_LEASE_SECONDS": str(s.claim_lease_seconds),
+                "POWERTOOLS_LOG_LEVEL": s.log_level,
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "ARCHIVE_ALLOW_LOOPBACK": "true",  # the emulator serves images on 127.0.0.1
+                "SECRET_CACHE_SECONDS": "0",
+                **s.extra_env,
+            }
+        )
+        for function in self.stack.functions.values():
+            self.handlers[function.name] = load_handler(
+                function.code_dir, f"covers_fn_{function.code_dir.name}"
+            )
         reset_wiring()
 
     # --- Lambda dispatch --------------------------------------------------------------------------
@@ -342,21 +268,8 @@ class LocalPipeline:
         messages = response.get("Messages", [])
         if not messages:
             return 0
-        records = [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody"),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:covers-local-requests",
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-        raw = self.invoke(self.start_function, {"Records": records})
+        event = sqs_event(messages, queue_arn=self.stack.queue_arn(self.queue_url))
+        raw = self.invoke(self.start_function, event)
         result = json.loads(raw)
         if isinstance(result, dict) and "errorType" in result:
             # The whole invocation failed: like Lambda, every message stays on the queue.
@@ -377,73 +290,22 @@ class LocalPipeline:
     # --- observing ------------------------------------------------------------------------------
 
     def records(self) -> dict[str, dict[str, Any]]:
-        table = boto3.resource("dynamodb", region_name=REGION).Table(self.table_name)
-
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ConsistentRead": True}
-        while True:
-            page = table.scan(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return {item["musicTaskId"]: plain(item) for item in items}
+        return self.stack.records()
 
     def drain_events(self) -> list[dict[str, Any]]:
-        while True:
-            msgs = self.sqs.receive_message(QueueUrl=self.capture_url, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            if not msgs:
-                return self.events
-            for m in msgs:
-                self.events.append(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=self.capture_url, ReceiptHandle=m["ReceiptHandle"])
+        self.events.extend(self.stack.drain_events())
+        return self.events
 
     def read_dead_letters(self) -> list[dict[str, Any]]:
         """What waits in the DLQ, with each message's reason. The messages stay there (for a redrive)."""
-        letters, handles = [], []
-        while True:
-            msgs = self.sqs.receive_message(
-                QueueUrl=self.dlq_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=30,
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not msgs:
-                break
-            for m in msgs:
-                attributes: dict[str, Any] = dict(m.get("MessageAttributes") or {})
-                reason = (attributes.get("rejectReason") or {}).get("StringValue")
-                letters.append({"body": m["Body"], "reason": reason or "maxReceiveCount reached"})
-                handles.append(m["ReceiptHandle"])
-        for handle in handles:  # visible again at once
-            self.sqs.change_message_visibility(
-                QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0
-            )
-        self.dead_letters = letters
-        return letters
-
-    def queue_depth(self) -> int:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
-
-    def running_executions(self) -> int:
-        pages = self.sfn.get_paginator("list_executions").paginate(
-            stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
-        )
-        return sum(len(p["executions"]) for p in pages)
+        self.dead_letters = self.stack.dead_letters()
+        return self.dead_letters
 
     def _stop_executions(self) -> None:
         try:
-            for page in self.sfn.get_paginator("list_executions").paginate(
-                stateMachineArn=self.state_machine_arn, statusFilter="RUNNING"
-            ):
-                for execution in page["executions"]:
-                    self.sfn.stop_execution(executionArn=execution["executionArn"], cause="local run ended")
+            sfn = boto3.client("stepfunctions", region_name=REGION)
+            for execution in self.stack.executions("RUNNING"):
+                sfn.stop_execution(executionArn=execution["executionArn"], cause="local run ended")
         except Exception:  # noqa: BLE001, S110 - best effort on the way out
             pass
 
@@ -472,12 +334,12 @@ class LocalPipeline:
             settled = {
                 t
                 for t, r in records.items()
-                if (r.get("status") in TERMINAL and r.get("eventPublishedAt"))
+                if (r.get("status") in TERMINAL_STATUSES and r.get("eventPublishedAt"))
                 or (stop_when_blocked and r.get("status") == "BLOCKED")
             }
             if wanted <= settled:
                 break
-            if not handled and self.queue_depth() == 0 and self.running_executions() == 0:
+            if not handled and self.stack.queue_depth() == 0 and not self.stack.executions("RUNNING"):
                 break  # nothing left anywhere: whatever is not settled went to the DLQ
             if time.monotonic() > deadline:
                 raise TimeoutError(

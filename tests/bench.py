@@ -13,10 +13,19 @@ from covers_core import wiring
 from moto import mock_aws
 
 from covers_local.emulator import EmulatorConfig, VendorEmulator
+from covers_local.lambda_events import sqs_event
 from covers_local.runner import FakeContext
-from tests import minimal_stack
-from tests.conftest import handler, sqs_event
-from tests.minimal_stack import QUIET_LAMBDA_ENV
+from covers_local.stack import deploy
+from tests.conftest import handler
+
+QUIET_LAMBDA_ENV = {
+    "AWS_ACCESS_KEY_ID": "x",
+    "AWS_SECRET_ACCESS_KEY": "x",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+    "POWERTOOLS_SERVICE_NAME": "covers",
+}
 
 ROUNDS = 15
 BATCH = 10
@@ -25,16 +34,18 @@ BATCH = 10
 def main() -> None:
     os.environ.update(QUIET_LAMBDA_ENV | {"SECRET_CACHE_SECONDS": "300"})
     with VendorEmulator(EmulatorConfig(api_key="k", ready_after=(0, 0))) as emulator, mock_aws():
-        minimal_stack.create(emulator.base_url, api_key="k", webhook_key="hk")
+        stack = deploy("covers-bench", {"VendorBaseUrl": emulator.base_url})
+        stack.put_secret(stack.api_key_secret_arn, "k")
+        os.environ.update(stack.process_env() | {"POWERTOOLS_LOG_LEVEL": "CRITICAL"})
         wiring.reset()
         start = handler("start_cover")
         first, duplicate, bad = [], [], []
         for r in range(ROUNDS):
             ids = [{"musicTaskId": f"bench-{r}-{i}"} for i in range(BATCH)]
             for sample, event in (
-                (first, sqs_event(*ids)),
-                (duplicate, sqs_event(*ids)),
-                (bad, sqs_event(*["not json"] * BATCH)),
+                (first, sqs_event(ids)),
+                (duplicate, sqs_event(ids)),
+                (bad, sqs_event(["not json"] * BATCH)),
             ):
                 t0 = time.perf_counter()
                 start(event, FakeContext("bench"))

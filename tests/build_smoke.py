@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 build = Path(sys.argv[1]).resolve()
@@ -19,7 +18,6 @@ layer = build / "SharedLayer" / "python"
 sys.path[:0] = [str(layer), str(root)]
 
 import aws_lambda_powertools  # noqa: E402
-import boto3  # noqa: E402 - the Lambda runtime provides boto3; everything else must come from the build
 import covers_core  # noqa: E402
 import requests  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -28,36 +26,29 @@ for module in (covers_core, aws_lambda_powertools, requests):
     origin = Path(module.__file__).resolve()
     assert origin.is_relative_to(layer), f"{module.__name__} not from the layer: {origin}"
 
-from covers_core.domain.signature import sign  # noqa: E402
-
 from covers_local.emulator import EmulatorConfig, VendorEmulator  # noqa: E402
+from covers_local.lambda_events import signed_webhook_event  # noqa: E402
 from covers_local.runner import FakeContext, load_handler  # noqa: E402
-from tests import minimal_stack  # noqa: E402
+from covers_local.stack import deploy  # noqa: E402
 
 
 def event(name: str) -> dict:
     return json.loads((root / "events" / name).read_text())
 
 
-os.environ.update(minimal_stack.QUIET_LAMBDA_ENV)
+os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"})
 with VendorEmulator(EmulatorConfig(api_key="k", ready_after=(0, 0))) as emulator, mock_aws():
-    minimal_stack.create(emulator.base_url, api_key="k", webhook_key="hk")
-    names = (
-        "StartCoverFunction",
-        "CheckCoverStatusFunction",
-        "FinalizeCoverFunction",
-        "MusicWebhookFunction",
-    )
-    handlers = {name: load_handler(build / name, f"built_{name}") for name in names}
+    stack = deploy("covers-smoke", {"VendorBaseUrl": emulator.base_url}, root=root)
+    stack.put_secret(stack.api_key_secret_arn, "k")
+    stack.put_secret(stack.webhook_secret_arn, "hk")
+    quiet = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "CRITICAL"}
+    os.environ.update(stack.process_env() | quiet)
+    handlers = {name: load_handler(build / name, f"built_{name}") for name in stack.functions}
 
     started = handlers["StartCoverFunction"](event("start_cover.json"), FakeContext("s"))
     assert started == {"batchItemFailures": []}, started
-    record = (
-        boto3.resource("dynamodb")
-        .Table("covers")
-        .get_item(Key={"musicTaskId": "gen123213213213123bksv"})["Item"]
-    )
-    assert record["status"] == "IN_PROGRESS", record
+    record = stack.record("gen123213213213123bksv")
+    assert record and record["status"] == "IN_PROGRESS", record
 
     check = {
         **event("check_cover_status.json"),
@@ -71,12 +62,6 @@ with VendorEmulator(EmulatorConfig(api_key="k", ready_after=(0, 0))) as emulator
     assert final["status"] == "SUCCEEDED", final
 
     body = (root / "events" / "upstream_music_completed.json").read_bytes()
-    webhook = {
-        "headers": {"x-covers-signature": sign("hk", body, int(time.time()))},
-        "body": body.decode(),
-        "isBase64Encoded": False,
-        "requestContext": {"requestId": "r1"},
-    }
-    answer = handlers["MusicWebhookFunction"](webhook, FakeContext("w"))
+    answer = handlers["MusicWebhookFunction"](signed_webhook_event("hk", body), FakeContext("w"))
     assert answer["statusCode"] == 202, answer
-print("build output OK: 4 functions ran on their sample events")
+print(f"build output OK: {len(handlers)} functions ran on their sample events")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 from covers_core.domain.model import iso
 from covers_core.errors import CoverTaskNotFoundError, VendorAuthError, VendorTransientError
@@ -59,6 +58,6 @@ def test_vendor_errors_are_raised_under_the_names_the_state_machine_retries(
         invoke("check_cover_status", state)
     with pytest.raises(CoverTaskNotFoundError):  # the exact name the ASL retries
         invoke("check_cover_status", {**state, "coverTaskId": "cover-unknown"})
-    boto3.client("secretsmanager").put_secret_value(SecretId=aws.secret_arn, SecretString="revoked")
+    aws.put_secret(aws.api_key_secret_arn, "revoked")
     with pytest.raises(VendorAuthError):
         invoke("check_cover_status", state)

@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from covers_local import cli
+from covers_local.stack import Stack, deploy
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -154,68 +155,41 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
 
 # --- deployed-stack commands -----------------------------------------------------------------------
 
-STACK_TEMPLATE = {
-    "Resources": {
-        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "requests"}},
-        "Dlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "requests-dlq"}},
-        "Table": {
-            "Type": "AWS::DynamoDB::Table",
-            "Properties": {
-                "TableName": "covers",
-                "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "musicTaskId", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "musicTaskId", "KeyType": "HASH"}],
-            },
-        },
-    },
-    "Outputs": {
-        "CoverRequestsQueueUrl": {"Value": {"Ref": "Queue"}},
-        "CoverRequestsDeadLetterQueueUrl": {"Value": {"Ref": "Dlq"}},
-        "CoversTableName": {"Value": {"Ref": "Table"}},
-    },
-}
-
 
 @pytest.fixture
-def stack() -> Iterator[dict[str, str]]:
+def stack() -> Iterator[Stack]:
+    """template.yaml deployed into moto as stack "covers": the commands find it by its outputs."""
     with mock_aws():
-        boto3.client("cloudformation").create_stack(
-            StackName="covers", TemplateBody=json.dumps(STACK_TEMPLATE)
-        )
-        sqs = boto3.client("sqs")
-        yield {
-            "queue": sqs.get_queue_url(QueueName="requests")["QueueUrl"],
-            "dlq": sqs.get_queue_url(QueueName="requests-dlq")["QueueUrl"],
-        }
+        yield deploy("covers", root=ROOT)
 
 
-def test_submit_status_and_redrive_on_a_stack(
-    stack: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_submit_status_and_redrive_on_a_stack(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["submit", "--stack", "covers", "gen-1", "gen-2", "--correlation-id", "c1"]) == 0
     sqs = boto3.client("sqs")
     bodies = [
         json.loads(m["Body"])
-        for m in sqs.receive_message(QueueUrl=stack["queue"], MaxNumberOfMessages=10)["Messages"]
+        for m in sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)["Messages"]
     ]
     assert sorted(b["musicTaskId"] for b in bodies) == ["gen-1", "gen-2"]
     assert {b["correlationId"] for b in bodies} == {"c1"}
 
-    boto3.resource("dynamodb").Table("covers").put_item(Item={"musicTaskId": "gen-1", "status": "BLOCKED"})
+    boto3.resource("dynamodb").Table(stack.table_name).put_item(
+        Item={"musicTaskId": "gen-1", "status": "BLOCKED"}
+    )
     capsys.readouterr()
     assert cli.main(["status", "--stack", "covers", "gen-1"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "BLOCKED"
     assert cli.main(["status", "--stack", "covers", "nope"]) == 1
 
-    sqs.send_message(QueueUrl=stack["dlq"], MessageBody='{"musicTaskId": "gen-3"}')
+    sqs.send_message(QueueUrl=stack.dlq_url, MessageBody='{"musicTaskId": "gen-3"}')
     sqs.send_message(
-        QueueUrl=stack["dlq"],
+        QueueUrl=stack.dlq_url,
         MessageBody="junk",
         MessageAttributes={"rejectReason": {"DataType": "String", "StringValue": "not JSON"}},
     )
     assert cli.main(["redrive", "--stack", "covers"]) == 0
     assert "moved 1 message(s)" in capsys.readouterr().err
-    moved = sqs.receive_message(QueueUrl=stack["queue"], MaxNumberOfMessages=10, VisibilityTimeout=0)[
+    moved = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)[
         "Messages"
     ]
     assert '{"musicTaskId": "gen-3"}' in [m["Body"] for m in moved]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from covers_core.domain.model import CheckStatus, Status
 from covers_core.domain.schedule import PollSchedule
 from covers_core.errors import ErrorCode
 from covers_core.metrics import Metric
+from moto import mock_aws
 
-from covers_local.template import Resolver, function_environment, functions, load_template
+from covers_local.stack import deploy, functions, load_template
 from tests.conftest import ROOT
 
 ASL = json.loads(re.sub(r"\$\{\w+\}", "arn:x", (ROOT / "statemachine/cover_workflow.asl.json").read_text()))
@@ -142,34 +142,42 @@ class Recording(dict[str, str]):
         return super().get(key, default)
 
 
-def template_environments() -> Iterator[tuple[str, dict[str, str]]]:
-    fake: defaultdict[str, str] = defaultdict(lambda: "resolved-value")
-    resolver = Resolver(TEMPLATE, {}, refs=fake, attributes=fake)
-    for logical_id in functions(TEMPLATE):
-        env = function_environment(TEMPLATE, logical_id, resolver)
-        yield logical_id, {k: v for k, v in env.items() if not k.startswith("POWERTOOLS_")}
+@pytest.fixture(scope="module")
+def deployed_environments() -> dict[str, dict[str, str]]:
+    """Each function's environment as CloudFormation resolves it (template.yaml deployed into moto)."""
+    with mock_aws():  # (POWERTOOLS_* are Powertools' own settings)
+        stack = deploy("covers-contracts", root=ROOT)
+        return {
+            logical_id: {
+                k: v for k, v in stack.function_env(logical_id).items() if not k.startswith("POWERTOOLS_")
+            }
+            for logical_id in stack.functions
+        }
 
 
 def test_every_function_has_a_settings_object() -> None:
     assert set(FUNCTION_SETTINGS) == set(functions(TEMPLATE))
 
 
-@pytest.mark.parametrize(("logical_id", "env"), list(template_environments()), ids=lambda v: str(v)[:30])
 def test_each_function_reads_exactly_the_variables_the_template_sets_on_it(
-    logical_id: str, env: dict[str, str]
+    deployed_environments: dict[str, dict[str, str]],
 ) -> None:
-    recording = Recording(env)
-    FUNCTION_SETTINGS[logical_id](recording)  # the template's values are valid settings
-    assert recording.read - settings.LOCAL_ONLY == set(env)
+    assert set(deployed_environments) == set(FUNCTION_SETTINGS)
+    for logical_id, env in deployed_environments.items():
+        recording = Recording(env)
+        FUNCTION_SETTINGS[logical_id](recording)  # the template's values are valid settings
+        assert recording.read - settings.LOCAL_ONLY == set(env), logical_id
 
 
-@pytest.mark.parametrize(("logical_id", "env"), list(template_environments()), ids=lambda v: str(v)[:30])
-def test_a_missing_variable_stops_the_function_naming_it(logical_id: str, env: dict[str, str]) -> None:
-    for name in env:
-        if name == "ARCHIVE_BUCKET":  # present but empty when archiving is off
-            continue
-        with pytest.raises(errors.ConfigError, match=name):
-            FUNCTION_SETTINGS[logical_id]({k: v for k, v in env.items() if k != name})
+def test_a_missing_variable_stops_the_function_naming_it(
+    deployed_environments: dict[str, dict[str, str]],
+) -> None:
+    for logical_id, env in deployed_environments.items():
+        for name in env:
+            if name == "ARCHIVE_BUCKET":  # present but empty when archiving is off
+                continue
+            with pytest.raises(errors.ConfigError, match=name):
+                FUNCTION_SETTINGS[logical_id]({k: v for k, v in env.items() if k != name})
 
 
 # --- the template --------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_crash_after_generate_before_the_cover_task_id_is_stored(
     assert (record["status"], record["error"]["code"]) == ("NEEDS_ATTENTION", "COVER_TASK_ID_LOST")
     assert "credit was probably spent" in record["error"]["message"]
     assert emulator.stats.credits_charged["t"] == 1
-    assert [e["detail"]["status"] for e in aws.events()] == ["NEEDS_ATTENTION"]
+    assert [e["detail"]["status"] for e in aws.drain_events()] == ["NEEDS_ATTENTION"]
 
 
 def test_crash_after_the_id_is_stored_before_start_execution(

@@ -60,7 +60,7 @@ def test_success_records_images_with_their_expiry_and_emits_cover_generated(aws:
     ]
     assert record["imagesExpireAt"] == "2026-12-12T10:00:00.000Z"  # 14 days after generation
     assert record["pollCount"] == 3 and record["completedAt"] and record["eventPublishedAt"]
-    (event,) = aws.events()
+    (event,) = aws.drain_events()
     assert_valid_event(event)
     assert event["detail-type"] == "Cover Generated"
     assert event["source"] == "covers.pipeline"
@@ -95,7 +95,7 @@ def test_unhappy_outcomes_emit_one_failed_event_with_status_and_code(
     invoke("finalize_cover", {**load_event("check_cover_status.json"), "check": check})
     record = aws.record("gen123213213213123bksv")
     assert (record["status"], record["error"]["code"]) == (status, code)
-    (event,) = aws.events()
+    (event,) = aws.drain_events()
     assert_valid_event(event)
     assert (event["detail"]["status"], event["detail"]["error"]["code"]) == (status, code)
 
@@ -126,7 +126,7 @@ def test_caught_failures_map_to_a_terminal_status_without_calling_a_paid_cover_f
     record = aws.record("gen123213213213123bksv")
     assert (record["status"], record["error"]["code"]) == (status, code)
     assert "details here" in record["error"]["message"]
-    assert_valid_event(aws.events()[0])
+    assert_valid_event(aws.drain_events()[0])
 
 
 def test_a_second_finalize_changes_nothing_and_emits_nothing(aws: Aws) -> None:
@@ -136,7 +136,7 @@ def test_a_second_finalize_changes_nothing_and_emits_nothing(aws: Aws) -> None:
     again = invoke("finalize_cover", load_event("finalize_cover_failure.json"))  # a different, later outcome
     assert again["status"] == "SUCCEEDED"
     assert aws.record("gen123213213213123bksv") == before
-    assert len(aws.events()) == 1
+    assert len(aws.drain_events()) == 1
 
 
 def test_a_crash_between_the_record_and_the_event_is_completed_by_the_retry(
@@ -152,12 +152,12 @@ def test_a_crash_between_the_record_and_the_event_is_completed_by_the_retry(
     with pytest.raises(AwsTransientError):  # Step Functions retries AwsTransientError
         invoke("finalize_cover", load_event("finalize_cover.json"))
     assert aws.record("gen123213213213123bksv")["status"] == "SUCCEEDED"
-    assert aws.events() == []
+    assert aws.drain_events() == []
     monkeypatch.setattr(EventPublisher, "publish", original)
     invoke("finalize_cover", load_event("finalize_cover.json"))
-    assert [e["detail-type"] for e in aws.events()] == ["Cover Generated"]
+    assert [e["detail-type"] for e in aws.drain_events()] == ["Cover Generated"]
     invoke("finalize_cover", load_event("finalize_cover.json"))
-    assert aws.events() == []
+    assert aws.drain_events() == []
 
 
 def test_a_terminal_record_never_changes_again(aws: Aws) -> None:
@@ -218,7 +218,7 @@ def test_archiving_copies_the_images_once_even_when_finalize_runs_again(
     assert all(a["s3Uri"].startswith("s3://archive/covers/art/") and len(a["sha256"]) == 64 for a in archived)
     assert emulator.stats.image_requests["art"] == 2  # two images, downloaded once each
     assert boto3.client("s3").list_objects_v2(Bucket="archive")["KeyCount"] == 2
-    (event,) = aws.events()
+    (event,) = aws.drain_events()
     assert_valid_event(event)
     assert [i["s3Uri"] for i in event["detail"]["images"]] == [a["s3Uri"] for a in archived]
 

@@ -49,12 +49,12 @@ def test_bad_messages_go_to_the_dlq_with_their_reason_and_the_batch_carries_on(
     assert response == {"batchItemFailures": []}  # bad ones moved to the DLQ already: nothing to retry
     assert aws.record("good-1")["status"] == aws.record("good-2")["status"] == "IN_PROGRESS"
     letters = aws.dead_letters()
-    reasons = sorted(m["MessageAttributes"]["rejectReason"]["StringValue"] for m in letters)
+    reasons = sorted(letter["reason"] for letter in letters)
     assert len(reasons) == 3
     assert any("not valid JSON" in r for r in reasons)
     assert any("'taskId' must be a string" in r for r in reasons)
     assert any("'metadata' must be a JSON object" in r for r in reasons)
-    assert {m["Body"] for m in letters} == {
+    assert {letter["body"] for letter in letters} == {
         "not json",
         '{"taskId": 12}',
         '{"musicTaskId": "x", "metadata": "s"}',
@@ -97,7 +97,7 @@ def test_credits_exhausted_blocks_the_rest_of_the_batch_without_calling_the_vend
         record = aws.record(f"t{i}")
         assert record["status"] == "BLOCKED"
         assert record["lastError"]["code"] == "CREDITS_EXHAUSTED"
-    assert aws.events() == []  # BLOCKED is not terminal: no event
+    assert aws.drain_events() == []  # BLOCKED is not terminal: no event
 
     emulator.recharge(10)  # the operator recharges; the messages come back (retry or redrive)
     assert invoke("start_cover", sqs_event(*({"musicTaskId": f"t{i}"} for i in range(1, 5)))) == {
@@ -108,7 +108,7 @@ def test_credits_exhausted_blocks_the_rest_of_the_batch_without_calling_the_vend
 
 
 def test_a_bad_api_key_blocks_and_never_marks_anything_failed(aws: Aws, emulator: VendorEmulator) -> None:
-    boto3.client("secretsmanager").put_secret_value(SecretId=aws.secret_arn, SecretString="wrong")
+    aws.put_secret(aws.api_key_secret_arn, "wrong")
     response = invoke("start_cover", sqs_event({"musicTaskId": "a"}, {"musicTaskId": "b"}))
     assert failures(response) == {"msg-0", "msg-1"}
     assert aws.record("a")["status"] == aws.record("b")["status"] == "BLOCKED"
@@ -117,7 +117,7 @@ def test_a_bad_api_key_blocks_and_never_marks_anything_failed(aws: Aws, emulator
 
 
 def test_the_placeholder_secret_blocks_with_instructions(aws: Aws, emulator: VendorEmulator) -> None:
-    boto3.client("secretsmanager").put_secret_value(SecretId=aws.secret_arn, SecretString="SET-ME")
+    aws.put_secret(aws.api_key_secret_arn, "SET-ME")
     response = invoke("start_cover", sqs_event({"musicTaskId": "a"}))
     assert failures(response) == {"msg-0"}
     record = aws.record("a")
@@ -133,7 +133,7 @@ def test_an_existing_cover_is_rejected_with_one_event(aws: Aws, emulator: Vendor
     }
     record = aws.record("made-elsewhere")
     assert (record["status"], record["error"]["code"]) == ("REJECTED", "COVER_ALREADY_EXISTS")
-    events = aws.events()
+    events = aws.drain_events()
     assert [(e["detail-type"], e["detail"]["status"], e["detail"]["correlationId"]) for e in events] == [
         ("Cover Generation Failed", "REJECTED", "c9")
     ]
@@ -148,7 +148,7 @@ def test_an_unknown_music_task_is_retried_then_rejected(aws: Aws, emulator: Vend
     record = aws.record("unknown-track")
     assert (record["status"], record["error"]["code"]) == ("REJECTED", "MUSIC_TASK_NOT_FOUND")
     assert emulator.stats.generate_requests["unknown-track"] == 3
-    assert [e["detail"]["status"] for e in aws.events()] == ["REJECTED"]
+    assert [e["detail"]["status"] for e in aws.drain_events()] == ["REJECTED"]
 
 
 def test_a_late_registered_music_task_gets_its_cover_on_retry(aws: Aws, emulator: VendorEmulator) -> None:
@@ -169,7 +169,7 @@ def test_transient_vendor_faults_keep_the_message_and_the_retry_succeeds(
     assert invoke("start_cover", sqs_event({"musicTaskId": "t"})) == {"batchItemFailures": []}
     assert aws.record("t")["status"] == "IN_PROGRESS"
     assert emulator.stats.credits_charged["t"] == 1
-    assert aws.events() == []  # never reported as a vendor failure
+    assert aws.drain_events() == []  # never reported as a vendor failure
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-from typing import Any
 
 import boto3
 import pytest
@@ -13,24 +11,8 @@ from covers_core.domain.signature import sign
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from covers_local.lambda_events import http_api_event
 from tests.conftest import WEBHOOK_KEY, Aws, invoke, load_event
-
-
-def http_event(
-    body: bytes, signature: str | None, *, b64: bool = False, content_type: str | None = "application/json"
-) -> dict[str, Any]:
-    headers = {"content-type": content_type} if content_type is not None else {}
-    if signature is not None:
-        headers["X-Covers-Signature"] = signature
-    return {
-        "version": "2.0",
-        "routeKey": "POST /webhooks/music",
-        "rawPath": "/webhooks/music",
-        "headers": headers,
-        "requestContext": {"requestId": "req-1", "http": {"method": "POST", "path": "/webhooks/music"}},
-        "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8", "replace"),
-        "isBase64Encoded": b64,
-    }
 
 
 def post(
@@ -43,7 +25,8 @@ def post(
     content_type: str | None = "application/json",
 ) -> tuple[int, dict]:
     header = sign(key, body, int(at or time.time())) if signature == "auto" else signature
-    response = invoke("music_webhook", http_event(body, header, b64=b64, content_type=content_type))
+    event = http_api_event(body, signature=header, b64=b64, content_type=content_type)
+    response = invoke("music_webhook", event)
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -91,8 +74,8 @@ def test_an_authentic_but_unusable_body_is_refused_with_its_reason_and_kept_in_t
     status, answer = post(b'{"title": "no id here"}')
     assert status == 400 and "no music task id" in answer["error"]
     (letter,) = aws.dead_letters()
-    assert letter["Body"] == '{"title": "no id here"}'
-    assert "no music task id" in letter["MessageAttributes"]["rejectReason"]["StringValue"]
+    assert letter["body"] == '{"title": "no id here"}'
+    assert "no music task id" in letter["reason"]
     assert queued(aws) == []
 
 
@@ -102,7 +85,7 @@ def test_oversized_bodies_are_refused(aws: Aws) -> None:
 
 
 def test_a_body_that_is_not_base64_when_it_says_so(aws: Aws) -> None:
-    event = http_event(b"", "t=1,v1=0") | {"body": "%%%", "isBase64Encoded": True}
+    event = http_api_event(b"", signature="t=1,v1=0") | {"body": "%%%", "isBase64Encoded": True}
     assert invoke("music_webhook", event)["statusCode"] == 400
 
 
@@ -158,9 +141,7 @@ def test_a_body_nested_too_deep_is_refused_and_kept_with_its_reason(aws: Aws) ->
 
 def test_after_a_rotation_both_the_new_and_the_previous_key_are_accepted(aws: Aws) -> None:
     secrets = boto3.client("secretsmanager")
-    webhook_secret = next(
-        s["ARN"] for s in secrets.list_secrets()["SecretList"] if s["Name"] == "webhook-key"
-    )
+    webhook_secret = aws.webhook_secret_arn
     secrets.put_secret_value(SecretId=webhook_secret, SecretString="the-new-key")  # old -> AWSPREVIOUS
     assert post(b'{"musicTaskId": "old"}', key=WEBHOOK_KEY)[0] == 202  # senders not switched yet
     assert post(b'{"musicTaskId": "new"}', key="the-new-key")[0] == 202  # senders already switched

@@ -51,7 +51,7 @@ def events_for(events: list[dict], task: str) -> list[tuple[str, str]]:
 def test_each_outcome_ends_in_its_status_with_exactly_one_event(vendor: VendorEmulator) -> None:
     vendor.inject("http_503_html", endpoint="status", music_task_id="sick-status", times=2)
     tasks = ["ok-1", "fail-2", "noimg-3", "slow-4", "sick-status"]
-    records, events, _ = run(vendor, tasks, archive=True)
+    records, events, stack = run(vendor, tasks, archive=True)
     expected = {
         "ok-1": "SUCCEEDED",
         "fail-2": "FAILED",
@@ -70,7 +70,9 @@ def test_each_outcome_ends_in_its_status_with_exactly_one_event(vendor: VendorEm
     assert len(ok["images"]) == 2 and ok["imagesExpireAt"]
     assert [a["contentType"] for a in ok["archivedImages"]] == ["image/png", "image/png"]
     detail = next(e["detail"] for e in events if e["detail"]["musicTaskId"] == "ok-1")
-    assert all(i["s3Uri"].startswith("s3://covers-local-archive/covers/ok-1/") for i in detail["images"])
+    assert all(
+        i["s3Uri"].startswith(f"s3://{stack.stack.archive_bucket}/covers/ok-1/") for i in detail["images"]
+    )
     assert detail["correlationId"] == "corr-ok-1"
     assert vendor.stats.faults["http_503_html"] == 2  # the status faults happened and were retried
     assert all(vendor.stats.credits_charged[t] == 1 for t in tasks)

@@ -138,6 +138,11 @@ class CoverStore:
     # --- reads -----------------------------------------------------------------------------
 
     def get(self, music_task_id: str) -> CoverRecord | None:
+        item = self.get_item(music_task_id)
+        return record_from_item(item) if item else None
+
+    def get_item(self, music_task_id: str) -> dict[str, Any] | None:
+        """The stored item as it is (attribute names and all): for operators and tests."""
         response = aws_call(
             "DynamoDB GetItem",
             self.table.get_item,
@@ -145,7 +150,7 @@ class CoverStore:
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return record_from_item(item) if item else None
+        return plain(item) if item else None
 
     # --- the claim -----------------------------------------------------------------------------
 

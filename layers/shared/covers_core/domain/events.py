@@ -40,3 +40,13 @@ def event_detail(record: CoverRecord) -> dict[str, Any]:
     if record.error:
         detail["error"] = record.error.as_dict()
     return detail
+
+
+def public_view(record: CoverRecord) -> dict[str, Any]:
+    """A record as applications see it (the status API, `covers status`): the event's fields, plus
+    ``updatedAt`` and, while a cover is still being worked on, ``lastError``. Never the claim, lease or
+    outbox bookkeeping."""
+    view = event_detail(record) | {"updatedAt": record.updated_at}
+    if record.last_error and not record.terminal:
+        view["lastError"] = record.last_error.as_dict()
+    return view

@@ -1,0 +1,77 @@
+"""The Lambda events AWS delivers to our functions: an SQS batch, an HTTP API (payload 2.0) request."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REGION = "us-east-1"
+WEBHOOK_PATH = "/webhooks/music"
+
+
+def sqs_event(
+    messages: Iterable[Mapping[str, Any] | str],
+    *,
+    queue_arn: str = f"arn:aws:sqs:{REGION}:123456789012:requests",
+) -> dict[str, Any]:
+    """An SQS event source mapping's event, one record per message.
+
+    A message is either one that ``ReceiveMessage`` returned (it has ``MessageId``) or just a body: a
+    string, or a JSON object that is encoded (its ids are then ``msg-<i>`` and ``rh-<i>``)."""
+    records = []
+    for i, message in enumerate(messages):
+        if isinstance(message, Mapping) and "MessageId" in message:
+            ids = {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"]}
+            body, attributes = message["Body"], dict(message.get("Attributes", {}))
+        else:
+            ids = {"messageId": f"msg-{i}", "receiptHandle": f"rh-{i}"}
+            body = message if isinstance(message, str) else json.dumps(message)
+            attributes = {"ApproximateReceiveCount": "1"}
+        records.append(
+            ids
+            | {
+                "body": body,
+                "attributes": attributes,
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+        )
+    return {"Records": records}
+
+
+def http_api_event(
+    body: bytes,
+    *,
+    signature: str | None = None,
+    b64: bool = False,
+    path: str = WEBHOOK_PATH,
+    content_type: str | None = "application/json",
+) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) POST carrying ``body``, with an ``X-Covers-Signature`` header if given."""
+    headers = {"content-type": content_type} if content_type is not None else {}
+    if signature is not None:
+        headers["x-covers-signature"] = signature
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {"requestId": "local-request", "http": {"method": "POST", "path": path}},
+        "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8", "replace"),
+        "isBase64Encoded": b64,
+    }
+
+
+def signed_webhook_event(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, Any]:
+    """A webhook request carrying ``body`` signed with ``secret`` (at ``timestamp``, default now)."""
+    from covers_core.domain.signature import sign
+
+    at = int(timestamp if timestamp is not None else time.time())
+    return http_api_event(body, signature=sign(secret, body, at))

@@ -1,0 +1,213 @@
+"""What moto 5.2.5's CloudFormation lacks for our template, added without touching the template.
+
+moto's CloudFormation creates most of our resource types itself (queues with redrive, table, bus,
+rules, bucket, topic, log groups, IAM roles, Lambda functions, layer and event source mappings,
+state machine). This module fills its gaps:
+
+* resource types it skips with a warning (a ``Ref`` to them then resolves to nothing), and the state
+  machine (see :class:`StateMachine`): each is created here through moto's own API, from the resource's
+  CloudFormation properties;
+* ``AWS::NoValue`` inside a list is kept as ``None`` instead of being removed;
+* ``Ref`` to an ``AWS::Events::EventBus`` yields the model object instead of the bus name.
+
+Importing this module applies all of it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+from moto.core.common_models import CloudFormationModel
+from moto.events.models import EventBus
+
+
+class _ApiCreated:
+    """A resource moto's CloudFormation cannot create, created through moto's API instead. (Each type
+    subclasses ``CloudFormationModel`` directly: moto finds models among its direct subclasses.)"""
+
+    TYPE = ""
+    NAME_PROPERTY = ""
+
+    def __init__(self, physical_id: str, attributes: dict[str, str]) -> None:
+        self._physical_id = physical_id
+        self.attributes = attributes
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self._physical_id
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name not in self.attributes:
+            raise UnformattedGetAttTemplateException()
+        return self.attributes[attribute_name]
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> _ApiCreated:
+        properties = cloudformation_json.get("Properties", {})
+        physical_id, attributes = cls.create(resource_name, properties, region_name)
+        return cls(physical_id, attributes)
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        raise NotImplementedError
+
+
+class Secret(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::SecretsManager::Secret"
+    NAME_PROPERTY = "Name"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        client = boto3.client("secretsmanager", region_name=region)
+        value = properties.get("SecretString")
+        generate = properties.get("GenerateSecretString")
+        if generate is not None:
+            options = {
+                k: v for k, v in generate.items() if k not in ("SecretStringTemplate", "GenerateStringKey")
+            }
+            value = client.get_random_password(**options)["RandomPassword"]
+            if "SecretStringTemplate" in generate:
+                value = json.dumps(
+                    json.loads(generate["SecretStringTemplate"]) | {generate["GenerateStringKey"]: value}
+                )
+        extra = {"Description": properties["Description"]} if "Description" in properties else {}
+        arn = client.create_secret(Name=name, SecretString=value or "", **extra)["ARN"]
+        return arn, {"Id": arn}
+
+
+class StateMachine(_ApiCreated, CloudFormationModel):
+    """Replaces moto's own model, which ignores ``DefinitionSubstitutions`` and, with
+    ``execute_state_machine`` on, creates the machine where the Step Functions API does not look."""
+
+    TYPE = "AWS::StepFunctions::StateMachine"
+    NAME_PROPERTY = "StateMachineName"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        definition = properties["DefinitionString"]
+        for key, value in properties.get("DefinitionSubstitutions", {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        arn = boto3.client("stepfunctions", region_name=region).create_state_machine(
+            name=name,
+            definition=definition,
+            roleArn=properties["RoleArn"],
+            type=properties.get("StateMachineType", "STANDARD"),
+            tags=[{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])],
+        )["stateMachineArn"]
+        return arn, {"Arn": arn, "Name": name}
+
+
+class Alarm(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::CloudWatch::Alarm"
+    NAME_PROPERTY = "AlarmName"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        client = boto3.client("cloudwatch", region_name=region)
+        client.put_metric_alarm(**(properties | {"AlarmName": name}))
+        (alarm,) = client.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return name, {"Arn": alarm["AlarmArn"]}
+
+
+class HttpApi(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::ApiGatewayV2::Api"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        # moto cannot import an OpenAPI body: the API is created without its routes (name and type only).
+        body = properties.get("Body", {})
+        api = boto3.client("apigatewayv2", region_name=region).create_api(
+            Name=properties.get("Name") or body.get("info", {}).get("title") or name,
+            ProtocolType=properties.get("ProtocolType", "HTTP"),  # an OpenAPI body defines an HTTP API
+        )
+        return api["ApiId"], {"ApiEndpoint": api["ApiEndpoint"], "ApiId": api["ApiId"]}
+
+
+class HttpApiStage(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::ApiGatewayV2::Stage"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        stage = {k: v for k, v in properties.items() if k in ("ApiId", "StageName", "AutoDeploy")}
+        boto3.client("apigatewayv2", region_name=region).create_stage(**stage)
+        return properties["StageName"], {}
+
+
+class BucketPolicy(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::S3::BucketPolicy"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        # moto enforces bucket policies without their conditions (a Deny for insecure transport would deny
+        # everything): only unconditional statements are applied.
+        document = properties["PolicyDocument"]
+        statements = [s for s in document.get("Statement", []) if "Condition" not in s]
+        if statements:
+            policy = json.dumps(document | {"Statement": statements})
+            s3 = boto3.client("s3", region_name=region)
+            s3.put_bucket_policy(Bucket=properties["Bucket"], Policy=policy)
+        return properties["Bucket"], {}
+
+
+class QueuePolicy(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::SQS::QueuePolicy"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        sqs = boto3.client("sqs", region_name=region)
+        for url in properties["Queues"]:
+            sqs.set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(properties["PolicyDocument"])}
+            )
+        return name, {}
+
+
+class TopicSubscription(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::SNS::Subscription"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        arn = boto3.client("sns", region_name=region).subscribe(
+            TopicArn=properties["TopicArn"], Protocol=properties["Protocol"], Endpoint=properties["Endpoint"]
+        )["SubscriptionArn"]
+        return arn, {}
+
+
+# moto builds its type -> model map once, from CloudFormationModel's subclasses (a later one wins): ours too.
+for _cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+    _cached.cache_clear()
+assert parsing.get_model_map()[StateMachine.TYPE] is StateMachine
+
+_clean_json = parsing.clean_json
+
+
+def _clean_json_dropping_no_value(resource_json: Any, resources_map: Any) -> Any:
+    cleaned = _clean_json(resource_json, resources_map)
+    if isinstance(resource_json, list):  # CloudFormation removes AWS::NoValue from lists
+        return [value for value in cleaned if value is not None]
+    return cleaned
+
+
+# moto resolves outputs and resource summaries when they are read, not only while creating the stack, so
+# these fixes stay in place from import on. Both only change what moto would otherwise get wrong.
+parsing.clean_json = _clean_json_dropping_no_value
+if not hasattr(EventBus, "physical_resource_id"):
+    EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]

@@ -1,0 +1,394 @@
+"""``template.yaml`` as CloudFormation gets it, and deployed into moto by moto's own CloudFormation.
+
+* :func:`transform` runs the SAM transform (``aws-sam-translator``) offline: the state machine's
+  ``DefinitionUri`` file is inlined (SAM then emits ``DefinitionString`` + ``DefinitionSubstitutions``)
+  and code locations become placeholder S3 objects in :data:`ARTIFACTS_BUCKET`.
+* :func:`deploy` (inside ``mock_aws``) uploads placeholder code there and creates a CloudFormation stack
+  from the transformed template; :mod:`covers_local.moto_cfn` fills moto's gaps. Physical names derive
+  from the stack name, as in CloudFormation, so stacks of different names never collide.
+* :class:`Stack` reads what was deployed (outputs, physical ids, each function's environment as moto
+  resolved it) and observes it the way tests and the local runner need (records, bus events, dead
+  letters, executions).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import io
+import json
+import os
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from covers_core.adapters.records import CoverStore, plain
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from covers_local import moto_cfn  # noqa: F401 - fills moto's CloudFormation gaps
+
+REGION = "us-east-1"
+#: Where :func:`transform` points every ``CodeUri``/``ContentUri`` (``sam deploy`` would upload there).
+ARTIFACTS_BUCKET = "covers-local-artifacts"
+#: The only thing moto would call IAM for: managed policies named in ``Policies`` (we name none).
+MANAGED_POLICIES: dict[str, str] = {}
+
+_TAGS = {
+    "!Ref": "Ref",
+    "!GetAtt": "Fn::GetAtt",
+    "!Sub": "Fn::Sub",
+    "!If": "Fn::If",
+    "!Equals": "Fn::Equals",
+    "!Not": "Fn::Not",
+    "!And": "Fn::And",
+    "!Or": "Fn::Or",
+    "!Join": "Fn::Join",
+    "!Select": "Fn::Select",
+    "!Split": "Fn::Split",
+    "!FindInMap": "Fn::FindInMap",
+    "!GetAZs": "Fn::GetAZs",
+    "!Condition": "Condition",
+    "!ImportValue": "Fn::ImportValue",
+    "!Base64": "Fn::Base64",
+}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = _TAGS.get(tag_suffix, tag_suffix)
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+for _tag in _TAGS:
+    _CfnLoader.add_constructor(_tag, lambda loader, node, _t=_tag: _construct(loader, _t, node))
+
+
+def project_root() -> Path:
+    """The folder holding ``template.yaml`` (``COVERS_PROJECT_ROOT`` overrides)."""
+    override = os.environ.get("COVERS_PROJECT_ROOT")
+    if override:
+        return Path(override)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent, Path.cwd()):
+        if (candidate / "template.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        "cannot find template.yaml; run from the project folder or set COVERS_PROJECT_ROOT"
+    )
+
+
+def load_template(path: Path | None = None) -> dict[str, Any]:
+    """``template.yaml`` as written (SAM, short-form intrinsics expanded); a copy the caller may change."""
+    path = (path or project_root() / "template.yaml").resolve()
+    return copy.deepcopy(_parse_yaml(path, path.stat().st_mtime_ns))
+
+
+@functools.cache
+def _parse_yaml(path: Path, mtime_ns: int) -> dict[str, Any]:  # parsing YAML is slow: once per version
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``AWS::Serverless::Function`` resources of a SAM template."""
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def transform(
+    parameters: Mapping[str, object] | None = None, *, root: Path | None = None, region: str = REGION
+) -> dict[str, Any]:
+    """The CloudFormation template CloudFormation would get for ``template.yaml`` and ``parameters``."""
+    root = root or project_root()
+    sam = load_template(root / "template.yaml")
+    for logical_id, resource in sam["Resources"].items():
+        properties = resource.get("Properties", {})
+        if "DefinitionUri" in properties:
+            definition = (root / properties.pop("DefinitionUri")).read_text(encoding="utf-8")
+            properties["Definition"] = json.loads(definition)
+        for key in ("CodeUri", "ContentUri"):
+            if key in properties:
+                properties[key] = {"Bucket": ARTIFACTS_BUCKET, "Key": f"{logical_id}.zip"}
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    values = {k: str(v) for k, v in (parameters or {}).items()}
+    return translator.translate(sam, parameter_values=values, get_managed_policy_map=lambda: MANAGED_POLICIES)
+
+
+def deploy(
+    stack_name: str,
+    parameters: Mapping[str, object] | None = None,
+    *,
+    root: Path | None = None,
+    region: str = REGION,
+) -> Stack:
+    """Create ``template.yaml``'s resources in moto as stack ``stack_name`` (call inside ``mock_aws``)."""
+    root = root or project_root()
+    template = transform(parameters, root=root, region=region)
+    _upload_placeholder_code(template, region)
+    cfn = boto3.client("cloudformation", region_name=region)
+    cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(_for_moto(template)),
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in (parameters or {}).items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    status = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+    if status != "CREATE_COMPLETE":
+        raise RuntimeError(f"stack {stack_name} ended {status}")
+    code_dirs = {
+        logical_id: root / spec["Properties"]["CodeUri"]
+        for logical_id, spec in functions(load_template(root / "template.yaml")).items()
+    }
+    return Stack(stack_name, region, template, code_dirs)
+
+
+def _upload_placeholder_code(template: dict[str, Any], region: str) -> None:
+    """An empty zip at every code location (the real code runs in-process, see covers_local.runner)."""
+    s3 = boto3.client("s3", region_name=region)
+    if ARTIFACTS_BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("placeholder.txt", "code runs in-process")
+    for resource in template["Resources"].values():
+        for key in ("Code", "Content"):
+            location = resource.get("Properties", {}).get(key, {})
+            if "S3Key" in location:
+                s3.put_object(Bucket=location["S3Bucket"], Key=location["S3Key"], Body=empty.getvalue())
+
+
+def _for_moto(template: dict[str, Any]) -> dict[str, Any]:
+    """The transformed template with its event source mappings disabled: moto's SQS would invoke a mapped
+    function on every ``SendMessage``. Their consumer (the local runner, or a test) plays them instead."""
+    template = json.loads(json.dumps(template))
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            resource["Properties"]["Enabled"] = False
+    return template
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    environment: dict[str, str]
+
+
+@dataclass
+class Stack:
+    """A deployed stack in moto: what it is made of, and helpers to observe it."""
+
+    name: str
+    region: str
+    template: dict[str, Any]  # as transformed (see :func:`transform`)
+    code_dirs: dict[str, Path]
+    _capture_url: str | None = field(default=None, init=False)
+
+    # --- what was deployed -----------------------------------------------------------------------
+
+    @cached_property
+    def _description(self) -> Any:
+        return self._client("cloudformation").describe_stacks(StackName=self.name)["Stacks"][0]
+
+    @cached_property
+    def outputs(self) -> dict[str, str]:
+        return {o["OutputKey"]: o["OutputValue"] for o in self._description.get("Outputs", [])}
+
+    @cached_property
+    def parameters(self) -> dict[str, str]:
+        return {p["ParameterKey"]: p["ParameterValue"] for p in self._description.get("Parameters", [])}
+
+    @cached_property
+    def physical_ids(self) -> dict[str, str]:
+        """Physical id by logical id (resources whose condition was false are absent)."""
+        paginator = self._client("cloudformation").get_paginator("list_stack_resources")
+        pages = paginator.paginate(StackName=self.name)
+        return {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for page in pages
+            for r in page["StackResourceSummaries"]
+        }
+
+    def physical_id(self, logical_id: str) -> str:
+        return self.physical_ids[logical_id]
+
+    @cached_property
+    def functions(self) -> dict[str, Function]:
+        """The Lambda functions by logical id, with the environment each gets (Globals merged, resolved)."""
+        client = self._client("lambda")
+        found = {}
+        for logical_id, code_dir in self.code_dirs.items():
+            config = client.get_function_configuration(FunctionName=self.physical_id(logical_id))
+            variables = config.get("Environment", {}).get("Variables", {})
+            environment = {k: str(v) for k, v in variables.items()}
+            found[logical_id] = Function(
+                logical_id, config["FunctionName"], config["FunctionArn"], code_dir, environment
+            )
+        return found
+
+    def function_env(self, logical_id: str) -> dict[str, str]:
+        return dict(self.functions[logical_id].environment)
+
+    def process_env(self) -> dict[str, str]:
+        """Every function's variables in one environment, for running all handlers in one process.
+        Raises if two functions give one variable different values."""
+        merged: dict[str, str] = {}
+        for function in self.functions.values():
+            for key, value in function.environment.items():
+                if merged.setdefault(key, value) != value:
+                    raise ValueError(f"functions disagree on {key}: {merged[key]!r} vs {value!r}")
+        return merged
+
+    def queue_fed_function(self, queue_url: str) -> tuple[Function, int]:
+        """The function an event source mapping feeds from the queue, and the mapping's batch size."""
+        arn = self.queue_arn(queue_url)
+        for mapping in self._client("lambda").list_event_source_mappings(EventSourceArn=arn)[
+            "EventSourceMappings"
+        ]:
+            for function in self.functions.values():
+                if function.arn == mapping["FunctionArn"]:
+                    return function, int(mapping["BatchSize"])
+        raise LookupError(f"no event source mapping of this stack reads {queue_url}")
+
+    @property
+    def queue_url(self) -> str:
+        return self.outputs["CoverRequestsQueueUrl"]
+
+    @property
+    def dlq_url(self) -> str:
+        return self.outputs["CoverRequestsDeadLetterQueueUrl"]
+
+    @property
+    def table_name(self) -> str:
+        return self.outputs["CoversTableName"]
+
+    @property
+    def bus_name(self) -> str:
+        return self.outputs["CoversBusName"]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.outputs["CoverWorkflowArn"]
+
+    @property
+    def api_key_secret_arn(self) -> str:
+        return self.outputs["VendorApiKeySecretArn"]
+
+    @property
+    def webhook_secret_arn(self) -> str:
+        return self.outputs["WebhookSigningSecretArn"]
+
+    @property
+    def archive_bucket(self) -> str | None:
+        return self.outputs.get("ArchiveBucketName")
+
+    def queue_arn(self, queue_url: str) -> str:
+        attributes = self._client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    def put_secret(self, secret_arn: str, value: str) -> None:
+        self._client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=value)
+
+    # --- observing ----------------------------------------------------------------------------
+
+    def record(self, music_task_id: str) -> dict[str, Any] | None:
+        return CoverStore(self._table).get_item(music_task_id)
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"ConsistentRead": True}
+        while True:
+            page = self._table.scan(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return {item["musicTaskId"]: plain(item) for item in items}
+
+    def capture_events(self) -> None:
+        """From now on, keep the events put on the covers bus (a rule and an SQS queue) for
+        :meth:`drain_events`."""
+        sqs, events = self._client("sqs"), self._client("events")
+        self._capture_url = sqs.create_queue(QueueName=f"{self.name}-captured-events")["QueueUrl"]
+        rule = f"{self.name}-capture"
+        pattern = {"source": [self.parameters["EventSource"]]}
+        events.put_rule(Name=rule, EventBusName=self.bus_name, EventPattern=json.dumps(pattern))
+        events.put_targets(
+            Rule=rule,
+            EventBusName=self.bus_name,
+            Targets=[{"Id": "capture", "Arn": self.queue_arn(self._capture_url)}],
+        )
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        """The bus events captured since the last call (see :meth:`capture_events`)."""
+        assert self._capture_url, "call capture_events() first"
+        return [json.loads(m["Body"]) for m in self._drain(self._capture_url)]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """What waits in the DLQ: ``{"body", "reason"}`` each (``reason``: the ``rejectReason``
+        attribute, else "maxReceiveCount reached"). The messages stay there (for a redrive)."""
+        sqs = self._client("sqs")
+        letters, handles = [], []
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=self.dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                break
+            for m in messages:
+                reason = (m.get("MessageAttributes", {}).get("rejectReason") or {}).get("StringValue")
+                letters.append({"body": m["Body"], "reason": reason or "maxReceiveCount reached"})
+                handles.append(m["ReceiptHandle"])
+        for handle in handles:  # visible again at once
+            sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
+        return letters
+
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """The state machine's executions (``status``: only those, e.g. "RUNNING")."""
+        kwargs = {"stateMachineArn": self.state_machine_arn} | ({"statusFilter": status} if status else {})
+        pages = self._client("stepfunctions").get_paginator("list_executions").paginate(**kwargs)
+        return [execution for page in pages for execution in page["executions"]]
+
+    def queue_depth(self) -> int:
+        """Messages in the requests queue, visible or in flight."""
+        attributes = self._client("sqs").get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def _drain(self, queue_url: str) -> Iterator[dict[str, Any]]:
+        sqs = self._client("sqs")
+        while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            for m in messages:
+                yield m
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+    @cached_property
+    def _table(self) -> Any:
+        return boto3.resource("dynamodb", region_name=self.region).Table(self.table_name)
+
+    def _client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ASL_VALIDATOR := .tools/node_modules/.bin/asl-validator
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install demo test lint format build unit bench clean
+.PHONY: help install demo test lint format build unit bench lock clean
 
 help:
 	@echo "make demo   - run sample music tasks through the whole pipeline locally (moto + vendor emulator)"
@@ -16,6 +16,7 @@ help:
 	@echo "make unit   - the test suite without the slow end-to-end runs"
 	@echo "make bench  - benchmarks (reported as ratios)"
 	@echo "make format - apply ruff's formatter and fixes"
+	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +53,11 @@ test: lint build
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not build"
+
+# Deliberate dependency updates only: change a pin in layers/shared/requirements.txt (and pyproject.toml),
+# run this, review the diff of layers/shared/requirements.lock, commit both.
+lock: $(STAMP)
+	$(BIN)/python layers/shared/lock.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

@@ -188,19 +188,27 @@ def watched(alarm: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def dimensions(alarm: dict[str, Any], resolve: Resolved) -> dict[str, Any]:
-    return {d["Name"]: d["Value"] for d in resolve(alarm["Properties"]["Dimensions"])}
+    """The dimensions of an alarm's metric, or the one set all the metrics of its expression share."""
+    props = alarm["Properties"]
+    found = [props["Dimensions"]] if "Dimensions" in props else []
+    found += [q["MetricStat"]["Metric"]["Dimensions"] for q in props.get("Metrics", []) if "MetricStat" in q]
+    (shared,) = {json.dumps(resolve(d), sort_keys=True) for d in found}
+    return {d["Name"]: d["Value"] for d in json.loads(shared)}
 
 
 def test_the_pipeline_has_the_alarms_the_runbook_describes() -> None:
     alarms = of_type("AWS::CloudWatch::Alarm")
     resolve = Resolved(CFN, "covers", UPSTREAM)
+    lambda_metrics = (
+        {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Invocations")},  # errors as a share of invocations
+        {("AWS/Lambda", "Throttles")},
+    )
     for fn in FUNCTIONS:
-        for metric in ("Errors", "Throttles"):
+        for metrics in lambda_metrics:
             assert any(
-                watched(a) == {("AWS/Lambda", metric)}
-                and dimensions(a, resolve) == {"FunctionName": f"<{fn}>"}
+                watched(a) == metrics and dimensions(a, resolve) == {"FunctionName": f"<{fn}>"}
                 for a in alarms.values()
-            ), f"no {metric} alarm for {fn}"
+            ), f"no {metrics} alarm for {fn}"
     queue_age = alarms["RequestsQueueAgeAlarm"]
     assert watched(queue_age) == {("AWS/SQS", "ApproximateAgeOfOldestMessage")}
     assert dimensions(queue_age, resolve) == {"QueueName": "<CoverRequestsQueue.QueueName>"}

@@ -5,17 +5,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASL_VALIDATOR := .tools/node_modules/.bin/asl-validator
+# checkov lives in a venv of its own: its pins clash with the project's.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .tools/checkov/bin/checkov
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install demo test lint format build unit bench clean
+.PHONY: help install demo test lint checkov format build unit bench lock clean
 
 help:
 	@echo "make demo   - run sample music tasks through the whole pipeline locally (moto + vendor emulator)"
-	@echo "make test   - lint (ruff, cfn-lint, ASL), sam build, and the whole test suite"
+	@echo "make test   - lint (ruff, mypy, cfn-lint, ASL, checkov), sam build, and the whole test suite"
 	@echo "make build  - sam build for python3.13/arm64 into .aws-sam/build (no Docker needed)"
 	@echo "make unit   - the test suite without the slow end-to-end runs"
 	@echo "make bench  - benchmarks (reported as ratios)"
 	@echo "make format - apply ruff's formatter and fixes"
+	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
+	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +36,22 @@ $(ASL_VALIDATOR):
 demo: $(STAMP)
 	$(BIN)/covers demo
 
-lint: $(STAMP) $(ASL_VALIDATOR)
+$(CHECKOV):
+	@mkdir -p .tools
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+
+# Offline (BC_SKIP_MAPPING, --skip-download). Two scans: the SAM file itself, and the template as
+# CloudFormation gets it (IAM roles, API stage, versions only exist after the SAM transform).
+# Every finding is fixed or skipped on its resource (Metadata: checkov: skip) with a reason.
+checkov: $(STAMP) $(CHECKOV)
+	@mkdir -p .aws-sam/checkov
+	$(BIN)/python -m covers_local.stack > .aws-sam/checkov/template.json
+	BC_SKIP_MAPPING=TRUE $(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
+	BC_SKIP_MAPPING=TRUE $(CHECKOV) --quiet --compact --skip-download --framework cloudformation \
+		-f .aws-sam/checkov/template.json
+
+lint: $(STAMP) $(ASL_VALIDATOR) checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/shared/covers_core covers_local
@@ -52,6 +72,11 @@ test: lint build
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not build"
+
+# Deliberate dependency updates only: change a pin in layers/shared/requirements.txt (and pyproject.toml),
+# run this, review the diff of layers/shared/requirements.lock, commit both.
+lock: $(STAMP)
+	$(BIN)/python layers/shared/lock.py
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

@@ -191,6 +191,73 @@ class TopicSubscription(_ApiCreated, CloudFormationModel):
         return arn, {}
 
 
+class FunctionVersion(_ApiCreated, CloudFormationModel):
+    """``AutoPublishAlias``'s version: ``Ref`` is the qualified ARN, ``GetAtt .Version`` the number
+    (moto's own model has no attributes)."""
+
+    TYPE = "AWS::Lambda::Version"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        published = boto3.client("lambda", region_name=region).publish_version(
+            FunctionName=properties["FunctionName"]
+        )
+        return published["FunctionArn"], {"Version": published["Version"]}
+
+
+class FunctionAlias(_ApiCreated, CloudFormationModel):
+    """``AutoPublishAlias``: the alias (``Ref`` is its ARN, as in CloudFormation)."""
+
+    TYPE = "AWS::Lambda::Alias"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        version = str(properties["FunctionVersion"]).rsplit(":", 1)[-1]
+        arn = boto3.client("lambda", region_name=region).create_alias(
+            FunctionName=properties["FunctionName"], Name=properties["Name"], FunctionVersion=version
+        )["AliasArn"]
+        return arn, {"AliasArn": arn}
+
+
+class TopicPolicy(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::SNS::TopicPolicy"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        sns = boto3.client("sns", region_name=region)
+        for topic in properties["Topics"]:
+            sns.set_topic_attributes(
+                TopicArn=topic,
+                AttributeName="Policy",
+                AttributeValue=json.dumps(properties["PolicyDocument"]),
+            )
+        return name, {}
+
+
+class SchemaRegistry(_ApiCreated, CloudFormationModel):
+    """moto has no EventBridge Schemas service: the registry only resolves (``Ref``, ``RegistryName``);
+    the schemas' content is checked by tests/test_published_schemas.py."""
+
+    TYPE = "AWS::EventSchemas::Registry"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        registry = properties.get("RegistryName") or name
+        arn = f"arn:aws:schemas:{region}:123456789012:registry/{registry}"
+        return arn, {"RegistryName": registry, "RegistryArn": arn}
+
+
+class EventSchema(_ApiCreated, CloudFormationModel):
+    TYPE = "AWS::EventSchemas::Schema"
+
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        json.loads(properties["Content"])  # at least well-formed, as the Schemas service requires
+        schema = f"{properties['RegistryName']}/{properties['SchemaName']}"
+        arn = f"arn:aws:schemas:{region}:123456789012:schema/{schema}"
+        return arn, {"SchemaArn": arn, "SchemaName": properties["SchemaName"]}
+
+
 # moto builds its type -> model map once, from CloudFormationModel's subclasses (a later one wins): ours too.
 for _cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
     _cached.cache_clear()

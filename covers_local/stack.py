@@ -18,6 +18,7 @@ import functools
 import io
 import json
 import os
+import sys
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -111,9 +112,15 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def transform(
-    parameters: Mapping[str, object] | None = None, *, root: Path | None = None, region: str = REGION
+    parameters: Mapping[str, object] | None = None,
+    *,
+    root: Path | None = None,
+    region: str = REGION,
+    layer_version: str = "",
 ) -> dict[str, Any]:
-    """The CloudFormation template CloudFormation would get for ``template.yaml`` and ``parameters``."""
+    """The CloudFormation template CloudFormation would get for ``template.yaml`` and ``parameters``
+    (resource Metadata kept, as checkov reads it). ``layer_version`` changes only the layers' code
+    location, as a new layer build would."""
     root = root or project_root()
     sam = load_template(root / "template.yaml")
     for logical_id, resource in sam["Resources"].items():
@@ -121,12 +128,17 @@ def transform(
         if "DefinitionUri" in properties:
             definition = (root / properties.pop("DefinitionUri")).read_text(encoding="utf-8")
             properties["Definition"] = json.loads(definition)
-        for key in ("CodeUri", "ContentUri"):
+        for key, suffix in (("CodeUri", ""), ("ContentUri", layer_version)):
             if key in properties:
-                properties[key] = {"Bucket": ARTIFACTS_BUCKET, "Key": f"{logical_id}.zip"}
+                properties[key] = {"Bucket": ARTIFACTS_BUCKET, "Key": f"{logical_id}{suffix}.zip"}
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     values = {k: str(v) for k, v in (parameters or {}).items()}
-    return translator.translate(sam, parameter_values=values, get_managed_policy_map=lambda: MANAGED_POLICIES)
+    return translator.translate(
+        sam,
+        parameter_values=values,
+        get_managed_policy_map=lambda: MANAGED_POLICIES,
+        passthrough_metadata=True,
+    )
 
 
 def deploy(
@@ -263,7 +275,8 @@ class Stack:
             "EventSourceMappings"
         ]:
             for function in self.functions.values():
-                if function.arn == mapping["FunctionArn"]:
+                # The mapping names the function's alias (AutoPublishAlias): ``<arn>:live``.
+                if mapping["FunctionArn"].split(":function:")[-1].split(":")[0] == function.name:
                     return function, int(mapping["BatchSize"])
         raise LookupError(f"no event source mapping of this stack reads {queue_url}")
 
@@ -392,3 +405,8 @@ class Stack:
 
     def _client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+
+
+if __name__ == "__main__":  # `python -m covers_local.stack`: the transformed template (for checkov)
+    json.dump(transform(), sys.stdout, indent=1)
+    sys.stdout.write("\n")

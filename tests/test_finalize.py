@@ -184,7 +184,7 @@ def test_the_schemas_are_valid_json_schema() -> None:
 
 
 def test_sample_events_exist_for_every_function() -> None:
-    from covers_local.template import functions, load_template
+    from covers_local.stack import functions, load_template
 
     folders = {
         spec["Properties"]["CodeUri"].strip("/").split("/")[-1]
@@ -258,7 +258,7 @@ def test_an_image_host_that_misbehaves_never_stops_the_cover_from_finishing(
     record = aws.record("gen123213213213123bksv")
     assert record["images"] == urls
     assert [a["error"].split(":")[0] for a in record["archivedImages"]] == [code, code]
-    (published,) = aws.events()
+    (published,) = aws.drain_events()
     assert_valid_event(published)
     assert [i["archiveError"].split(":")[0] for i in published["detail"]["images"]] == [code, code]
     assert boto3.client("s3").list_objects_v2(Bucket="archive").get("KeyCount", 0) == 0
@@ -283,6 +283,6 @@ def test_the_safety_net_finalizes_without_archiving_and_says_why(
         a["error"] == "ARCHIVE_SKIPPED: FinalizeCover failed (RuntimeError: archive crashed)"
         for a in record["archivedImages"]
     )
-    (published,) = aws.events()
+    (published,) = aws.drain_events()
     assert_valid_event(published)
     assert published["detail"]["images"][0]["archiveError"].startswith("ARCHIVE_SKIPPED")

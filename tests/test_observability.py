@@ -18,12 +18,21 @@ def test_log_lines_name_the_music_task_and_never_the_api_key(aws: Aws, emulator:
     stream = io.StringIO()
     handler("start_cover")
     module = sys.modules["covers_fn_start_cover"]
-    previous = module.logger.registered_handler.setStream(stream)
+    # The handler's JSON log handler, wherever Powertools copied it (covers_core's loggers included).
+    handlers = {module.logger.registered_handler} | {
+        h
+        for name in list(logging.root.manager.loggerDict)
+        if name.startswith("covers_core")
+        for h in logging.getLogger(name).handlers
+        if isinstance(h, logging.StreamHandler)
+    }
+    previous = {h: h.setStream(stream) for h in handlers}
     module.logger.setLevel(logging.DEBUG)
     try:
         invoke("start_cover", sqs_event({"musicTaskId": "t1", "correlationId": "order-7"}, "not json"))
     finally:
-        module.logger.registered_handler.setStream(previous)
+        for h, old in previous.items():
+            h.setStream(old)
         module.logger.setLevel(logging.INFO)
     text = stream.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]

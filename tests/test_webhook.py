@@ -136,7 +136,7 @@ def test_a_body_nested_too_deep_is_refused_and_kept_with_its_reason(aws: Aws) ->
     status, answer = post(body)
     assert status == 400 and "nests deeper than" in answer["error"]
     (letter,) = aws.dead_letters()
-    assert "nests deeper than" in letter["MessageAttributes"]["rejectReason"]["StringValue"]
+    assert "nests deeper than" in letter["reason"]
 
 
 def test_after_a_rotation_both_the_new_and_the_previous_key_are_accepted(aws: Aws) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from aws_lambda_powertools.utilities import parameters
 
+from covers_core import redaction
 from covers_core.errors import ConfigError
 
 #: What the stack-created secret holds until the operator stores the real key.
@@ -17,7 +18,9 @@ PLACEHOLDER_KEY = "SET-ME"
 def read_secret(name: str, max_age: int) -> str:
     """A Secrets Manager secret's string, through Powertools' cache (``max_age`` seconds)."""
     value = parameters.get_secret(name, max_age=max_age)
-    return value.decode() if isinstance(value, bytes) else str(value)
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    redaction.register(text)
+    return text
 
 
 def api_key_reader(secret: str, max_age: int) -> Callable[[], str]:
@@ -30,6 +33,7 @@ def api_key_reader(secret: str, max_age: int) -> Callable[[], str]:
                 text = str(json.loads(text).get("apiKey") or "")
             except (ValueError, AttributeError) as exc:
                 raise ConfigError("the API key secret is JSON but has no 'apiKey' string") from exc
+        redaction.register(text.strip())  # the key alone, when the secret holds JSON
         if not text.strip() or text.strip() == PLACEHOLDER_KEY:
             raise ConfigError(
                 "the vendor API key secret is not set: store the key with `aws secretsmanager "
@@ -72,6 +76,7 @@ class SigningKeys:
         try:
             value = self._previous_provider.get(self.name, max_age=self.max_age, VersionStage="AWSPREVIOUS")
             text: str | None = value.decode() if isinstance(value, bytes) else str(value)
+            redaction.register(str(text))
         except parameters.exceptions.GetParameterError:
             text = None  # no rotation yet: there is no previous version
         self._previous = (self.clock(), text)

@@ -323,7 +323,13 @@ class Stack:
 
     # --- observing ----------------------------------------------------------------------------
 
-    def record(self, music_task_id: str) -> dict[str, Any] | None:
+    def record(self, music_task_id: str) -> dict[str, Any]:
+        """The stored item of a music task (attribute names and all); AssertionError when there is none."""
+        item = self.find_record(music_task_id)
+        assert item is not None, f"no record for music task {music_task_id}"
+        return item
+
+    def find_record(self, music_task_id: str) -> dict[str, Any] | None:
         return CoverStore(self._table).get_item(music_task_id)
 
     def records(self) -> dict[str, dict[str, Any]]:

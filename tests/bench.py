@@ -39,7 +39,9 @@ def main() -> None:
         os.environ.update(stack.process_env() | {"POWERTOOLS_LOG_LEVEL": "CRITICAL"})
         wiring.reset()
         start = handler("start_cover")
-        first, duplicate, bad = [], [], []
+        first: list[float] = []
+        duplicate: list[float] = []
+        bad: list[float] = []
         for r in range(ROUNDS):
             ids = [{"musicTaskId": f"bench-{r}-{i}"} for i in range(BATCH)]
             for sample, event in (

@@ -23,7 +23,7 @@ import requests  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 for module in (covers_core, aws_lambda_powertools, requests):
-    origin = Path(module.__file__).resolve()
+    origin = Path(str(module.__file__)).resolve()
     assert origin.is_relative_to(layer), f"{module.__name__} not from the layer: {origin}"
 
 from covers_local.emulator import EmulatorConfig, VendorEmulator  # noqa: E402

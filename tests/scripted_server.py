@@ -62,7 +62,7 @@ class ScriptedServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/api"
+        return f"http://{host!s}:{port}/api"
 
     def script(self, *answers: Answer) -> None:
         self.answers.extend(answers)

@@ -153,7 +153,7 @@ def test_observers_see_records_events_and_dead_letters(moto: None) -> None:
     stack: Stack = deploy("covers", root=ROOT)
     stack.capture_events()
     boto3.resource("dynamodb").Table(stack.table_name).put_item(Item={"musicTaskId": "t1", "pollCount": 2})
-    assert stack.record("t1") == {"musicTaskId": "t1", "pollCount": 2} and stack.record("t2") is None
+    assert stack.record("t1") == {"musicTaskId": "t1", "pollCount": 2} and stack.find_record("t2") is None
     assert stack.records() == {"t1": {"musicTaskId": "t1", "pollCount": 2}}
     boto3.client("events").put_events(
         Entries=[
@@ -165,7 +165,7 @@ def test_observers_see_records_events_and_dead_letters(moto: None) -> None:
     assert stack.drain_events() == []
     sqs = boto3.client("sqs")
     sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="a")
-    reason = {"rejectReason": {"DataType": "String", "StringValue": "not JSON"}}
+    reason: dict[str, Any] = {"rejectReason": {"DataType": "String", "StringValue": "not JSON"}}
     sqs.send_message(QueueUrl=stack.dlq_url, MessageBody="b", MessageAttributes=reason)
     expected = [{"body": "a", "reason": "maxReceiveCount reached"}, {"body": "b", "reason": "not JSON"}]
     assert sorted(stack.dead_letters(), key=lambda d: d["body"]) == expected

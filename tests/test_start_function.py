@@ -242,4 +242,4 @@ def test_no_vendor_call_starts_when_the_invocation_could_time_out_during_it(
     )
     assert failures(response) == {"msg-0", "msg-1"}
     assert sum(emulator.stats.generate_requests.values()) == 0
-    assert aws.record("a") is None  # not even claimed: the next delivery starts clean
+    assert aws.find_record("a") is None  # not even claimed: the next delivery starts clean

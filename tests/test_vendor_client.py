@@ -98,7 +98,7 @@ def test_generate_sends_the_documented_request_and_returns_the_cover_task_id(ser
     ],
 )
 def test_generate_maps_each_documented_error_and_reads_msg_or_message(
-    server: ScriptedServer, status: int, body: dict, error: type, code: str
+    server: ScriptedServer, status: int, body: dict, error: type[VendorError], code: str
 ) -> None:
     server.script(answer(status, body))
     with pytest.raises(error) as caught:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ def run(
     vendor: VendorEmulator,
     tasks: list[str],
     *,
-    extra: list[Any] = (),
+    extra: Sequence[Any] = (),
     max_wait: int = 6,
     archive: bool = False,
 ) -> tuple[dict[str, dict], list[dict], LocalPipeline]:

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import covers_core.wiring.start_cover as start_cover
 import pytest
 from covers_core.adapters.records import CoverStore
 from covers_core.adapters.vendor import VendorClient
 from covers_core.adapters.workflow import WorkflowStarter
 from covers_core.domain.model import CoverRequest
 from covers_core.errors import ClaimBusyError
-from covers_core.wiring import start_cover
 
 from covers_local.emulator import VendorEmulator
 from covers_local.runner import atomic_dynamodb

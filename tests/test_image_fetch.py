@@ -18,6 +18,7 @@ import urllib3
 from covers_core.adapters.image_fetch import (
     FetchCode,
     FetchError,
+    FetchResult,
     FetchSettings,
     ImageFetcher,
     Pin,
@@ -500,16 +501,21 @@ def _tls_server(cert: Path, key: Path) -> HostileServer:
     return HostileServer(tls=context)
 
 
+def _fetch_over_tls(tls: HostileServer, cert: Path) -> FetchResult:
+    """Fetch ``https://cdn.test:<port>/img.png`` from ``tls`` (cdn.test resolves to loopback)."""
+    fetch = ImageFetcher(
+        FetchSettings(max_bytes=20 * 1024 * 1024, allow_loopback=True, image_budget=5),
+        resolve=Resolver("127.0.0.1"),
+        ca_bundle=str(cert),
+    )
+    return fetch.fetch(tls.url(host="cdn.test"))
+
+
 def test_tls_uses_the_host_name_for_sni_and_the_certificate_check(tmp_path: Path) -> None:
     cert, key = _certificate(tmp_path, "cdn.test")
     with _tls_server(cert, key) as tls:
         tls.script([png_response()])
-        fetch = ImageFetcher(
-            FetchSettings(max_bytes=20 * 1024 * 1024, allow_loopback=True, image_budget=5),
-            resolve=Resolver("127.0.0.1"),
-            ca_bundle=str(cert),
-        )
-        result = fetch.fetch(tls.url(host="cdn.test"))
+        result = _fetch_over_tls(tls, cert)
         assert result.ok, result.error
         assert tls.sni == ["cdn.test"]
 
@@ -518,12 +524,7 @@ def test_tls_to_a_host_whose_certificate_names_another_host_fails_for_good(tmp_p
     cert, key = _certificate(tmp_path, "other.test")
     with _tls_server(cert, key) as tls:
         tls.script([png_response()])
-        fetch = ImageFetcher(
-            FetchSettings(max_bytes=20 * 1024 * 1024, allow_loopback=True, image_budget=5),
-            resolve=Resolver("127.0.0.1"),
-            ca_bundle=str(cert),
-        )
-        result = fetch.fetch(tls.url(host="cdn.test"))
+        result = _fetch_over_tls(tls, cert)
         assert result.error is not None and result.error.code == FetchCode.TLS
         assert result.attempts == 1
         assert tls.sni == ["cdn.test"]

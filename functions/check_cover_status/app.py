@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import log_context
@@ -16,9 +15,7 @@ from covers_core.logic.check import CheckInput
 from covers_core.metrics import Metric
 from covers_core.wiring import check_cover_status as wiring
 
-logger = Logger()
-copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
-log_context.install(logger.registered_handler)
+logger = log_context.function_logger()
 metrics = Metrics()
 
 

@@ -7,15 +7,13 @@ import binascii
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from covers_core import log_context
 from covers_core.domain.signature import SIGNATURE_HEADER
 from covers_core.wiring import music_webhook as wiring
 
-logger = Logger()
-copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
+logger = log_context.function_logger()
 
 
 @logger.inject_lambda_context(clear_state=True)

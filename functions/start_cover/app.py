@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import log_context
@@ -13,10 +12,7 @@ from covers_core.logic.start import Message
 from covers_core.metrics import BLOCKED_METRIC, Metric
 from covers_core.wiring import start_cover as wiring
 
-logger = Logger()
-# covers_core logs through the standard logging module: give it this function's JSON format.
-copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
-log_context.install(logger.registered_handler)
+logger = log_context.function_logger()
 metrics = Metrics()
 
 

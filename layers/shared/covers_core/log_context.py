@@ -11,6 +11,9 @@ import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
 _TASK: ContextVar[tuple[str, str] | None] = ContextVar("covers_task", default=None)
 
 
@@ -35,3 +38,12 @@ def install(handler: logging.Handler) -> None:
     """Add the filter to ``handler`` once."""
     if not any(isinstance(f, TaskFilter) for f in handler.filters):
         handler.addFilter(TaskFilter())
+
+
+def function_logger() -> Logger:
+    """The function's Powertools logger, whose JSON format covers_core's standard-library loggers share,
+    with every record about a music task tagged (:func:`task`)."""
+    logger = Logger()
+    copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
+    install(logger.registered_handler)
+    return logger

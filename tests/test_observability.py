@@ -26,16 +26,18 @@ def test_log_lines_name_the_music_task_and_never_the_api_key(aws: Aws, emulator:
         for h in logging.getLogger(name).handlers
         if isinstance(h, logging.StreamHandler)
     }
-    previous = {h: h.setStream(stream) for h in handlers}
+    previous = {h: h.stream for h in handlers}  # (an earlier `covers run` may have closed its log file)
+    for h in handlers:
+        h.stream = stream
     module.logger.setLevel(logging.DEBUG)
     try:
         invoke("start_cover", sqs_event({"musicTaskId": "t1", "correlationId": "order-7"}, "not json"))
     finally:
         for h, old in previous.items():
-            h.setStream(old)
+            h.stream = old
         module.logger.setLevel(logging.INFO)
     text = stream.getvalue()
-    lines = [json.loads(line) for line in text.splitlines()]
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     refused = next(line for line in lines if line["message"].startswith("vendor refused"))
     assert (refused["musicTaskId"], refused["correlation_id"], refused["level"]) == ("t1", "order-7", "ERROR")
     rejected = next(line for line in lines if line["message"].startswith("rejected message"))

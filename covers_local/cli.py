@@ -100,8 +100,10 @@ def run_local(
     extra_messages: Sequence[dict[str, Any] | str] = (),
     emulator: VendorEmulator | None = None,
     log_path: Path | None = None,
+    read_status_of: str | None = None,
 ) -> dict[str, Any]:
-    """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}."""
+    """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}, and
+    with ``read_status_of``, "statusApi": that task's (status code, body) from the status API handler."""
     from covers_local.runner import LocalPipeline, LocalSettings
 
     own_emulator = None
@@ -138,9 +140,12 @@ def run_local(
                 f"submitted {len(task_ids) + len(extra_messages)} message(s) to the cover requests queue"
             )
             records = stack.run(task_ids, timeout=timeout, on_change=console.change)
-            return _summary(
+            summary = _summary(
                 task_ids, records, stack.events, stack.dead_letters, stack.start_invocation_errors
             )
+            if read_status_of is not None:
+                summary["statusApi"] = stack.status_api(read_status_of)
+            return summary
     finally:
         if own_emulator is not None and emulator is None:
             own_emulator.close()
@@ -239,6 +244,15 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
         console.say(f"start function invocation failed: {error}")
 
 
+def status_api_line(music_task_id: str, status: int, body: dict[str, Any]) -> str:
+    """One line showing what an app reading the status API got: the code and the body's main fields."""
+    shown = {key: body[key] for key in ("status", "coverTaskId", "pollCount", "error") if key in body}
+    text = json.dumps(shown or body)
+    if len(shown) < len(body):
+        text = text[:-1] + ", ...}"
+    return f"status API: GET /covers/{music_task_id} -> {status} {text}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     for task_id in args.music_task_ids:
         try:
@@ -285,10 +299,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             console=console,
             extra_messages=[{"musicTaskId": "demo-track-001"}, "this is not json"],
             emulator=emulator,
+            read_status_of=DEMO_TASKS[0][0],
         )
     finally:
         emulator.close()
     print_table(summary, console)
+    console.say(status_api_line(DEMO_TASKS[0][0], *summary["statusApi"]))
     charged = emulator.stats.credits_charged
     console.say(
         f"credits spent: {sum(charged.values())} for {len(charged)} music task(s); "

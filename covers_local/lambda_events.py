@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 REGION = "us-east-1"
 WEBHOOK_PATH = "/webhooks/music"
@@ -75,3 +76,33 @@ def signed_webhook_event(secret: str, body: bytes, timestamp: int | None = None)
 
     at = int(timestamp if timestamp is not None else time.time())
     return http_api_event(body, signature=sign(secret, body, at))
+
+
+STATUS_API_ROUTE = "GET /covers/{musicTaskId}"
+
+
+def status_api_event(music_task_id: str) -> dict[str, Any]:
+    """An HTTP API (payload 2.0) ``GET /covers/{musicTaskId}``, as the AWS_IAM-authorized route delivers it
+    (the caller's IAM identity in ``requestContext.authorizer.iam``)."""
+    path = f"/covers/{quote(music_task_id, safe='')}"
+    return {
+        "version": "2.0",
+        "routeKey": STATUS_API_ROUTE,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"accept": "application/json"},
+        "pathParameters": {"musicTaskId": music_task_id},
+        "requestContext": {
+            "requestId": "local-request",
+            "routeKey": STATUS_API_ROUTE,
+            "http": {"method": "GET", "path": path},
+            "authorizer": {
+                "iam": {
+                    "accountId": "123456789012",
+                    "callerId": "AROAEXAMPLE:my-app",
+                    "userArn": "arn:aws:sts::123456789012:assumed-role/my-app/my-app",
+                }
+            },
+        },
+        "isBase64Encoded": False,
+    }

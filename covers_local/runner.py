@@ -36,7 +36,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
 
-from covers_local.lambda_events import sqs_event
+from covers_local.lambda_events import sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
 
 ACCOUNT = "123456789012"
@@ -249,6 +249,13 @@ class LocalPipeline:
                 response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
         return json.dumps(result).encode()
+
+    def status_api(self, music_task_id: str) -> tuple[int, dict[str, Any]]:
+        """``GET /covers/{music_task_id}`` through the real status API handler, as an app would call it
+        (the HTTP API's event, payload 2.0): the answer's status code and JSON body."""
+        function = self.stack.functions["CoverStatusApiFunction"]
+        answer = json.loads(self.invoke(function.name, status_api_event(music_task_id)))
+        return int(answer["statusCode"]), json.loads(answer["body"])
 
     # --- the queue, as an event source mapping -------------------------------------------------------
 

@@ -49,6 +49,8 @@ with VendorEmulator(EmulatorConfig(api_key="k", ready_after=(0, 0))) as emulator
     assert started == {"batchItemFailures": []}, started
     record = stack.record("gen123213213213123bksv")
     assert record and record["status"] == "IN_PROGRESS", record
+    answer = handlers["CoverStatusApiFunction"](event("cover_status_api.json"), FakeContext("a"))
+    assert answer["statusCode"] == 200 and '"IN_PROGRESS"' in answer["body"], answer
 
     check = {
         **event("check_cover_status.json"),

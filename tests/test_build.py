@@ -21,6 +21,7 @@ def test_built_functions_run_on_their_sample_events() -> None:
         "CheckCoverStatusFunction",
         "FinalizeCoverFunction",
         "MusicWebhookFunction",
+        "CoverStatusApiFunction",
     ):
         assert (BUILD / name / "app.py").exists(), name
         assert not (BUILD / name / "covers_core").exists(), "covers_core belongs in the layer only"

@@ -151,6 +151,9 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
         assert len(tasks[task_id]["events"]) == 1
     assert "credits spent: 7 for 7 music task(s); most generate calls charged for one task: 1" in err
     assert "dead-letter queue: 1 message(s)" in err
+    # An app reads the finished cover through the status API handler.
+    (line,) = [line for line in err.splitlines() if line.startswith("status API:")]
+    assert line.startswith('status API: GET /covers/demo-track-001 -> 200 {"status": "SUCCEEDED", ')
 
 
 # --- deployed-stack commands -----------------------------------------------------------------------

@@ -31,6 +31,7 @@ FUNCTION_SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "CheckCoverStatusFunction": settings.CheckSettings.from_env,
     "FinalizeCoverFunction": settings.FinalizeSettings.from_env,
     "MusicWebhookFunction": settings.WebhookSettings.from_env,
+    "CoverStatusApiFunction": settings.StatusApiSettings.from_env,
 }
 
 

@@ -43,6 +43,19 @@ NOT_LOADED = {
         "covers_core.logic.finalize",
         "requests",
     },
+    "cover_status_api": {  # reads the table only
+        "covers_core.adapters.vendor",
+        "covers_core.adapters.queues",
+        "covers_core.adapters.workflow",
+        "covers_core.adapters.archive",
+        "covers_core.adapters.eventbus",
+        "covers_core.adapters.secrets",
+        "covers_core.logic.start",
+        "covers_core.logic.check",
+        "covers_core.logic.finalize",
+        "covers_core.logic.intake",
+        "requests",
+    },
 }
 
 

@@ -18,6 +18,7 @@ FUNCTIONS = (
     "CheckCoverStatusFunction",
     "FinalizeCoverFunction",
     "MusicWebhookFunction",
+    "CoverStatusApiFunction",
 )
 #: The custom metrics the code emits (namespace CoverPipeline, dimension service).
 CUSTOM_METRICS = {

@@ -192,3 +192,14 @@ class WebhookSettings:
             tolerance_seconds=_number(env, "WEBHOOK_TOLERANCE_SECONDS", int, 1),
             secret_cache_seconds=_number(env, "SECRET_CACHE_SECONDS", int, 0),
         )
+
+
+@dataclass(frozen=True)
+class StatusApiSettings:
+    """CoverStatusApiFunction (reads the table only)."""
+
+    table_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> StatusApiSettings:
+        return cls(table_name=_text(env, "COVERS_TABLE_NAME"))

@@ -1,0 +1,32 @@
+"""CoverStatusApiFunction: ``GET /covers/{musicTaskId}`` (HTTP API, AWS_IAM) -> the cover's public view."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from covers_core import log_context
+from covers_core.wiring import cover_status_api as wiring
+
+#: The route's path parameter (template.yaml: ``/covers/{musicTaskId}``).
+PATH_PARAMETER = "musicTaskId"
+
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
+log_context.install(logger.registered_handler)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    music_task_id = (APIGatewayProxyEventV2(event).path_parameters or {}).get(PATH_PARAMETER)
+    with log_context.task(str(music_task_id)[:256]):
+        result = wiring.reader().answer(music_task_id)
+    return {
+        "statusCode": result.status,
+        "headers": {"content-type": "application/json", "cache-control": "no-store"},
+        "body": json.dumps(result.body),
+    }

@@ -28,8 +28,8 @@ from typing import Any
 
 import boto3
 import yaml
-from covers_core import redaction
 from covers_core.adapters.records import CoverStore, plain
+from covers_core.redaction import register as register_secret
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
@@ -318,7 +318,7 @@ class Stack:
         return str(attributes["Attributes"]["QueueArn"])
 
     def put_secret(self, secret_arn: str, value: str) -> None:
-        redaction.register(value)  # botocore at DEBUG would print the request body
+        register_secret(value)  # botocore at DEBUG would print the request body
         self._client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=value)
 
     # --- observing ----------------------------------------------------------------------------

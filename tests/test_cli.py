@@ -151,6 +151,11 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
         assert len(tasks[task_id]["events"]) == 1
     assert "credits spent: 7 for 7 music task(s); most generate calls charged for one task: 1" in err
     assert "dead-letter queue: 1 message(s)" in err
+    # The TIMED_OUT task is resumed once its cover is ready: one new event, no new credit (above).
+    assert (
+        "resumed slow-demo-track-009: TIMED_OUT -> IN_PROGRESS -> SUCCEEDED  "
+        "(new events: Cover Generated SUCCEEDED)"
+    ) in err
 
 
 # --- deployed-stack commands -----------------------------------------------------------------------

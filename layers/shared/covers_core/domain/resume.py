@@ -8,7 +8,8 @@ A resume restarts the poll workflow for a cover the vendor already accepted; it 
 * ``NEEDS_ATTENTION`` without one (``COVER_TASK_ID_LOST``): adopted, with the cover task id the operator
   found in the vendor's dashboard (required then);
 * an ``IN_PROGRESS`` record whose last resume stored its transition but never started its workflow (the
-  operator's StartExecution failed): started again under the same execution name.
+  operator's StartExecution failed): started again under the same execution name, once the transition is
+  ``RESUME_LEASE_SECONDS`` old (until then another operator is probably between the two steps).
 
 Everything else is refused: ``SUCCEEDED``, ``FAILED`` (the vendor's own verdict) and ``REJECTED`` are
 final, and a record still in flight (``GENERATING``, ``IN_PROGRESS``, ``BLOCKED``) is the pipeline's.
@@ -17,13 +18,16 @@ final, and a record still in flight (``GENERATING``, ``IN_PROGRESS``, ``BLOCKED`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from covers_core.domain.model import CoverRecord, Status
+from covers_core.domain.model import CoverRecord, Status, parse_iso
 from covers_core.errors import ResumeRefusedError
 
 RESUMABLE_STATUSES = frozenset({Status.TIMED_OUT, Status.NEEDS_ATTENTION})
 #: A resumed workflow checks the vendor at once: the cover has usually been ready for a while.
 RESUME_FIRST_WAIT_SECONDS = 0
+#: How long a resume's transition belongs to the operator who made it (it starts the workflow at once).
+RESUME_LEASE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -42,11 +46,19 @@ class Restart:
     resume_count: int
 
 
-def decide(music_task_id: str, record: CoverRecord | None, cover_task_id: str | None) -> Resume | Restart:
+def decide(
+    music_task_id: str, record: CoverRecord | None, cover_task_id: str | None, now: datetime
+) -> Resume | Restart:
     """The resume allowed for ``record``, or :class:`ResumeRefusedError` with the one-line reason."""
     if record is None:
         raise ResumeRefusedError(f"no record for music task {music_task_id}")
     if record.status is Status.IN_PROGRESS and record.resume_count and not record.execution_arn:
+        since = (now - parse_iso(record.updated_at)).total_seconds() if record.updated_at else None
+        if since is not None and since < RESUME_LEASE_SECONDS:
+            raise ResumeRefusedError(
+                f"{music_task_id} is being resumed by another operator right now (resume "
+                f"{record.resume_count}, {since:.0f}s ago): nothing done; `covers status` shows it"
+            )
         return Restart(record.resume_count)
     if record.status not in RESUMABLE_STATUSES:
         raise ResumeRefusedError(

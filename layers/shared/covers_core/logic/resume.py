@@ -7,7 +7,7 @@ workflow, or adopt a cover task id found in the vendor's dashboard. Never calls 
 3. a new execution, named ``<execution name>-r<resume count>`` (Standard execution names cannot be
    reused), polls from now: the deadline restarts at the resume;
 4. its ARN goes on the record. If the StartExecution fails, the record stays IN_PROGRESS without an
-   execution, and running the same resume again starts it (``Restart``).
+   execution, and running the same resume again a minute later starts it (``Restart``).
 
 The resumed workflow ends like any other: one terminal record and one event for this run. A consumer can
 so see a second event for the music task (``Cover Generated`` after ``Cover Generation Failed``
@@ -54,7 +54,7 @@ class Resumer:
     def resume(self, music_task_id: str, cover_task_id: str | None = None) -> Resumed:
         """Resume the music task's cover; :class:`ResumeRefusedError` says why not."""
         record = self.store.get(music_task_id)
-        decision = policy.decide(music_task_id, record, cover_task_id)
+        decision = policy.decide(music_task_id, record, cover_task_id, self.clock())
         assert record is not None  # decide refuses a missing record
         previous, adopted = record.status, False
         if isinstance(decision, policy.Resume):

@@ -5,6 +5,7 @@ a workflow that failed for good."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import boto3
 import pytest
 from covers_core.adapters.records import BY_STATUS_INDEX, CoverStore
 from covers_core.domain.model import Status, iso
+from covers_core.domain.names import execution_name, resumed_execution_name
 
 from covers_local import cli
 from covers_local.emulator import EmulatorConfig, VendorEmulator
@@ -45,6 +47,15 @@ def test_the_template_indexes_records_by_status_and_update_time() -> None:
     ]
     # what `covers list` shows besides the keys
     assert set(index["Projection"]["NonKeyAttributes"]) == {"coverTaskId", "error"}
+
+
+def test_resumed_execution_names_are_new_valid_names_for_any_music_task_id() -> None:
+    assert resumed_execution_name("gen-1", 1) == "gen-1-r1"
+    long_ids = ["a" * 80 + "x", "a" * 80 + "y", "weird id/" * 12]
+    names = {resumed_execution_name(task, n) for task in long_ids for n in (1, 12)}
+    assert len(names) == 6
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name) for name in names)
+    assert execution_name("gen-1") not in {resumed_execution_name("gen-1", n) for n in range(1, 5)}
 
 
 # --- races and refusals on the deployed stack (no workflow engine needed) -------------------------------

@@ -362,18 +362,18 @@ class LocalPipeline:
     ) -> dict[str, dict[str, str]]:
         """Open tasks whose workflow execution FAILED, TIMED_OUT or was ABORTED (e.g. the safety net
         failed too: ``FinalizeFailed``): nothing will settle them. Task -> the execution's error."""
+        arns = {records[t]["executionArn"]: t for t in open_tasks if records.get(t, {}).get("executionArn")}
+        if not arns:
+            return {}
+        ended = {e["executionArn"] for status in _FAILED_EXECUTION for e in self.stack.executions(status)}
         sfn = boto3.client("stepfunctions", region_name=REGION)
         failed = {}
-        for task_id in open_tasks:
-            arn = records.get(task_id, {}).get("executionArn")
-            if not arn:
-                continue
+        for arn in ended & arns.keys():
             execution = sfn.describe_execution(executionArn=arn)
-            if execution["status"] in _FAILED_EXECUTION:
-                failed[task_id] = {
-                    "code": execution.get("error") or f"EXECUTION_{execution['status']}",
-                    "message": execution.get("cause") or f"the workflow execution {execution['status']}",
-                }
+            failed[arns[arn]] = {
+                "code": execution.get("error") or f"EXECUTION_{execution['status']}",
+                "message": execution.get("cause") or f"the workflow execution {execution['status']}",
+            }
         return failed
 
     @staticmethod

@@ -1,6 +1,7 @@
 """``covers``: run the pipeline locally, serve the vendor emulator, operate a deployed stack.
 
-Human output goes to stderr; ``--json`` output (and nothing else) to stdout."""
+Human output goes to stderr; ``--json`` output (and nothing else) to stdout. ``covers list`` prints its
+result (one line per cover) on stdout, its progress on stderr."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from covers_core.domain.events import public_view
-from covers_core.domain.model import parse_iso
+from covers_core.domain.model import Status, parse_iso
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
 
@@ -39,6 +40,8 @@ DEMO_TASKS = [
     ("lost-demo-track-008", "NEEDS_ATTENTION", "generate answer lost in transit, retry gets 400"),
     ("slow-demo-track-009", "TIMED_OUT", "still IN_PROGRESS at the deadline"),
 ]
+#: Resumed by the demo once the emulator has made its cover (``covers resume``; no new credit).
+DEMO_RESUME = ("slow-demo-track-009", "SUCCEEDED")
 LOG_FILE = ".covers-local.log"
 
 
@@ -101,9 +104,12 @@ def run_local(
     emulator: VendorEmulator | None = None,
     log_path: Path | None = None,
     read_status_of: str | None = None,
+    resume: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}, and
-    with ``read_status_of``, "statusApi": that task's (status code, body) from the status API handler."""
+    """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}.
+    With ``read_status_of``, "statusApi": that task's (status code, body) from the status API handler.
+    Then each of ``resume`` is made ready at the ``emulator`` and resumed as ``covers resume`` would
+    (``"resumed"``: each one's statuses and new events)."""
     from covers_local.runner import LocalPipeline, LocalSettings
 
     own_emulator = None
@@ -145,10 +151,36 @@ def run_local(
             )
             if read_status_of is not None:
                 summary["statusApi"] = stack.status_api(read_status_of)
+            summary["resumed"] = [
+                _resume_local(stack, task_id, own_emulator, console, timeout) for task_id in resume
+            ]
             return summary
     finally:
         if own_emulator is not None and emulator is None:
             own_emulator.close()
+
+
+def _resume_local(
+    stack: Any, task_id: str, emulator: VendorEmulator | None, console: Console, timeout: float
+) -> dict[str, Any]:
+    """The demo's ``covers resume`` of ``task_id`` on the local stack, after the emulator made its cover."""
+    if emulator is None:
+        raise CommandError("resuming in a local run needs the built-in emulator")
+    emulator.finish(task_id)
+    before = stack.records()[task_id]["status"]
+    done = deployed.resume(deployed.stack_target(stack.STACK_NAME), task_id)
+    path = [before]
+
+    def change(task: str, old: str | None, new: str, record: dict[str, Any]) -> None:
+        if task == task_id and new != path[-1]:
+            console.change(task, path[-1], new, record)
+            path.append(new)
+
+    already = len(stack.events)
+    change(task_id, before, done.record.status, {})
+    stack.run([task_id], timeout=timeout, on_change=change)
+    events = [e for e in stack.events[already:] if e["detail"]["musicTaskId"] == task_id]
+    return {"musicTaskId": task_id, "statuses": path, "events": events}
 
 
 def _summary(
@@ -242,6 +274,11 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
             console.say(f"  {letter['body'][:40]!r}: {letter['reason']}")
     for error in summary["invocationErrors"]:
         console.say(f"start function invocation failed: {error}")
+    for resumed in summary.get("resumed", []):
+        new = ", ".join(f"{e['detail-type']} {e['detail']['status']}" for e in resumed["events"]) or "none"
+        console.say(
+            f"resumed {resumed['musicTaskId']}: {' -> '.join(resumed['statuses'])}  (new events: {new})"
+        )
 
 
 def status_api_line(music_task_id: str, status: int, body: dict[str, Any]) -> str:
@@ -300,6 +337,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             extra_messages=[{"musicTaskId": "demo-track-001"}, "this is not json"],
             emulator=emulator,
             read_status_of=DEMO_TASKS[0][0],
+            resume=[DEMO_RESUME[0]],
         )
     finally:
         emulator.close()
@@ -315,6 +353,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for t, (_, expected, _) in zip(summary["tasks"], DEMO_TASKS, strict=True)
         if t["status"] != expected
     ]
+    for resumed in summary["resumed"]:
+        if resumed["statuses"][-1] != DEMO_RESUME[1]:
+            mismatches.append((resumed["musicTaskId"], resumed["statuses"][-1], DEMO_RESUME[1]))
     for task_id, got, expected in mismatches:
         console.say(f"UNEXPECTED: {task_id} ended {got}, expected {expected}")
     if args.json:
@@ -400,6 +441,67 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``covers list`` shows without ``--status``: the records an operator may have to act on.
+LIST_DEFAULT_STATUSES = (Status.NEEDS_ATTENTION, Status.TIMED_OUT, Status.BLOCKED)
+LIST_PROGRESS_EVERY = 500
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    target = deployed.resolve(args)
+    statuses = args.status or list(LIST_DEFAULT_STATUSES)
+    found = []
+    for n, record in enumerate(deployed.list_by_status(target, statuses, args.since), start=1):
+        if args.json:
+            found.append(
+                {
+                    "musicTaskId": record.music_task_id,
+                    "status": record.status.value,
+                    "updatedAt": record.updated_at,
+                    "error": record.error.as_dict() if record.error else None,
+                    "coverTaskId": record.cover_task_id,
+                }
+            )
+        else:
+            error = record.error.code if record.error else "-"
+            print(
+                f"{record.music_task_id}\t{record.status}\t{record.updated_at}\t{error}\t"
+                f"{record.cover_task_id or '-'}",
+                flush=True,
+            )
+        if n % LIST_PROGRESS_EVERY == 0:
+            print(f"listed {n} cover(s)...", file=sys.stderr, flush=True)
+    if args.json:
+        json.dump(found, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    target = deployed.resolve(args)
+    done = deployed.resume(target, args.music_task_id, args.cover_task_id)
+    adopted = f" (adopted cover task {done.record.cover_task_id})" if done.adopted else ""
+    print(
+        f"resumed {done.music_task_id}: {done.previous} -> {done.record.status}{adopted}; "
+        f"execution {done.execution_arn}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _since(text: str) -> Any:
+    try:
+        return parse_iso(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time (2026-11-01T00:00:00Z): {text!r}") from exc
+
+
+def _status(text: str) -> Status:
+    try:
+        return Status(text.upper())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"unknown status {text!r}; one of {', '.join(Status)}") from exc
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="covers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -449,21 +551,42 @@ def _parser() -> argparse.ArgumentParser:
         ("submit", cmd_submit, "send music tasks to a deployed stack's queue"),
         ("status", cmd_status, "print a music task's record from a deployed stack"),
         ("redrive", cmd_redrive, "move a deployed stack's DLQ messages back to its queue"),
+        ("list", cmd_list, "list a deployed stack's covers by status (the byStatus index)"),
+        ("resume", cmd_resume, "restart the poll workflow of a TIMED_OUT / NEEDS_ATTENTION cover"),
     ):
         p = sub.add_parser(name, help=text)
         deployed.add_target_arguments(p)
-        if name == "submit":
-            p.add_argument("music_task_ids", nargs="+", metavar="MUSIC_TASK_ID")
-            p.add_argument("--correlation-id")
-        elif name == "status":
-            p.add_argument("music_task_id", metavar="MUSIC_TASK_ID")
-        else:
-            p.add_argument(
-                "--include-rejected", action="store_true", help="also move messages rejected as bad input"
-            )
-            p.add_argument("--max", type=int, default=10_000, help="move at most this many")
+        _deployed_arguments(p, name)
         p.set_defaults(func=func)
     return parser
+
+
+def _deployed_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    if name == "submit":
+        p.add_argument("music_task_ids", nargs="+", metavar="MUSIC_TASK_ID")
+        p.add_argument("--correlation-id")
+    elif name == "status":
+        p.add_argument("music_task_id", metavar="MUSIC_TASK_ID")
+    elif name == "list":
+        p.add_argument(
+            "--status",
+            type=_status,
+            action="append",
+            help="repeatable (default: " + ", ".join(LIST_DEFAULT_STATUSES) + ")",
+        )
+        p.add_argument("--since", type=_since, help="only records updated at or after this ISO time")
+        p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    elif name == "resume":
+        p.add_argument("music_task_id", metavar="MUSIC_TASK_ID")
+        p.add_argument(
+            "--cover-task-id",
+            help="adopt this cover task (found in the vendor dashboard) for a COVER_TASK_ID_LOST record",
+        )
+    else:
+        p.add_argument(
+            "--include-rejected", action="store_true", help="also move messages rejected as bad input"
+        )
+        p.add_argument("--max", type=int, default=10_000, help="move at most this many")
 
 
 def _fault_kinds(text: str) -> tuple[str, ...]:

@@ -1,26 +1,31 @@
-"""Operating a deployed stack: submit requests, read records, redrive the dead-letter queue.
+"""Operating a deployed stack: submit requests, read and list records, resume covers, redrive the
+dead-letter queue.
 
 Resources are found from the stack's CloudFormation outputs (``--stack``) or given explicitly."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from covers_core.adapters.queues import RequestQueue
 from covers_core.adapters.records import CoverStore
-from covers_core.domain.model import CoverRecord
+from covers_core.adapters.workflow import WorkflowStarter
+from covers_core.domain.model import CoverRecord, Status
 from covers_core.domain.requests import request_from_mapping
-from covers_core.errors import AwsTransientError, BadRequestError
+from covers_core.errors import AwsTransientError, BadRequestError, ResumeRefusedError
+from covers_core.logic.resume import Resumed, Resumer
 
 OUTPUTS = {
     "queue_url": "CoverRequestsQueueUrl",
     "dlq_url": "CoverRequestsDeadLetterQueueUrl",
     "table": "CoversTableName",
+    "workflow_arn": "CoverWorkflowArn",
 }
 
 
@@ -34,6 +39,7 @@ class Target:
     queue_url: str | None
     dlq_url: str | None
     table: str | None
+    workflow_arn: str | None = None
 
     def need(self, name: str) -> str:
         value = getattr(self, name)
@@ -49,25 +55,32 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-url", help="cover requests queue URL")
     parser.add_argument("--dlq-url", help="dead-letter queue URL")
     parser.add_argument("--table", help="covers table name")
+    parser.add_argument("--workflow-arn", help="cover workflow (state machine) ARN")
 
 
 def resolve(args: argparse.Namespace) -> Target:
-    found: dict[str, str] = {}
-    if args.stack:
-        try:
-            stacks = boto3.client("cloudformation", region_name=args.region).describe_stacks(
-                StackName=args.stack
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise CommandError(f"cannot read stack {args.stack}: {exc}") from exc
-        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
-        found = {name: outputs[key] for name, key in OUTPUTS.items() if key in outputs}
+    found = _stack_outputs(args.stack, args.region) if args.stack else {}
     return Target(
         region=args.region,
         queue_url=args.queue_url or found.get("queue_url"),
         dlq_url=args.dlq_url or found.get("dlq_url"),
         table=args.table or found.get("table"),
+        workflow_arn=args.workflow_arn or found.get("workflow_arn"),
     )
+
+
+def stack_target(stack: str, region: str | None = None) -> Target:
+    """The resources of ``stack``, from its outputs alone (``--stack``)."""
+    return Target(region=region, **{name: None for name in OUTPUTS} | _stack_outputs(stack, region))
+
+
+def _stack_outputs(stack: str, region: str | None) -> dict[str, str]:
+    try:
+        stacks = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    except (ClientError, BotoCoreError) as exc:
+        raise CommandError(f"cannot read stack {stack}: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
+    return {name: outputs[key] for name, key in OUTPUTS.items() if key in outputs}
 
 
 def submit(
@@ -87,11 +100,37 @@ def submit(
         raise CommandError(exc.message) from exc
 
 
+def _store(target: Target) -> CoverStore:
+    return CoverStore(boto3.resource("dynamodb", region_name=target.region).Table(target.need("table")))
+
+
 def status(target: Target, music_task_id: str) -> CoverRecord | None:
-    table = boto3.resource("dynamodb", region_name=target.region).Table(target.need("table"))
     try:
-        return CoverStore(table).get(music_task_id)
+        return _store(target).get(music_task_id)
     except AwsTransientError as exc:
+        raise CommandError(exc.message) from exc
+
+
+def list_by_status(
+    target: Target, statuses: Iterable[Status], since: datetime | None = None
+) -> Iterator[CoverRecord]:
+    """The records in each of ``statuses`` (updated at or after ``since``), status by status."""
+    store = _store(target)
+    try:
+        for wanted in statuses:
+            yield from store.by_status(wanted, since)
+    except AwsTransientError as exc:
+        raise CommandError(exc.message) from exc
+
+
+def resume(target: Target, music_task_id: str, cover_task_id: str | None = None) -> Resumed:
+    """Put a TIMED_OUT / NEEDS_ATTENTION cover back on the poll workflow (``covers_core.logic.resume``)."""
+    workflow = WorkflowStarter(
+        boto3.client("stepfunctions", region_name=target.region), target.need("workflow_arn")
+    )
+    try:
+        return Resumer(_store(target), workflow).resume(music_task_id, cover_task_id)
+    except (AwsTransientError, ResumeRefusedError) as exc:
         raise CommandError(exc.message) from exc
 
 

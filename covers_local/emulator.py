@@ -131,6 +131,16 @@ class VendorEmulator:
         with self._lock:
             self.cover_by_music[music_task_id] = "cover-made-elsewhere"
 
+    def finish(self, music_task_id: str) -> str:
+        """Make the music task's cover ready now (e.g. a ``slow-`` one after the pipeline gave up on it);
+        returns its cover task id."""
+        with self._lock:
+            task = self.covers.get(self.cover_by_music.get(music_task_id, ""))
+            if task is None:
+                raise KeyError(f"no cover task for music task {music_task_id}")
+            task.ready_at = time.time()
+            return task.task_id
+
     # --- serving --------------------------------------------------------------------------------
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:

@@ -40,6 +40,9 @@ from covers_local.lambda_events import sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
 
 ACCOUNT = "123456789012"
+#: What ``run`` reports for a task whose workflow execution ended in failure before the task settled.
+WORKFLOW_FAILED = "WORKFLOW_FAILED"
+_FAILED_EXECUTION = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
 _MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 _FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -344,6 +347,8 @@ class LocalPipeline:
                 if (r.get("status") in TERMINAL_STATUSES and r.get("eventPublishedAt"))
                 or (stop_when_blocked and r.get("status") == "BLOCKED")
             }
+            failed = self._failed_workflows(records, wanted - settled)
+            settled |= set(failed)
             if wanted <= settled:
                 break
             if not handled and self.stack.queue_depth() == 0 and not self.stack.executions("RUNNING"):
@@ -357,4 +362,39 @@ class LocalPipeline:
                 time.sleep(0.2)
         self.drain_events()
         self.read_dead_letters()
-        return self.records()
+        return self._report_failed(self.records(), failed, on_change)
+
+    def _failed_workflows(
+        self, records: dict[str, dict[str, Any]], open_tasks: set[str]
+    ) -> dict[str, dict[str, str]]:
+        """Open tasks whose workflow execution FAILED, TIMED_OUT or was ABORTED (e.g. the safety net
+        failed too: ``FinalizeFailed``): nothing will settle them. Task -> the execution's error."""
+        arns = {records[t]["executionArn"]: t for t in open_tasks if records.get(t, {}).get("executionArn")}
+        if not arns:
+            return {}
+        ended = {e["executionArn"] for status in _FAILED_EXECUTION for e in self.stack.executions(status)}
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        failed = {}
+        for arn in ended & arns.keys():
+            execution = sfn.describe_execution(executionArn=arn)
+            failed[arns[arn]] = {
+                "code": execution.get("error") or f"EXECUTION_{execution['status']}",
+                "message": execution.get("cause") or f"the workflow execution {execution['status']}",
+            }
+        return failed
+
+    @staticmethod
+    def _report_failed(
+        records: dict[str, dict[str, Any]],
+        failed: dict[str, dict[str, str]],
+        on_change: Callable[[str, str | None, str, dict[str, Any]], None] | None,
+    ) -> dict[str, dict[str, Any]]:
+        """A failed workflow is reported as one (``WORKFLOW_FAILED`` with the execution's error), never
+        with the record's status (IN_PROGRESS) as if it were still running."""
+        for task_id, error in failed.items():
+            record = records.get(task_id, {})
+            reported = {**record, "status": WORKFLOW_FAILED, "error": error}
+            if on_change:
+                on_change(task_id, record.get("status"), WORKFLOW_FAILED, reported)
+            records[task_id] = reported
+        return records

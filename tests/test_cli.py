@@ -154,6 +154,11 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
     # An app reads the finished cover through the status API handler.
     (line,) = [line for line in err.splitlines() if line.startswith("status API:")]
     assert line.startswith('status API: GET /covers/demo-track-001 -> 200 {"status": "SUCCEEDED", ')
+    # The TIMED_OUT task is resumed once its cover is ready: one new event, no new credit (above).
+    assert (
+        "resumed slow-demo-track-009: TIMED_OUT -> IN_PROGRESS -> SUCCEEDED  "
+        "(new events: Cover Generated SUCCEEDED)"
+    ) in err
 
 
 # --- deployed-stack commands -----------------------------------------------------------------------

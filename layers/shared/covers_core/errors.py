@@ -71,6 +71,10 @@ class CoverPipelineError(Exception):
         self.message = message
 
 
+class ResumeRefusedError(CoverPipelineError):
+    """An operator's resume that the record does not allow (``covers resume``); the message says why."""
+
+
 class ConfigError(CoverPipelineError):
     """A required setting is missing or malformed (raised at cold start)."""
 

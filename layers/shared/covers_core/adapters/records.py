@@ -9,7 +9,7 @@ record never changes again. Which state changes are allowed is decided in ``cove
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -57,6 +57,11 @@ class A:
     EVENT_PUBLISHED_AT = "eventPublishedAt"
     EVENT_ID = "eventId"
     EVENT_CLAIMED_UNTIL = "eventClaimedUntil"
+    RESUME_COUNT = "resumeCount"
+
+
+#: The table's index of records by status, sorted by ``updatedAt`` (template.yaml, ``CoversTable``).
+BY_STATUS_INDEX = "byStatus"
 
 
 def plain(value: Any) -> Any:
@@ -126,6 +131,7 @@ def record_from_item(raw: Mapping[str, Any]) -> CoverRecord:
         claim_expires_at=item.get(A.CLAIM_EXPIRES_AT),
         event_published_at=item.get(A.EVENT_PUBLISHED_AT),
         event_id=item.get(A.EVENT_ID),
+        resume_count=int(item.get(A.RESUME_COUNT) or 0),
     )
 
 
@@ -151,6 +157,29 @@ class CoverStore:
         )
         item = response.get("Item")
         return plain(item) if item else None
+
+    def by_status(self, status: Status, since: datetime | None = None) -> Iterator[CoverRecord]:
+        """Records with ``status`` (last updated at or after ``since``), oldest update first, page by
+        page from the ``byStatus`` index. They hold what the index projects: the keys, ``status``,
+        ``updatedAt``, the cover task id and the error (:meth:`get` reads a whole record)."""
+        condition = "#s = :status"
+        values: dict[str, Any] = {":status": status.value}
+        if since is not None:
+            condition += f" AND {A.UPDATED_AT} >= :since"
+            values[":since"] = iso(since)
+        kwargs: dict[str, Any] = {
+            "IndexName": BY_STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#s": A.STATUS},
+            "ExpressionAttributeValues": values,
+        }
+        while True:
+            page = aws_call("DynamoDB Query", self.table.query, **kwargs)
+            for item in page.get("Items", []):
+                yield record_from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # --- the claim -----------------------------------------------------------------------------
 
@@ -309,6 +338,42 @@ class CoverStore:
             values={
                 **{f":{name}": value for name, value in fields.items()},
                 ":in_progress": Status.IN_PROGRESS.value,
+            },
+        )
+
+    # --- an operator's resume ---------------------------------------------------------------------
+
+    def resume(self, record: CoverRecord, cover_task_id: str, now: datetime) -> CoverRecord | None:
+        """Move a terminal ``record`` back to IN_PROGRESS for a new workflow run (``domain/resume.py``
+        decided it may): counts the resume, sets the cover task id and a new ``generatedAt`` (the
+        deadline restarts), and clears the outcome (error, completion, event bookkeeping, execution).
+        Conditional on the record being as read (status and resume count): of two concurrent resumes
+        exactly one wins; returns None for the other."""
+        cleared = (
+            A.ERROR,
+            A.LAST_ERROR,
+            A.COMPLETED_AT,
+            A.EVENT_PUBLISHED_AT,
+            A.EVENT_ID,
+            A.EVENT_CLAIMED_UNTIL,
+            A.EXECUTION_ARN,
+            A.CLAIM_EXPIRES_AT,
+        )
+        return self._update(
+            record.music_task_id,
+            f"SET #s = :in_progress, {A.COVER_TASK_ID} = :cover, {A.GENERATED_AT} = :now, "
+            f"{A.UPDATED_AT} = :now, {A.POLL_COUNT} = :zero, {A.RESUME_COUNT} = :next "
+            "REMOVE " + ", ".join(f"#r{i}" for i in range(len(cleared))),
+            names={f"#r{i}": name for i, name in enumerate(cleared)},
+            condition=f"#s = :old AND (attribute_not_exists({A.RESUME_COUNT}) OR {A.RESUME_COUNT} = :count)",
+            values={
+                ":in_progress": Status.IN_PROGRESS.value,
+                ":cover": cover_task_id,
+                ":now": iso(now),
+                ":zero": 0,
+                ":next": record.resume_count + 1,
+                ":old": record.status.value,
+                ":count": record.resume_count,
             },
         )
 

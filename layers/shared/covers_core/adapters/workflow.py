@@ -19,13 +19,14 @@ class WorkflowStarter:
         self.client = client
         self.state_machine_arn = state_machine_arn
 
-    def start(self, execution_input: WorkflowInput) -> str:
+    def start(self, execution_input: WorkflowInput, name: str | None = None) -> str:
         """Start (or find) the execution for a music task; returns its ARN.
 
         The input is built from the stored record, so it is the same on every call for the same task and
         a retried call is recognised as the same execution. ``ExecutionAlreadyExists`` means the
-        workflow already ran: that is success."""
-        name = execution_name(execution_input.music_task_id)
+        workflow already ran: that is success. ``name`` overrides the derived name (an operator's
+        resume runs under a name of its own)."""
+        name = name or execution_name(execution_input.music_task_id)
         response = aws_call(
             "Step Functions StartExecution",
             self.client.start_execution,

@@ -146,6 +146,8 @@ class CoverRecord:
     claim_expires_at: int | None = None
     event_published_at: str | None = None
     event_id: str | None = None
+    #: How many times an operator resumed this record (``covers resume``; ``domain/resume.py``).
+    resume_count: int = 0
 
     @property
     def terminal(self) -> bool:

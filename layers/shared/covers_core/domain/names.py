@@ -21,3 +21,14 @@ def execution_name(music_task_id: str) -> str:
     digest = hashlib.sha256(music_task_id.encode("utf-8")).hexdigest()[:_HASH_CHARS]
     prefix = _INVALID_CHARS.sub("_", music_task_id)[: 80 - _HASH_CHARS - 1]
     return f"{prefix}-{digest}"
+
+
+def resumed_execution_name(music_task_id: str, resume_count: int) -> str:
+    """The execution name of the ``resume_count``-th operator resume (Standard names cannot be reused):
+    ``<execution_name>-r<n>``, shortened (with the whole id's hash) to stay within 80 characters."""
+    suffix = f"-r{resume_count}"
+    base = execution_name(music_task_id)
+    if len(base) + len(suffix) > 80:
+        digest = hashlib.sha256(music_task_id.encode("utf-8")).hexdigest()[:_HASH_CHARS]
+        base = f"{base[: 80 - len(suffix) - _HASH_CHARS - 1]}-{digest}"
+    return base + suffix

@@ -31,6 +31,7 @@ from covers_local.emulator import VendorEmulator
 from covers_local.lambda_events import http_api_event
 from covers_local.stack import Stack, deploy, transform
 from tests.conftest import API_KEY, ROOT, WEBHOOK_KEY, invoke, load_event, sqs_event
+from tests.test_contracts import LOG_DELIVERY_ACTIONS
 from tests.test_template_ops import FUNCTIONS, Resolved, as_list, statements
 
 #: Every conditional resource exists: the archive bucket, the upstream rule and its queues.
@@ -48,17 +49,6 @@ EVENT_SOURCE_GRANTS = {
         ("sqs:DeleteMessage", "<CoverRequestsQueue>"),
         ("sqs:GetQueueAttributes", "<CoverRequestsQueue>"),
     }
-}
-#: The CloudWatch Logs actions Step Functions log delivery needs; AWS supports only Resource "*" for them.
-LOG_DELIVERY_ACTIONS = {
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
 }
 #: The kinds of resource a function names in its calls (physical id -> logical id).
 CALLED_TYPES = {

@@ -36,6 +36,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
 
+from covers_local import aws_calls
 from covers_local.lambda_events import sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
 
@@ -143,6 +144,7 @@ class LocalPipeline:
         self._mock = mock_aws(config=_MOTO_CONFIG)
         self._exit_stack = contextlib.ExitStack()
         self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self.logical_ids: dict[str, str] = {}  # function name -> logical id (aws_calls attribution)
         self.start_invocation_errors: list[str] = []
         self.events: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
@@ -222,6 +224,7 @@ class LocalPipeline:
             self.handlers[function.name] = load_handler(
                 function.code_dir, f"covers_fn_{function.code_dir.name}"
             )
+            self.logical_ids[function.name] = function.logical_id
         reset_wiring()
 
     # --- Lambda dispatch --------------------------------------------------------------------------
@@ -246,7 +249,8 @@ class LocalPipeline:
     def invoke(self, name: str, payload: Any, response_headers: dict[str, str] | None = None) -> bytes:
         handler = self.handlers[name]
         try:
-            result = handler(payload, FakeContext(name))
+            with aws_calls.running(self.logical_ids[name]):
+                result = handler(payload, FakeContext(name))
         except Exception as exc:  # noqa: BLE001 - reported to Step Functions as Lambda does
             if response_headers is not None:
                 response_headers["x-amz-function-error"] = "Unhandled"

@@ -13,16 +13,21 @@ import pytest
 from covers_core import wiring
 from moto import mock_aws
 
-from covers_local import lambda_events
+from covers_local import aws_calls, lambda_events
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.runner import FakeContext, load_handler
-from covers_local.stack import Stack, deploy
+from covers_local.stack import Stack, deploy, functions, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 REGION = "us-east-1"
 API_KEY = "test-key-0123456789"
 WEBHOOK_KEY = "webhook-signing-key-abc"
+#: Function logical id by code folder (``functions/<folder>``), for attributing AWS calls (aws_calls).
+FUNCTION_OF_FOLDER = {
+    Path(spec["Properties"]["CodeUri"]).name: logical_id
+    for logical_id, spec in functions(load_template(ROOT / "template.yaml")).items()
+}
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -35,7 +40,8 @@ def handler(folder: str) -> Any:
 
 
 def invoke(folder: str, event: dict[str, Any]) -> Any:
-    return handler(folder)(event, FakeContext(folder))
+    with aws_calls.running(FUNCTION_OF_FOLDER[folder]):
+        return handler(folder)(event, FakeContext(folder))
 
 
 def sqs_event(*bodies: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from moto import mock_aws
 
 from covers_local.aws_calls import Recorder
 from covers_local.emulator import VendorEmulator
-from covers_local.lambda_events import http_api_event
+from covers_local.lambda_events import http_api_event, status_api_event
 from covers_local.stack import Stack, deploy, transform
 from tests.conftest import API_KEY, ROOT, WEBHOOK_KEY, invoke, load_event, sqs_event
 from tests.test_contracts import LOG_DELIVERY_ACTIONS
@@ -183,6 +183,10 @@ def run_every_aws_code_path(stack: Stack, emulator: VendorEmulator, monkeypatch:
     assert webhook(b'{"title": "no id here"}') == 400
     assert webhook(b'{"musicTaskId": "x"}', key="forged") == 401
 
+    # status API: a cover (200) and an unknown task (404)
+    assert invoke("cover_status_api", status_api_event("ok"))["statusCode"] == 200
+    assert invoke("cover_status_api", status_api_event("never-seen"))["statusCode"] == 404
+
 
 def logical_ids(stack: Stack) -> dict[str, str]:
     """Physical id -> logical id of the resources functions name in their calls."""
@@ -248,7 +252,7 @@ def test_a_function_role_has_no_managed_policy_but_logs_and_xray_and_no_wildcard
 
 
 def test_the_workflow_may_invoke_its_two_functions_and_deliver_logs_only() -> None:
-    assert managed_policies("CoverWorkflow") == {XRAY}
+    assert managed_policies("CoverWorkflow") <= {XRAY}  # X-Ray only with TracingMode=Active
     invoke_grants = {r for a, r in granted("CoverWorkflow") if a == "lambda:InvokeFunction"}
     assert invoke_grants == {
         "<CheckCoverStatusFunction>:*",  # the published versions the definition names

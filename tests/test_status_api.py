@@ -134,6 +134,7 @@ def test_no_internal_field_leaks(aws: Aws) -> None:
         A.EVENT_PUBLISHED_AT: "2026-11-28T10:01:00.000Z",
         A.EVENT_ID: "event-1",
         A.EVENT_CLAIMED_UNTIL: "2026-11-28T10:02:00.000Z",
+        A.RESUME_COUNT: 1,
     }
     assert {v for k, v in vars(A).items() if k.isupper()} == set(item)  # every attribute the store knows
     del item[A.ERROR]

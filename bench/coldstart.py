@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("start_cover", "check_cover_status", "finalize_cover", "music_webhook")
 #: Packages the Lambda runtime provides (boto3 and what it needs), taken from this environment.
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "dateutil", "six.py", "jmespath", "urllib3")
-ROUNDS = 7
+ROUNDS = 5
 ENV = {
     "AWS_ACCESS_KEY_ID": "x",
     "AWS_SECRET_ACCESS_KEY": "x",

@@ -36,6 +36,7 @@ from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
 from covers_local.lambda_events import sqs_event
 from covers_local.stack import REGION, deploy, project_root
@@ -100,7 +101,7 @@ def atomic_dynamodb() -> Iterator[None]:
     moto checks a condition and then writes, and iterates items while other threads add them; with Step
     Functions executions running handlers in threads, both would otherwise race inside moto itself."""
     lock = threading.RLock()
-    patches = []
+    patches: list[Any] = []
     for name in ("put_item", "update_item", "get_item", "delete_item", "scan", "query"):
         original = getattr(DynamoDBBackend, name)
 
@@ -109,6 +110,14 @@ def atomic_dynamodb() -> Iterator[None]:
                 return _original(self, *args, **kwargs)
 
         patches.append(mock.patch.object(DynamoDBBackend, name, locked))
+    # BatchGetItem reads live items in moto's response layer (after the backend call): lock it whole.
+    original_batch_get = DynamoHandler.batch_get_item
+
+    def locked_batch_get(self: Any) -> Any:
+        with lock:
+            return original_batch_get(self)
+
+    patches.append(mock.patch.object(DynamoHandler, "batch_get_item", locked_batch_get))
     for patch in patches:
         patch.start()
     try:

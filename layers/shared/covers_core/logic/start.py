@@ -235,12 +235,8 @@ class StartBatch:
         """The messages of one music task, one after the other; never raises."""
         outcome = BatchSummary()
         for message, request in group:
-            try:
-                with log_context.task(request.music_task_id, request.correlation_id):
-                    started = self._start_one(request, state)
-            except Exception:
-                log.exception("unexpected error; the message stays on the queue")
-                started = None
+            with log_context.task(request.music_task_id, request.correlation_id):
+                started = self._start_one(request, state)
             if started is None:
                 outcome.failed.append(message.message_id)
             else:
@@ -248,7 +244,8 @@ class StartBatch:
         return outcome
 
     def _start_one(self, request: CoverRequest, state: _BatchState) -> bool | None:
-        """Start one request: whether it started a cover, or None when its message stays on the queue."""
+        """Start one request: whether it started a cover, or None when its message stays on the queue.
+        Never raises."""
         left = state.time_left()
         if left < self.reserve_seconds:
             log.warning(
@@ -268,6 +265,9 @@ class StartBatch:
             return None
         except CoverPipelineError as exc:
             log.error("could not start the cover: %s", exc.message)
+            return None
+        except Exception:
+            log.exception("unexpected error; the message stays on the queue")
             return None
         return result.action in ("started", "resumed")
 

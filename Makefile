@@ -17,7 +17,7 @@ help:
 	@echo "make test   - lint (ruff, mypy, cfn-lint, ASL, checkov), sam build, and the whole test suite"
 	@echo "make build  - sam build for python3.13/arm64 into .aws-sam/build (no Docker needed)"
 	@echo "make unit   - the test suite without the slow end-to-end runs"
-	@echo "make bench  - benchmarks (reported as ratios)"
+	@echo "make bench  - performance figures (one table; JSON in bench/results/)"
 	@echo "make format - apply ruff's formatter and fixes"
 	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
 	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
@@ -79,7 +79,7 @@ lock: $(STAMP)
 	$(BIN)/python layers/shared/lock.py
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis .covers-local.log

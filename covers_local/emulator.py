@@ -35,6 +35,7 @@ import threading
 import time
 import zlib
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -65,6 +66,8 @@ class EmulatorConfig:
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = SAFE_FAULTS
     latency_seconds: float = 0.5
+    #: Every API answer (generate, status) takes at least this long: a distant or slow vendor.
+    base_latency_seconds: float = 0.0
     retry_after_seconds: int = 1
     images_per_cover: int = 2
     seed: int | None = None
@@ -92,6 +95,9 @@ class Stats:
     image_requests: Counter[str] = field(default_factory=Counter)
     #: (endpoint, music task id, fault kind) -> count
     faults_by_task: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: API requests being answered right now, and the most there ever were at once.
+    in_flight: int = 0
+    peak_in_flight: int = 0
 
 
 class VendorEmulator:
@@ -268,11 +274,31 @@ class VendorEmulator:
 class _Handler(BaseHTTPRequestHandler):
     emulator: VendorEmulator
     protocol_version = "HTTP/1.1"
+    # Small answers go out at once: with Nagle's algorithm on, a keep-alive client waits for the
+    # delayed ACK (~40 ms) between the headers and the body.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the runner shows its own progress
         return
 
     def do_POST(self) -> None:
+        self._counted(self._post)
+
+    def do_GET(self) -> None:
+        self._counted(self._get)
+
+    def _counted(self, answer: Callable[[], None]) -> None:
+        stats, lock = self.emulator.stats, self.emulator._lock
+        with lock:
+            stats.in_flight += 1
+            stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        try:
+            answer()
+        finally:
+            with lock:
+                stats.in_flight -= 1
+
+    def _post(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         if not self._route_and_auth(urlsplit(self.path).path, "/v2/cover/generate"):
@@ -285,7 +311,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(music_task_id, str) or not music_task_id:
             self._send(400, {"code": 400, "msg": "taskId is required"})
             return
-        self.emulator.stats.generate_calls[music_task_id] += 1
+        with self.emulator._lock:
+            self.emulator.stats.generate_calls[music_task_id] += 1
         fault = self.emulator.fault_for("generate", music_task_id)
         if music_task_id.startswith("lost-") and self.emulator.stats.generate_requests[music_task_id] == 0:
             fault = "drop_after"
@@ -298,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(status, payload)
 
-    def do_GET(self) -> None:
+    def _get(self) -> None:
         parts = urlsplit(self.path)
         if parts.path.startswith(f"{API_PREFIX}/images/"):
             self._send_image(parts.path)
@@ -317,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route_and_auth(self, path: str, endpoint: str) -> bool:
         """True when the request is for ``endpoint`` with a valid key; otherwise answers 404 or 401."""
+        if self.emulator.config.base_latency_seconds:
+            time.sleep(self.emulator.config.base_latency_seconds)
         if path != API_PREFIX + endpoint:
             self._send(404, {"code": 404, "message": "Not found"})
             return False
@@ -326,8 +355,9 @@ class _Handler(BaseHTTPRequestHandler):
         return ok
 
     def _count_fault(self, kind: str, endpoint: str, music_task_id: str) -> None:
-        self.emulator.stats.faults[kind] += 1
-        self.emulator.stats.faults_by_task[(endpoint, music_task_id, kind)] += 1
+        with self.emulator._lock:
+            self.emulator.stats.faults[kind] += 1
+            self.emulator.stats.faults_by_task[(endpoint, music_task_id, kind)] += 1
 
     def _fault(self, kind: str, endpoint: str, music_task_id: str) -> bool:
         """Answer with a fault; True when the request is done (False: go on after a delay)."""
@@ -376,7 +406,8 @@ class _Handler(BaseHTTPRequestHandler):
         pieces = path.rstrip("/").split("/")
         task = self.emulator.covers.get(pieces[-2]) if len(pieces) >= 2 else None
         if task is not None:
-            self.emulator.stats.image_requests[task.music_task_id] += 1
+            with self.emulator._lock:
+                self.emulator.stats.image_requests[task.music_task_id] += 1
         if task is None or task.outcome != "SUCCESS":
             self._send(404, {"code": 404, "message": "Not found"})
             return

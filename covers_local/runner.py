@@ -30,11 +30,13 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from covers_core.adapters.records import plain
 from covers_core.domain.model import TERMINAL_STATUSES
 from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
 from covers_local import aws_calls
 from covers_local.lambda_events import sqs_event, status_api_event
@@ -53,6 +55,8 @@ _FAKE_AWS_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
+#: Most keys one BatchGetItem request may name.
+_BATCH_GET_KEYS = 100
 _HANDLER_MODULES: dict[str, ModuleType] = {}
 _IMPORT_LOCK = threading.Lock()
 
@@ -101,7 +105,7 @@ def atomic_dynamodb() -> Iterator[None]:
     moto checks a condition and then writes, and iterates items while other threads add them; with Step
     Functions executions running handlers in threads, both would otherwise race inside moto itself."""
     lock = threading.RLock()
-    patches = []
+    patches: list[Any] = []
     for name in ("put_item", "update_item", "get_item", "delete_item", "scan", "query"):
         original = getattr(DynamoDBBackend, name)
 
@@ -110,6 +114,14 @@ def atomic_dynamodb() -> Iterator[None]:
                 return _original(self, *args, **kwargs)
 
         patches.append(mock.patch.object(DynamoDBBackend, name, locked))
+    # BatchGetItem reads live items in moto's response layer (after the backend call): lock it whole.
+    original_batch_get = DynamoHandler.batch_get_item
+
+    def locked_batch_get(self: Any) -> Any:
+        with lock:
+            return original_batch_get(self)
+
+    patches.append(mock.patch.object(DynamoHandler, "batch_get_item", locked_batch_get))
     for patch in patches:
         patch.start()
     try:
@@ -185,6 +197,7 @@ class LocalPipeline:
         self.stack.put_secret(self.stack.api_key_secret_arn, s.api_key)
         self.stack.put_secret(self.stack.webhook_secret_arn, s.webhook_secret)
         self.sqs = boto3.client("sqs", region_name=REGION)
+        self._dynamodb = boto3.resource("dynamodb", region_name=REGION)
         # The template's visibility timeout (180 s) is shortened so local retries take seconds.
         self.sqs.set_queue_attributes(
             QueueUrl=self.queue_url, Attributes={"VisibilityTimeout": str(s.visibility_timeout)}
@@ -304,7 +317,22 @@ class LocalPipeline:
     # --- observing ------------------------------------------------------------------------------
 
     def records(self) -> dict[str, dict[str, Any]]:
+        """Every record in the table (a full scan)."""
         return self.stack.records()
+
+    def read_records(self, music_task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The records of ``music_task_ids`` (those that exist), read by key, strongly consistent."""
+        keys = [{"musicTaskId": t} for t in sorted(set(music_task_ids))]
+        items: list[dict[str, Any]] = []
+        for first in range(0, len(keys), _BATCH_GET_KEYS):
+            request = {
+                self.stack.table_name: {"Keys": keys[first : first + _BATCH_GET_KEYS], "ConsistentRead": True}
+            }
+            while request:
+                page = self._dynamodb.batch_get_item(RequestItems=request)
+                items.extend(page["Responses"].get(self.stack.table_name, []))
+                request = page.get("UnprocessedKeys") or {}
+        return {item["musicTaskId"]: plain(item) for item in items}
 
     def drain_events(self) -> list[dict[str, Any]]:
         self.events.extend(self.stack.drain_events())
@@ -332,27 +360,34 @@ class LocalPipeline:
         stop_when_blocked: bool = True,
     ) -> dict[str, dict[str, Any]]:
         """Pump the queue until every task is terminal (with its event), BLOCKED, or nothing is left to
-        do (its message then waits in the DLQ). Returns the final records."""
+        do (its message then waits in the DLQ). Returns the final records of ``music_task_ids`` (those
+        that have one)."""
         wanted = set(music_task_ids)
         seen: dict[str, str] = {}
+        settled: set[str] = set()
+        failed: dict[str, dict[str, str]] = {}
+        next_failure_check = 0.0
         deadline = time.monotonic() + timeout
         while True:
             handled = self.pump()
-            records = self.records()
-            for task_id, record in records.items():
+            # Only the open tasks are read (a terminal record never changes), so a loop costs the same
+            # whatever the table holds.
+            open_records = self.read_records(wanted - settled)
+            for task_id, record in open_records.items():
                 status = record.get("status", "")
                 if seen.get(task_id) != status:
                     if on_change:
                         on_change(task_id, seen.get(task_id), status, record)
                     seen[task_id] = status
-            settled = {
-                t
-                for t, r in records.items()
-                if (r.get("status") in TERMINAL_STATUSES and r.get("eventPublishedAt"))
-                or (stop_when_blocked and r.get("status") == "BLOCKED")
-            }
-            failed = self._failed_workflows(records, wanted - settled)
-            settled |= set(failed)
+                if (status in TERMINAL_STATUSES and record.get("eventPublishedAt")) or (
+                    stop_when_blocked and status == "BLOCKED"
+                ):
+                    settled.add(task_id)
+            if time.monotonic() >= next_failure_check:  # a failed workflow settles nothing by itself
+                newly_failed = self._failed_workflows(open_records, wanted - settled)
+                failed.update(newly_failed)
+                settled |= set(newly_failed)
+                next_failure_check = time.monotonic() + 2
             if wanted <= settled:
                 break
             if not handled and self.stack.queue_depth() == 0 and not self.stack.executions("RUNNING"):
@@ -366,7 +401,7 @@ class LocalPipeline:
                 time.sleep(0.2)
         self.drain_events()
         self.read_dead_letters()
-        return self._report_failed(self.records(), failed, on_change)
+        return self._report_failed(self.read_records(wanted), failed, on_change)
 
     def _failed_workflows(
         self, records: dict[str, dict[str, Any]], open_tasks: set[str]

@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from covers_local import aws_calls, lambda_events
 from covers_local.emulator import EmulatorConfig, VendorEmulator
-from covers_local.runner import FakeContext, load_handler
+from covers_local.runner import FakeContext, atomic_dynamodb, load_handler
 from covers_local.stack import Stack, deploy, functions, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,14 +80,15 @@ Aws = Stack
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[Stack]:
     """template.yaml deployed into moto, pointing at the emulator, with bus events captured; the functions'
-    environment variables set as the stack sets them (plus no secret caching and no metrics)."""
+    environment variables set as the stack sets them (plus no secret caching and no metrics). moto's
+    DynamoDB is serialised as DynamoDB applies each request atomically (a batch runs in threads)."""
     parameters = {
         "VendorBaseUrl": emulator.base_url,
         "PollFirstWaitSeconds": 0,
         "PollIntervalSeconds": 1,
         "PollMaxWaitSeconds": 30,
     }
-    with mock_aws():
+    with mock_aws(), atomic_dynamodb():
         stack = deploy("covers-test", parameters, root=ROOT)
         stack.put_secret(stack.api_key_secret_arn, API_KEY)
         stack.put_secret(stack.webhook_secret_arn, WEBHOOK_KEY)

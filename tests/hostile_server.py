@@ -93,6 +93,7 @@ class HostileServer:
     def _play(self, conn: socket.socket, steps: Sequence[Step]) -> None:
         try:
             conn.settimeout(5)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each step leaves when scripted
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True)
             self.requests.append(self._read_head(conn))

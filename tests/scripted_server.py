@@ -28,6 +28,7 @@ class ScriptedServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no delayed-ACK wait between headers and body
 
             def log_message(self, *args: Any) -> None:
                 return

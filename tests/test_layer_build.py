@@ -60,8 +60,15 @@ def build(artifacts: Path) -> dict[str, str]:
 def test_two_builds_of_the_layer_are_identical(tmp_path: Path) -> None:
     first, second = build(tmp_path / "one"), build(tmp_path / "two")
     assert first == second
-    assert "python/covers_core/vendor.py" in first
-    assert not any("__pycache__" in p or p.endswith(".pyc") for p in first)
+    assert "python/covers_core/adapters/vendor.py" in first
+    assert not any(p.startswith("python/aws_lambda_powertools/event_handler") for p in first)  # unused
+    # Bytecode for the runtime's python3.13 only, next to each source (none when no 3.13 built it).
+    bytecode = {p for p in first if p.endswith(".pyc")}
+    assert all(".cpython-313.pyc" in p and "/__pycache__/" in p for p in bytecode)
+    sources = {p for p in first if p.endswith(".py")}
+    assert {p.replace("/__pycache__/", "/").replace(".cpython-313.pyc", ".py") for p in bytecode} <= sources
+    if bytecode:
+        assert "python/covers_core/adapters/__pycache__/vendor.cpython-313.pyc" in bytecode
     assert not any(p.startswith("python/bin/") for p in first), "console scripts carry the builder's path"
     builder = os.fsencode(Path(sys.executable).parent)
     for relative in first:

@@ -85,8 +85,11 @@ def test_duplicate_messages_in_one_batch_and_across_batches_spend_one_credit(
 
 
 def test_credits_exhausted_blocks_the_rest_of_the_batch_without_calling_the_vendor(
-    aws: Aws, emulator: VendorEmulator
+    aws: Aws, emulator: VendorEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(
+        "START_CONCURRENCY", "1"
+    )  # one after the other (tests/test_start_parallel.py: in parallel)
     emulator.credits = 1
     event = sqs_event(*({"musicTaskId": f"t{i}"} for i in range(5)))
     response = invoke("start_cover", event)

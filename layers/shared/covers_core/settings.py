@@ -114,6 +114,8 @@ class StartSettings:
     claim_lease_seconds: int
     not_found_attempts: int
     first_wait_seconds: int
+    #: Vendor calls one invocation makes at once (the requests of a batch run in parallel).
+    concurrency: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StartSettings:
@@ -125,6 +127,7 @@ class StartSettings:
             claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", int, 1),
             not_found_attempts=_number(env, "NOT_FOUND_ATTEMPTS", int, 1),
             first_wait_seconds=_number(env, "POLL_FIRST_WAIT_SECONDS", int, 0),
+            concurrency=_number(env, "START_CONCURRENCY", int, 1),
         )
 
 

@@ -12,14 +12,18 @@ The decision table (DESIGN.md, error taxonomy, generate column):
   message retried through the queue.
 
 Batch-wide: a bad message goes to the dead-letter queue at once with its reason (if that move fails, it
-is reported failed and SQS's redrive policy moves it); no generate call starts that the invocation might
-not finish (a call cut off by the Lambda timeout leaves its credit in doubt).
+is reported failed and SQS's redrive policy moves it); the valid ones start in parallel (``concurrency``
+workers); no generate call starts that the invocation might not finish (a call cut off by the Lambda
+timeout leaves its credit in doubt): the reserve is checked per request, as its worker takes it up.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -172,16 +176,35 @@ class BatchSummary:
 
 
 class StartBatch:
-    """Runs :class:`CoverStarter` over a batch, with the batch-wide rules of the module docstring."""
+    """Runs :class:`CoverStarter` over a batch, with the batch-wide rules of the module docstring.
 
-    def __init__(self, starter: CoverStarter, dead_letters: DeadLetters, *, reserve_seconds: float) -> None:
+    The requests of one batch run concurrently on a thread pool of ``concurrency`` workers, created once
+    per container (``concurrency=1``: one after the other, in the calling thread). Messages naming the
+    same music task run one after the other in one worker (the claim guards across invocations), each
+    request in a copy of the caller's context, so log lines keep their own task. The time reserve is
+    checked per request as its worker takes it up; once the vendor refuses (401/402), requests not yet
+    taken up are parked as BLOCKED without a vendor call (those already in flight finish)."""
+
+    def __init__(
+        self,
+        starter: CoverStarter,
+        dead_letters: DeadLetters,
+        *,
+        reserve_seconds: float,
+        concurrency: int = 1,
+    ) -> None:
         self.starter = starter
         self.dead_letters = dead_letters
         self.reserve_seconds = reserve_seconds
+        self._pool = (
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="start-cover")
+            if concurrency > 1
+            else None
+        )
 
     def run(self, messages: Sequence[Message], time_left: Callable[[], float]) -> BatchSummary:
         summary = BatchSummary()
-        blocked: VendorBlockedError | None = None
+        by_task: dict[str, list[tuple[Message, CoverRequest]]] = {}
         for message in messages:
             try:
                 request = parse_request(message.body)
@@ -190,41 +213,63 @@ class StartBatch:
                 if not self._reject(message, exc):
                     summary.failed.append(message.message_id)
                 continue
-            with log_context.task(request.music_task_id, request.correlation_id):
-                left = time_left()
-                if left < self.reserve_seconds:
-                    log.warning(
-                        "only %.0fs left in this invocation and a vendor call may take %.0fs: "
-                        "leaving the message for a later delivery",
-                        left,
-                        self.reserve_seconds,
-                    )
-                    summary.failed.append(message.message_id)
-                    continue
-                try:
-                    result = self.starter.start(request, blocked=blocked)
-                except VendorBlockedError as exc:
-                    if blocked is None:
-                        blocked = exc
-                        summary.blocked = exc.code
-                        log.error(
-                            "vendor refused (%s): %s; parking the rest of this batch as BLOCKED",
-                            exc.code,
-                            exc.message,
-                        )
-                    summary.failed.append(message.message_id)
-                except (RetryLaterError, VendorTransientError) as exc:
-                    log.warning("leaving the message for a later delivery: %s", exc.message)
-                    summary.failed.append(message.message_id)
-                except CoverPipelineError as exc:
-                    log.error("could not start the cover: %s", exc.message)
-                    summary.failed.append(message.message_id)
-                except Exception:
-                    log.exception("unexpected error; the message stays on the queue")
-                    summary.failed.append(message.message_id)
-                else:
-                    summary.started += result.action in ("started", "resumed")
+            by_task.setdefault(request.music_task_id, []).append((message, request))
+        state = _BatchState(time_left)
+        groups = list(by_task.values())
+        if self._pool is None or len(groups) < 2:  # nothing to overlap
+            outcomes = [contextvars.copy_context().run(self._start_group, group, state) for group in groups]
+        else:  # each request in its own copy of this context (log_context.task keeps them apart)
+            futures = [
+                self._pool.submit(contextvars.copy_context().run, self._start_group, group, state)
+                for group in groups
+            ]
+            outcomes = [future.result() for future in futures]  # _start_group never raises
+        for outcome in outcomes:
+            summary.failed.extend(outcome.failed)
+            summary.started += outcome.started
+        summary.failed.sort(key={m.message_id: i for i, m in enumerate(messages)}.__getitem__)
+        summary.blocked = state.blocked.code if state.blocked else None
         return summary
+
+    def _start_group(self, group: list[tuple[Message, CoverRequest]], state: _BatchState) -> BatchSummary:
+        """The messages of one music task, one after the other; never raises."""
+        outcome = BatchSummary()
+        for message, request in group:
+            with log_context.task(request.music_task_id, request.correlation_id):
+                started = self._start_one(request, state)
+            if started is None:
+                outcome.failed.append(message.message_id)
+            else:
+                outcome.started += started
+        return outcome
+
+    def _start_one(self, request: CoverRequest, state: _BatchState) -> bool | None:
+        """Start one request: whether it started a cover, or None when its message stays on the queue.
+        Never raises."""
+        left = state.time_left()
+        if left < self.reserve_seconds:
+            log.warning(
+                "only %.0fs left in this invocation and a vendor call may take %.0fs: "
+                "leaving the message for a later delivery",
+                left,
+                self.reserve_seconds,
+            )
+            return None
+        try:
+            result = self.starter.start(request, blocked=state.blocked)
+        except VendorBlockedError as exc:
+            state.refused(exc)
+            return None
+        except (RetryLaterError, VendorTransientError) as exc:
+            log.warning("leaving the message for a later delivery: %s", exc.message)
+            return None
+        except CoverPipelineError as exc:
+            log.error("could not start the cover: %s", exc.message)
+            return None
+        except Exception:
+            log.exception("unexpected error; the message stays on the queue")
+            return None
+        return result.action in ("started", "resumed")
 
     def _reject(self, message: Message, exc: BadRequestError) -> bool:
         """Move a bad message to the DLQ with its reason; False when that failed (SQS then moves it)."""
@@ -240,3 +285,19 @@ class StartBatch:
             log.error("could not move message %s to the DLQ: %s", message.message_id, move.message)
             return False
         return True
+
+
+class _BatchState:
+    """What the workers of one batch share: the time left, and the vendor's first refusal."""
+
+    def __init__(self, time_left: Callable[[], float]) -> None:
+        self.time_left = time_left
+        self.blocked: VendorBlockedError | None = None
+        self._lock = threading.Lock()
+
+    def refused(self, exc: VendorBlockedError) -> None:
+        with self._lock:
+            if self.blocked is not None:
+                return
+            self.blocked = exc
+        log.error("vendor refused (%s): %s; parking the rest of this batch as BLOCKED", exc.code, exc.message)

@@ -49,4 +49,5 @@ def batch() -> StartBatch:
         starter(),
         DeadLetters(aws.client("sqs"), s.dead_letter_queue_url),
         reserve_seconds=s.vendor.longest_call_seconds,
+        concurrency=s.concurrency,
     )

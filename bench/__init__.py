@@ -1,0 +1,5 @@
+"""`make bench` (``python -m bench``): performance figures, as ratios measured side by side in one run.
+
+Sections: ``coldstart`` (cold import per function vs a bare boto3 client), ``start`` (the start function,
+parallel vs sequential batches), ``sizes`` (artifacts), ``local_scale`` (the local runner, small vs large
+runs), and ``schedule`` (the poll-schedule simulation, when ``bench/schedule.py`` is present)."""

@@ -1,0 +1,118 @@
+"""Runs every bench section, prints one table and writes the figures to bench/results/<UTC time>.json."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, local_scale, sizes, start
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def schedule_section() -> Callable[[], dict[str, Any]] | None:
+    """HOOK: the poll-schedule simulation (``bench/schedule.py`` with ``run() -> dict``), when present."""
+    try:
+        module = importlib.import_module("bench.schedule")
+    except ModuleNotFoundError as exc:
+        if exc.name != "bench.schedule":
+            raise
+        return None
+    run: Callable[[], dict[str, Any]] = module.run
+    return run
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    rows: list[tuple[str, str, str]] = []
+    cold = results.get("coldstart")
+    if cold:
+        base = cold["median_seconds"]["boto3 client (baseline)"]
+        rows.append(
+            (f"cold import, python {cold['python']}: boto3 client (baseline)", f"{base:.3f} s", "1.00")
+        )
+        for name, ratio in cold["ratio_to_baseline"].items():
+            rows.append(
+                (f"cold import: {name}", f"{cold['median_seconds'][name]:.3f} s", f"{ratio:.2f} (<= 1.3)")
+            )
+    begin = results.get("start")
+    if begin:
+        for label, seconds in begin["median_seconds"].items():
+            rows.append((f"start function, 300 ms vendor: {label}", f"{seconds:.3f} s", ""))
+        rows.append(
+            ("  parallel batch of 10 / one record", "", f"{begin['parallel_batch_vs_one_record']:.2f}")
+        )
+        rows.append(
+            ("  sequential batch / parallel batch", "", f"{begin['sequential_vs_parallel_batch']:.2f}")
+        )
+    size = results.get("sizes")
+    if size:
+        for name, measured in size["bytes"].items():
+            rows.append((f"artifact zipped: {name}", f"{measured['zipped'] / 1024:.0f} KiB", ""))
+    scale = results.get("local_scale")
+    if scale:
+        small, large = scale["tasks"]
+        for count in (small, large):
+            rows.append(
+                (
+                    f"local runner, {count} tasks: per task",
+                    f"{scale['seconds_per_task'][str(count)]:.3f} s",
+                    "",
+                )
+            )
+        rows.append((f"  {large} / {small} tasks, per task", "", f"{scale['ratio']:.2f} (<= 1.2)"))
+    for key, value in (results.get("schedule") or {}).items():
+        rows.append((f"poll schedule: {key}", str(value), ""))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'measure':<{width}}  {'median':>10}  ratio", "-" * (width + 26)]
+    lines += [f"{name:<{width}}  {value:>10}  {ratio}" for name, value, ratio in rows]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--large", type=int, default=local_scale.LARGE, help="tasks in the large local run")
+    parser.add_argument("--only", nargs="*", help="sections to run (default: all)")
+    args = parser.parse_args()
+    logging.disable(logging.CRITICAL)
+    warnings.simplefilter("ignore")
+    sections: dict[str, Callable[[], dict[str, Any]]] = {
+        "coldstart": coldstart.run,
+        "start": start.run,
+        "sizes": sizes.run,
+        "local_scale": lambda: local_scale.run(args.large),
+    }
+    schedule = schedule_section()
+    if schedule is not None:
+        sections["schedule"] = schedule
+    results: dict[str, Any] = {"machine": f"{platform.machine()}, {platform.python_version()}"}
+    began = time.perf_counter()
+    for name, section in sections.items():
+        if args.only and name not in args.only:
+            continue
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(None):  # handlers print their JSON logs
+            results[name] = section()
+        results[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
+    results["total_seconds"] = round(time.perf_counter() - began, 1)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(table(results)))
+    shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    print(f"\n{results['total_seconds']:.0f} s; figures in {shown}")
+    if schedule is None:
+        print("(no bench/schedule.py yet: the poll-schedule simulation is not part of this run)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Artifact sizes: the shared layer and each function, zipped as Lambda gets them. From `sam build`'s
+output when present (.aws-sam/build), else the layer built with its Makefile into a temporary folder."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from bench.coldstart import FUNCTIONS, ROOT
+
+BUILD = ROOT / ".aws-sam" / "build"
+LOGICAL_IDS = {
+    "start_cover": "StartCoverFunction",
+    "check_cover_status": "CheckCoverStatusFunction",
+    "finalize_cover": "FinalizeCoverFunction",
+    "music_webhook": "MusicWebhookFunction",
+}
+
+
+def zipped_bytes(folder: Path) -> int:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.tell()
+
+
+def unzipped_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="covers-sizes-") as tmp:
+        if (BUILD / "SharedLayer").is_dir():
+            source, layer = "sam build (.aws-sam/build)", BUILD / "SharedLayer"
+            functions = {f: BUILD / LOGICAL_IDS[f] for f in FUNCTIONS}
+        else:
+            source, layer = "layer Makefile (no .aws-sam/build)", Path(tmp) / "layer"
+            subprocess.run(
+                ["make", "-s", "build-SharedLayer", f"ARTIFACTS_DIR={layer}", f"PYTHON={sys.executable}"],
+                cwd=ROOT / "layers" / "shared",
+                check=True,
+                capture_output=True,
+            )
+            functions = {f: ROOT / "functions" / f for f in FUNCTIONS}
+        sizes = {"SharedLayer": {"zipped": zipped_bytes(layer), "unzipped": unzipped_bytes(layer)}}
+        for name, folder in functions.items():
+            code = {p.name: p for p in folder.glob("*.py")}  # what the function's Makefile ships
+            with tempfile.TemporaryDirectory() as only:
+                for file_name, path in code.items():
+                    (Path(only) / file_name).write_bytes(path.read_bytes())
+                sizes[name] = {"zipped": zipped_bytes(Path(only)), "unzipped": unzipped_bytes(Path(only))}
+    return {"source": source, "bytes": sizes}

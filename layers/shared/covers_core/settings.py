@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from covers_core.domain.schedule import PollSchedule
+from covers_core.domain.schedule import InvocationPolling, PollSchedule
 from covers_core.errors import ConfigError
 
 N = TypeVar("N", int, float)
@@ -135,6 +135,7 @@ class CheckSettings:
     table_name: str
     vendor: VendorSettings
     schedule: PollSchedule
+    polling: InvocationPolling
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CheckSettings:
@@ -147,10 +148,17 @@ class CheckSettings:
                 max_interval=_number(env, "POLL_MAX_INTERVAL_SECONDS", int, 1),
                 max_polls=_number(env, "POLL_MAX_POLLS", int, 1),
             )
+            polling = InvocationPolling(
+                budget=_number(env, "POLL_INVOCATION_BUDGET_SECONDS", int, 0),
+                interval=_number(env, "POLL_INVOCATION_INTERVAL_SECONDS", int, 1),
+            )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         return cls(
-            table_name=_text(env, "COVERS_TABLE_NAME"), vendor=VendorSettings.from_env(env), schedule=schedule
+            table_name=_text(env, "COVERS_TABLE_NAME"),
+            vendor=VendorSettings.from_env(env),
+            schedule=schedule,
+            polling=polling,
         )
 
 

@@ -58,53 +58,53 @@ ONE_CALL = InvocationPolling(budget=0, interval=1)
 
 
 @dataclass(frozen=True)
-class LatencyStats:
-    """Rolling statistics of the vendor's time-to-ready: an exponentially weighted mean and variance of
-    log(seconds), over ``count`` observations. Stored as one small item; updated by finalize."""
+class LearnedWait:
+    """The adaptive first wait as stored (one small item), and how many covers taught it."""
 
+    seconds: float
     count: int
-    mean_log: float
-    var_log: float
-
-    def observe(self, seconds: float, alpha: float) -> LatencyStats:
-        """These statistics after one more observation (weight ``alpha``; the first sets the mean)."""
-        x = math.log(max(seconds, 1.0))
-        if self.count == 0:
-            return LatencyStats(1, x, 0.0)
-        delta = x - self.mean_log
-        mean = self.mean_log + alpha * delta
-        var = (1 - alpha) * (self.var_log + alpha * delta * delta)
-        return LatencyStats(self.count + 1, mean, var)
-
-    def quantile(self, z: float) -> float:
-        """The time-to-ready at ``z`` standard deviations (lognormal model), in seconds."""
-        return math.exp(self.mean_log + z * math.sqrt(max(self.var_log, 0.0)))
 
 
-EMPTY_STATS = LatencyStats(0, 0.0, 0.0)
+#: Step of the first-wait tracker in log space (about 1/step covers to follow a latency shift).
+FIRST_WAIT_STEP = 0.15
 
 
 @dataclass(frozen=True)
 class FirstWaitPolicy:
-    """The first wait from observed latencies: the ``quantile_z`` quantile of the time-to-ready (a low
-    one, so few covers are ready before the first check), clamped to [``minimum``, ``maximum``]; the
-    template's fixed ``fallback`` until ``min_samples`` observations exist."""
+    """The first wait learned from outcomes: it tracks the ``percentile`` of the vendor's time-to-ready.
+
+    Each SUCCEEDED cover says one thing that is exact whatever the schedule: was it already ready at the
+    first status call (``poll_count == 1``)? A stochastic quantile tracker (Robbins-Monro, in log space)
+    moves the wait down by ``exp(-step * (1 - p))`` when it was, up by ``exp(step * p)`` when not, so it
+    settles where a fraction ``p`` of covers are ready before the first check. (An average of observed
+    latencies would be biased: a cover found ready at the first check only says it was ready by then.)
+    ``fallback`` (the template's PollFirstWaitSeconds) applies with no history; [``minimum``, ``maximum``]
+    bound it."""
 
     fallback: int
     minimum: int
     maximum: int
-    quantile_z: float
-    min_samples: int
-    alpha: float
+    percentile: float
+    step: float = FIRST_WAIT_STEP
 
     def __post_init__(self) -> None:
         if not 0 <= self.minimum <= self.maximum or self.fallback < 0:
             raise ValueError("first wait: 0 <= minimum <= maximum and fallback >= 0")
-        if not 0 < self.alpha <= 1 or self.min_samples < 1:
-            raise ValueError("first wait: 0 < alpha <= 1 and min samples >= 1")
+        if not 0 < self.percentile < 100 or not 0 < self.step <= 1:
+            raise ValueError("first wait: 0 < percentile < 100 and 0 < step <= 1")
 
-    def first_wait(self, stats: LatencyStats | None) -> int:
-        if stats is None or stats.count < self.min_samples:
+    def first_wait(self, learned: LearnedWait | None) -> int:
+        if learned is None:
             return self.fallback
-        wait = math.floor(stats.quantile(self.quantile_z))
-        return max(self.minimum, min(self.maximum, wait))
+        return self._clamp(learned.seconds)
+
+    def observe(self, learned: LearnedWait | None, *, ready_at_first_check: bool) -> LearnedWait:
+        """The learned wait after one more SUCCEEDED cover."""
+        seconds = learned.seconds if learned is not None else float(self.fallback)
+        p = self.percentile / 100
+        seconds *= math.exp(self.step * (p - (1.0 if ready_at_first_check else 0.0)))
+        bounded = min(max(seconds, float(max(self.minimum, 1))), float(self.maximum))
+        return LearnedWait(bounded, (learned.count if learned is not None else 0) + 1)
+
+    def _clamp(self, seconds: float) -> int:
+        return max(self.minimum, min(self.maximum, round(seconds)))

@@ -29,7 +29,7 @@ from covers_core.domain.schedule import (
 )
 from covers_core.logic.check import CheckInput, CoverChecker
 
-from covers_local.stack import load_template
+from covers_local.stack import parameter_defaults
 
 # --- published prices (us-east-1, USD, as of 2025; per unit) -------------------------------------------
 PRICES = {
@@ -83,14 +83,9 @@ class Scheme:
     express: bool = False
 
 
-def template_defaults() -> dict[str, Any]:
-    """The template's parameter defaults (the one place they live)."""
-    return {name: p.get("Default") for name, p in load_template()["Parameters"].items()}
-
-
 def default_scheme(*, express: bool = False) -> Scheme:
     """What a default deployment does (EXPRESS: the check polls once per invocation, as the template sets)."""
-    d = template_defaults()
+    d = parameter_defaults()
     schedule = PollSchedule(
         interval=int(d["PollIntervalSeconds"]),
         deadline=int(d["PollMaxWaitSeconds"]) if not express else 240,
@@ -190,13 +185,14 @@ class Cover:
 
 
 def run_cover(scheme: Scheme, ready_at: float, first_wait: int) -> Cover:
-    clock, store = VirtualClock(), CountingStore()
-    vendor = FakeVendor(clock)
+    clock = VirtualClock()
+    store: Any = CountingStore()  # duck-typed stand-ins for CoverStore and VendorClient
+    vendor: Any = FakeVendor(clock)
     vendor.ready_at = ready_at
     checker = CoverChecker(
-        vendor,  # type: ignore[arg-type]
+        vendor,
         scheme.schedule,
-        store,  # type: ignore[arg-type]
+        store,
         polling=scheme.polling,
         clock=clock.now,
         sleep=clock.sleep,

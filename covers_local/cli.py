@@ -246,13 +246,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         except BadRequestError as exc:
             raise CommandError(f"invalid music task id {task_id!r}: {exc.message}") from exc
     console = Console(quiet=False)
+    first_wait, poll_interval, max_wait = args.initial_wait, args.poll_interval, args.max_wait
+    if args.template_schedule:  # a default deployment's Poll* values (the rest are template defaults anyway)
+        from covers_local.stack import parameter_defaults
+
+        defaults = parameter_defaults()
+        first_wait, poll_interval, max_wait = (
+            int(defaults[name])
+            for name in ("PollFirstWaitSeconds", "PollIntervalSeconds", "PollMaxWaitSeconds")
+        )
     summary = run_local(
         args.music_task_ids,
         vendor_url=args.udio_url,
         api_key=args.api_key or os.environ.get("COVERS_API_KEY"),
-        first_wait=args.initial_wait,
-        poll_interval=args.poll_interval,
-        max_wait=args.max_wait,
+        first_wait=first_wait,
+        poll_interval=poll_interval,
+        max_wait=max_wait,
         archive=args.archive,
         console=console,
     )
@@ -401,6 +410,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--poll-interval", type=_positive(1), default=2, help="seconds between checks")
     run.add_argument("--max-wait", type=_positive(1), default=120, help="deadline in seconds")
     run.add_argument("--archive", action="store_true", help="archive images to (moto) S3")
+    run.add_argument(
+        "--template-schedule",
+        action="store_true",
+        help="poll exactly as a default deployment does (template defaults, adaptive first wait, polling "
+        "inside each check invocation), in real time; overrides --initial-wait/--poll-interval/--max-wait",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     run.set_defaults(func=cmd_run)
 

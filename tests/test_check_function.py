@@ -12,6 +12,7 @@ from covers_core.domain.schedule import InvocationPolling, PollSchedule
 from covers_core.errors import CoverTaskNotFoundError, VendorAuthError, VendorTransientError
 from covers_core.logic.check import CheckInput, CoverChecker
 
+from bench.schedule import EPOCH, VirtualClock
 from covers_local.emulator import VendorEmulator
 from tests.conftest import Aws, invoke, load_event, sqs_event
 
@@ -86,17 +87,6 @@ class FakeVendor:
         return CoverStatus(cover_task_id, VendorStatus.IN_PROGRESS)
 
 
-class VirtualClock:
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def now(self) -> datetime:
-        return EPOCH + timedelta(seconds=self.seconds)
-
-    def sleep(self, seconds: float) -> None:
-        self.seconds += seconds
-
-
 class PollLog:
     def __init__(self) -> None:
         self.polls: list[int] = []
@@ -105,7 +95,6 @@ class PollLog:
         self.polls.append(poll_count)
 
 
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 SCHEDULE = PollSchedule(interval=2, deadline=120, backoff=1.0, max_interval=60, max_polls=500)
 
 

@@ -100,8 +100,10 @@ def run_local(
     extra_messages: Sequence[dict[str, Any] | str] = (),
     emulator: VendorEmulator | None = None,
     log_path: Path | None = None,
+    template_schedule: bool = False,
 ) -> dict[str, Any]:
-    """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}."""
+    """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}.
+    Unless ``template_schedule``, each check invocation makes one status call (the short local schedule)."""
     from covers_local.runner import LocalPipeline, LocalSettings
 
     own_emulator = None
@@ -122,6 +124,7 @@ def run_local(
         poll_interval=poll_interval,
         max_wait=max_wait,
         archive=archive,
+        extra_env={} if template_schedule else {"POLL_INVOCATION_BUDGET_SECONDS": "0"},
     )
     log_path = log_path or Path(LOG_FILE)
     console.say(f"aws: moto (in-process); function logs -> {log_path}")
@@ -264,6 +267,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_wait=max_wait,
         archive=args.archive,
         console=console,
+        template_schedule=args.template_schedule,
     )
     if args.json:
         json.dump(summary["tasks"], sys.stdout, indent=2)

@@ -105,8 +105,10 @@ def run_local(
     log_path: Path | None = None,
     read_status_of: str | None = None,
     resume: Sequence[str] = (),
+    template_schedule: bool = False,
 ) -> dict[str, Any]:
     """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}.
+    Unless ``template_schedule``, each check invocation makes one status call (the short local schedule).
     With ``read_status_of``, "statusApi": that task's (status code, body) from the status API handler.
     Then each of ``resume`` is made ready at the ``emulator`` and resumed as ``covers resume`` would
     (``"resumed"``: each one's statuses and new events)."""
@@ -130,6 +132,7 @@ def run_local(
         poll_interval=poll_interval,
         max_wait=max_wait,
         archive=archive,
+        extra_env={} if template_schedule else {"POLL_INVOCATION_BUDGET_SECONDS": "0"},
     )
     log_path = log_path or Path(LOG_FILE)
     console.say(f"aws: moto (in-process); function logs -> {log_path}")
@@ -297,15 +300,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         except BadRequestError as exc:
             raise CommandError(f"invalid music task id {task_id!r}: {exc.message}") from exc
     console = Console(quiet=False)
+    first_wait, poll_interval, max_wait = args.initial_wait, args.poll_interval, args.max_wait
+    if args.template_schedule:  # a default deployment's Poll* values (the rest are template defaults anyway)
+        from covers_local.stack import parameter_defaults
+
+        defaults = parameter_defaults()
+        first_wait, poll_interval, max_wait = (
+            int(defaults[name])
+            for name in ("PollFirstWaitSeconds", "PollIntervalSeconds", "PollMaxWaitSeconds")
+        )
     summary = run_local(
         args.music_task_ids,
         vendor_url=args.udio_url,
         api_key=args.api_key or os.environ.get("COVERS_API_KEY"),
-        first_wait=args.initial_wait,
-        poll_interval=args.poll_interval,
-        max_wait=args.max_wait,
+        first_wait=first_wait,
+        poll_interval=poll_interval,
+        max_wait=max_wait,
         archive=args.archive,
         console=console,
+        template_schedule=args.template_schedule,
     )
     if args.json:
         json.dump(summary["tasks"], sys.stdout, indent=2)
@@ -519,6 +532,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--poll-interval", type=_positive(1), default=2, help="seconds between checks")
     run.add_argument("--max-wait", type=_positive(1), default=120, help="deadline in seconds")
     run.add_argument("--archive", action="store_true", help="archive images to (moto) S3")
+    run.add_argument(
+        "--template-schedule",
+        action="store_true",
+        help="poll exactly as a default deployment does (template defaults, adaptive first wait, polling "
+        "inside each check invocation), in real time; overrides --initial-wait/--poll-interval/--max-wait",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     run.set_defaults(func=cmd_run)
 

@@ -102,6 +102,11 @@ def load_template(path: Path | None = None) -> dict[str, Any]:
     return copy.deepcopy(_parse_yaml(path, path.stat().st_mtime_ns))
 
 
+def parameter_defaults(path: Path | None = None) -> dict[str, Any]:
+    """Each template parameter's default (the one place defaults live), by parameter name."""
+    return {name: spec.get("Default") for name, spec in load_template(path)["Parameters"].items()}
+
+
 @functools.cache
 def _parse_yaml(path: Path, mtime_ns: int) -> dict[str, Any]:  # parsing YAML is slow: once per version
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass

@@ -87,6 +87,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[S
         "PollFirstWaitSeconds": 0,
         "PollIntervalSeconds": 1,
         "PollMaxWaitSeconds": 30,
+        "PollInvocationBudgetSeconds": 0,  # one status call per invocation, unless a test sets it
     }
     with mock_aws(), atomic_dynamodb():
         stack = deploy("covers-test", parameters, root=ROOT)

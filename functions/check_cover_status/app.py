@@ -1,4 +1,4 @@
-"""CheckCoverStatusFunction: one vendor status poll for the CoverWorkflow's wait/poll loop.
+"""CheckCoverStatusFunction: vendor status polls (a few per invocation) for the CoverWorkflow's poll loop.
 
 Vendor errors propagate as typed exceptions; their class names are what the state machine's Retry and
 Catch blocks match (see covers_core.domain.outcomes.RETRIED)."""
@@ -24,7 +24,8 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = CheckInput.from_state(event)
     with log_context.task(state.music_task_id, state.correlation_id):
-        result = wiring.checker().check(state)
-        metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=1)
+        result = wiring.checker().check(state, time_left=lambda: context.get_remaining_time_in_millis() / 1e3)
+        polls = result.poll_count - state.poll_count
+        metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=polls)
         logger.info("cover status", extra={"status": result.status, "pollCount": result.poll_count})
     return result.to_state()

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from covers_core.domain.schedule import PollSchedule
+from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling, PollSchedule
 from covers_core.errors import ConfigError
 
 N = TypeVar("N", int, float)
@@ -104,6 +104,27 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class FirstWaitSettings:
+    """The adaptive first wait: the policy, and the table holding what it learned."""
+
+    policy: FirstWaitPolicy
+    table_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FirstWaitSettings:
+        try:
+            policy = FirstWaitPolicy(
+                fallback=_number(env, "POLL_FIRST_WAIT_SECONDS", int, 0),
+                minimum=_number(env, "POLL_FIRST_WAIT_MIN_SECONDS", int, 0),
+                maximum=_number(env, "POLL_FIRST_WAIT_MAX_SECONDS", int, 0),
+                percentile=_number(env, "POLL_FIRST_WAIT_PERCENTILE", float, 0.0),
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        return cls(policy=policy, table_name=_text(env, "POLL_STATS_TABLE_NAME"))
+
+
+@dataclass(frozen=True)
 class StartSettings:
     """StartCoverFunction."""
 
@@ -113,7 +134,7 @@ class StartSettings:
     dead_letter_queue_url: str
     claim_lease_seconds: int
     not_found_attempts: int
-    first_wait_seconds: int
+    first_wait: FirstWaitSettings
     #: Vendor calls one invocation makes at once (the requests of a batch run in parallel).
     concurrency: int
 
@@ -126,7 +147,7 @@ class StartSettings:
             dead_letter_queue_url=_text(env, "DEAD_LETTER_QUEUE_URL"),
             claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", int, 1),
             not_found_attempts=_number(env, "NOT_FOUND_ATTEMPTS", int, 1),
-            first_wait_seconds=_number(env, "POLL_FIRST_WAIT_SECONDS", int, 0),
+            first_wait=FirstWaitSettings.from_env(env),
             concurrency=_number(env, "START_CONCURRENCY", int, 1),
         )
 
@@ -138,6 +159,7 @@ class CheckSettings:
     table_name: str
     vendor: VendorSettings
     schedule: PollSchedule
+    polling: InvocationPolling
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CheckSettings:
@@ -150,10 +172,17 @@ class CheckSettings:
                 max_interval=_number(env, "POLL_MAX_INTERVAL_SECONDS", int, 1),
                 max_polls=_number(env, "POLL_MAX_POLLS", int, 1),
             )
+            polling = InvocationPolling(
+                budget=_number(env, "POLL_INVOCATION_BUDGET_SECONDS", int, 0),
+                interval=_number(env, "POLL_INVOCATION_INTERVAL_SECONDS", int, 1),
+            )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         return cls(
-            table_name=_text(env, "COVERS_TABLE_NAME"), vendor=VendorSettings.from_env(env), schedule=schedule
+            table_name=_text(env, "COVERS_TABLE_NAME"),
+            vendor=VendorSettings.from_env(env),
+            schedule=schedule,
+            polling=polling,
         )
 
 
@@ -165,6 +194,7 @@ class FinalizeSettings:
     archive_bucket: str | None
     archive_max_bytes: int
     archive_allow_loopback: bool
+    first_wait: FirstWaitSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> FinalizeSettings:
@@ -173,6 +203,7 @@ class FinalizeSettings:
             archive_bucket=_text(env, "ARCHIVE_BUCKET", allow_empty=True) or None,
             archive_max_bytes=_number(env, "ARCHIVE_MAX_BYTES", int, 1),
             archive_allow_loopback=_flag(env, "ARCHIVE_ALLOW_LOOPBACK"),
+            first_wait=FirstWaitSettings.from_env(env),
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from covers_core.domain.model import CoverRecord, CoverRequest, ImageCopy, images_expire_at
+from covers_core.domain.model import CoverRecord, CoverRequest, ImageCopy, Status, images_expire_at
 from covers_core.domain.outcomes import Outcome
 from covers_core.errors import ErrorCode
 
@@ -37,11 +37,13 @@ class Finalizer:
         publisher: EventPublisher,
         *,
         archiver: Archiver | None = None,
+        learn: Callable[[CoverRecord], object] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.publisher = publisher
         self.archiver = archiver
+        self.learn = learn  # the adaptive poll schedule learns from each cover that this call finalized
         self.clock = clock
 
     def finish(
@@ -82,6 +84,8 @@ class Finalizer:
             record = self.store.get(music_task_id)
             if record is None:
                 raise LookupError(f"the record of {music_task_id} vanished while finalizing")
+        elif self.learn is not None and record.status == Status.SUCCEEDED:
+            self.learn(record)  # once per cover: only the call whose write won (best effort, never raises)
         self.publish_once(record)
         return record
 

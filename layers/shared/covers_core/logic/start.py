@@ -83,7 +83,7 @@ class CoverStarter:
         *,
         claim_lease_seconds: int,
         not_found_attempts: int,
-        first_wait_seconds: int,
+        first_wait_seconds: Callable[[], int],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
@@ -149,7 +149,7 @@ class CoverStarter:
         return StartResult.of(record, "duplicate")
 
     def _start_workflow(self, record: CoverRecord, action: Action) -> StartResult:
-        arn = self.workflow.start(WorkflowInput.for_record(record, self.first_wait_seconds))
+        arn = self.workflow.start(WorkflowInput.for_record(record, self.first_wait_seconds()))
         self.store.record_execution(record.music_task_id, arn, self.clock())
         return StartResult.of(record.with_execution(arn), action)
 

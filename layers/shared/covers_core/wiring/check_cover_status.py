@@ -20,4 +20,10 @@ def checker() -> CoverChecker:
         timeout=s.vendor.timeout,
         session=new_session(),
     )
-    return CoverChecker(vendor, s.schedule, CoverStore(aws.table(s.table_name)))
+    return CoverChecker(
+        vendor,
+        s.schedule,
+        CoverStore(aws.table(s.table_name)),
+        polling=s.polling,
+        call_seconds=s.vendor.longest_call_seconds,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from covers_core.adapters import aws
 from covers_core.adapters.eventbus import EventPublisher
+from covers_core.adapters.poll_stats import LearnedWaitStore
 from covers_core.adapters.records import CoverStore
 from covers_core.logic.finalize import Archiver, Finalizer
 from covers_core.settings import FinalizeSettings
@@ -23,4 +24,12 @@ def finalizer() -> Finalizer:
         )
         archiver = ImageArchiver(aws.client("s3"), s.archive_bucket, fetcher)
     publisher = EventPublisher(aws.client("events"), s.records.bus_name, s.records.event_source)
-    return Finalizer(CoverStore(aws.table(s.records.table_name)), publisher, archiver=archiver)
+    learned = LearnedWaitStore(aws.table(s.first_wait.table_name))
+    return Finalizer(
+        CoverStore(aws.table(s.records.table_name)),
+        publisher,
+        archiver=archiver,
+        learn=lambda record: learned.observe(
+            s.first_wait.policy, ready_at_first_check=record.poll_count == 1
+        ),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from covers_core.adapters import aws
 from covers_core.adapters.eventbus import EventPublisher
+from covers_core.adapters.poll_stats import CachedFirstWait, LearnedWaitStore
 from covers_core.adapters.queues import DeadLetters
 from covers_core.adapters.records import CoverStore
 from covers_core.adapters.secrets import api_key_reader
@@ -38,7 +39,9 @@ def starter() -> CoverStarter:
         Finalizer(store, publisher),  # the start function's outcomes have no images to archive
         claim_lease_seconds=s.claim_lease_seconds,
         not_found_attempts=s.not_found_attempts,
-        first_wait_seconds=s.first_wait_seconds,
+        first_wait_seconds=CachedFirstWait(
+            LearnedWaitStore(aws.table(s.first_wait.table_name)), s.first_wait.policy
+        ),
     )
 
 

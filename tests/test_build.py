@@ -25,7 +25,7 @@ def test_built_functions_run_on_their_sample_events() -> None:
     ):
         assert (BUILD / name / "app.py").exists(), name
         assert not (BUILD / name / "covers_core").exists(), "covers_core belongs in the layer only"
-    assert (BUILD / "SharedLayer" / "python" / "covers_core" / "vendor.py").exists()
+    assert (BUILD / "SharedLayer" / "python" / "covers_core" / "adapters" / "vendor.py").exists()
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "build_smoke.py"), str(BUILD)],
         capture_output=True,

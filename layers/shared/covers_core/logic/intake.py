@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from covers_core.domain.requests import MAX_BODY_BYTES, parse_request
 from covers_core.domain.signature import WebhookAuthError, verify
 from covers_core.errors import BadRequestError
+from covers_core.logic import HttpAnswer
 
 if TYPE_CHECKING:
     from covers_core.adapters.queues import DeadLetters, RequestQueue
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WebhookResponse:
-    status: int
-    body: dict[str, Any]
 
 
 def is_json(content_type: str | None) -> bool:
@@ -49,25 +43,25 @@ class WebhookIntake:
 
     def handle(
         self, body: bytes, signature: str | None, content_type: str | None, request_id: str
-    ) -> WebhookResponse:
+    ) -> HttpAnswer:
         """Always an answer: 202 queued, 400 unusable (kept in the DLQ), 401, 413 or 415."""
         if len(body) > MAX_BODY_BYTES:
             log.error("webhook %s: body of %d bytes refused", request_id, len(body))
-            return WebhookResponse(413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
+            return HttpAnswer(413, {"error": f"body is over {MAX_BODY_BYTES} bytes"})
         try:
             verify(self.secrets(), body, signature, self.clock(), self.tolerance)
         except WebhookAuthError as exc:
             log.warning("webhook %s refused: %s", request_id, exc.message)
-            return WebhookResponse(401, {"error": "invalid or missing signature"})
+            return HttpAnswer(401, {"error": "invalid or missing signature"})
         if not is_json(content_type):
             log.warning("webhook %s: content type %.60r refused", request_id, content_type)
-            return WebhookResponse(415, {"error": "Content-Type must be application/json"})
+            return HttpAnswer(415, {"error": "Content-Type must be application/json"})
         try:
             request = parse_request(body)
         except BadRequestError as exc:
             # Authentic but unusable: keep it where an operator will see it, and tell the sender why.
             log.error("webhook %s: rejected body: %s", request_id, exc.message)
             self.dead_letters.send(body.decode("utf-8", "replace"), exc.message, request_id)
-            return WebhookResponse(400, {"error": exc.message})
+            return HttpAnswer(400, {"error": exc.message})
         message_id = self.requests.send(request)
-        return WebhookResponse(202, {"musicTaskId": request.music_task_id, "messageId": message_id})
+        return HttpAnswer(202, {"musicTaskId": request.music_task_id, "messageId": message_id})

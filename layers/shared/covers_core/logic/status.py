@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from covers_core.domain.events import public_view
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
+from covers_core.logic import HttpAnswer
 
 if TYPE_CHECKING:
     from covers_core.adapters.records import CoverStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StatusResponse:
-    status: int
-    body: dict[str, Any]
 
 
 class CoverStatusReader:
@@ -28,15 +22,15 @@ class CoverStatusReader:
     def __init__(self, records: CoverStore) -> None:
         self.records = records
 
-    def answer(self, music_task_id: object) -> StatusResponse:
+    def answer(self, music_task_id: object) -> HttpAnswer:
         """Never raises for bad input; an AWS failure propagates (a 5xx: the caller should retry)."""
         try:
             # The queue contract's id rules: a string of printable ASCII, no spaces, at most 256 chars.
             music_task_id = request_from_mapping({"musicTaskId": music_task_id}).music_task_id
         except BadRequestError as exc:
             log.info("status request refused: %s", exc.message)
-            return StatusResponse(400, {"error": f"invalid music task id: {exc.message}"})
+            return HttpAnswer(400, {"error": f"invalid music task id: {exc.message}"})
         record = self.records.get(music_task_id)
         if record is None:
-            return StatusResponse(404, {"error": f"no cover request for music task {music_task_id}"})
-        return StatusResponse(200, public_view(record))
+            return HttpAnswer(404, {"error": f"no cover request for music task {music_task_id}"})
+        return HttpAnswer(200, public_view(record))

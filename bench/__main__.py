@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import logging
 import platform
@@ -15,21 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, local_scale, sizes, start
+from bench import coldstart, local_scale, schedule, sizes, start
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def schedule_section() -> Callable[[], dict[str, Any]] | None:
-    """HOOK: the poll-schedule simulation (``bench/schedule.py`` with ``run() -> dict``), when present."""
-    try:
-        module = importlib.import_module("bench.schedule")
-    except ModuleNotFoundError as exc:
-        if exc.name != "bench.schedule":
-            raise
-        return None
-    run: Callable[[], dict[str, Any]] = module.run
-    return run
 
 
 def table(results: dict[str, Any]) -> list[str]:
@@ -70,8 +57,6 @@ def table(results: dict[str, Any]) -> list[str]:
                 )
             )
         rows.append((f"  {large} / {small} tasks, per task", "", f"{scale['ratio']:.2f} (<= 1.2)"))
-    for key, value in (results.get("schedule") or {}).items():
-        rows.append((f"poll schedule: {key}", str(value), ""))
     width = max(len(r[0]) for r in rows)
     lines = [f"{'measure':<{width}}  {'median':>10}  ratio", "-" * (width + 26)]
     lines += [f"{name:<{width}}  {value:>10}  {ratio}" for name, value, ratio in rows]
@@ -90,10 +75,8 @@ def main() -> None:
         "start": start.run,
         "sizes": sizes.run,
         "local_scale": lambda: local_scale.run(args.large),
+        "schedule": schedule.run,
     }
-    schedule = schedule_section()
-    if schedule is not None:
-        sections["schedule"] = schedule
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     began = time.perf_counter()
     for name, section in sections.items():
@@ -107,11 +90,13 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
-    print("\n".join(table(results)))
+    if any(k in results for k in sections if k != "schedule"):
+        print("\n".join(table(results)))
+    if "schedule" in results:  # its own table: one row per scheme and mix
+        print()
+        schedule.print_table(results["schedule"])
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     print(f"\n{results['total_seconds']:.0f} s; figures in {shown}")
-    if schedule is None:
-        print("(no bench/schedule.py yet: the poll-schedule simulation is not part of this run)")
 
 
 if __name__ == "__main__":

@@ -383,14 +383,15 @@ class LocalPipeline:
                     stop_when_blocked and status == "BLOCKED"
                 ):
                     settled.add(task_id)
-            if time.monotonic() >= next_failure_check:  # a failed workflow settles nothing by itself
+            idle = not handled and self.stack.queue_depth() == 0 and not self.stack.executions("RUNNING")
+            if idle or time.monotonic() >= next_failure_check:  # a failed workflow settles nothing itself
                 newly_failed = self._failed_workflows(open_records, wanted - settled)
                 failed.update(newly_failed)
                 settled |= set(newly_failed)
                 next_failure_check = time.monotonic() + 2
             if wanted <= settled:
                 break
-            if not handled and self.stack.queue_depth() == 0 and not self.stack.executions("RUNNING"):
+            if idle:
                 break  # nothing left anywhere: whatever is not settled went to the DLQ
             if time.monotonic() > deadline:
                 raise TimeoutError(

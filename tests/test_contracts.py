@@ -146,11 +146,14 @@ class Recording(dict[str, str]):
 @pytest.fixture(scope="module")
 def deployed_environments() -> dict[str, dict[str, str]]:
     """Each function's environment as CloudFormation resolves it (template.yaml deployed into moto)."""
-    with mock_aws():  # (POWERTOOLS_* are Powertools' own settings)
+    # (POWERTOOLS_* are Powertools' own settings; the endpoint override is every AWS client's, below)
+    with mock_aws():
         stack = deploy("covers-contracts", root=ROOT)
         return {
             logical_id: {
-                k: v for k, v in stack.function_env(logical_id).items() if not k.startswith("POWERTOOLS_")
+                k: v
+                for k, v in stack.function_env(logical_id).items()
+                if not k.startswith("POWERTOOLS_") and k != settings.AWS_ENDPOINT_VARIABLE
             }
             for logical_id in stack.functions
         }
@@ -245,3 +248,26 @@ def test_no_policy_grants_a_wildcard_resource_except_log_delivery() -> None:
                 if statement.get("Resource") == "*":
                     assert logical_id == "CoverWorkflow"
                     assert set(statement["Action"]) <= LOG_DELIVERY_ACTIONS
+
+
+def test_every_aws_client_honours_the_endpoint_override_only_when_it_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from covers_core.adapters import aws, secrets
+
+    declared = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert declared[settings.AWS_ENDPOINT_VARIABLE] == ""  # deployed: AWS itself
+    for value, expected in (("", "https://sqs.us-east-1.amazonaws.com"), ("http://127.0.0.1:5000", None)):
+        monkeypatch.setenv(settings.AWS_ENDPOINT_VARIABLE, value)
+        aws.forget_clients()
+        secrets.forget_secrets()
+        want = expected or value
+        assert aws.client("sqs").meta.endpoint_url == want
+        assert aws.table("t").meta.client.meta.endpoint_url == want.replace("sqs", "dynamodb")
+        assert secrets._provider().client.meta.endpoint_url == want.replace("sqs", "secretsmanager")
+    monkeypatch.setenv(settings.AWS_ENDPOINT_VARIABLE, "localhost:5000")
+    aws.forget_clients()
+    with pytest.raises(errors.ConfigError, match=settings.AWS_ENDPOINT_VARIABLE):
+        aws.client("sqs")
+    aws.forget_clients()
+    secrets.forget_secrets()

@@ -22,6 +22,11 @@ N = TypeVar("N", int, float)
 
 #: Variables a function may read that no deployment sets (local runs only).
 LOCAL_ONLY = frozenset({"ARCHIVE_ALLOW_LOOPBACK"})
+#: Where every AWS client of a function sends its requests (:func:`aws_endpoint`). The template sets it
+#: empty on every function (AWS itself); only the ``--env-vars`` file ``covers local-stack`` writes for
+#: ``sam local`` sets it, to the moto server. (``sam local`` only overrides variables the template
+#: declares, hence the empty declaration.)
+AWS_ENDPOINT_VARIABLE = "COVERS_AWS_ENDPOINT_URL"
 
 
 def _text(env: Mapping[str, str], name: str, *, allow_empty: bool = False) -> str:
@@ -57,6 +62,16 @@ def _url(env: Mapping[str, str], name: str) -> str:
     value = _text(env, name)
     if not value.startswith(("https://", "http://")):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def aws_endpoint(env: Mapping[str, str] = os.environ) -> str | None:
+    """The AWS endpoint override (``COVERS_AWS_ENDPOINT_URL``), or None when it is unset or empty."""
+    value = env.get(AWS_ENDPOINT_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{AWS_ENDPOINT_VARIABLE} must be an http(s) URL or empty, got {value!r}")
     return value
 
 

@@ -11,6 +11,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from covers_core.errors import AwsTransientError
+from covers_core.settings import aws_endpoint
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -34,14 +35,14 @@ def aws_call(
 
 @functools.cache
 def client(service: str) -> Any:
-    """The container's boto3 client for ``service``."""
-    return boto3.client(service)  # type: ignore[call-overload]
+    """The container's boto3 client for ``service`` (at the endpoint override, when one is set)."""
+    return boto3.client(service, endpoint_url=aws_endpoint())  # type: ignore[call-overload]
 
 
 @functools.cache
 def table(name: str) -> Any:
     """The container's boto3 DynamoDB ``Table`` resource named ``name``."""
-    return boto3.resource("dynamodb").Table(name)
+    return boto3.resource("dynamodb", endpoint_url=aws_endpoint()).Table(name)
 
 
 def forget_clients() -> None:

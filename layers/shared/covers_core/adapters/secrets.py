@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -9,15 +10,23 @@ from collections.abc import Callable
 from aws_lambda_powertools.utilities import parameters
 
 from covers_core import redaction
+from covers_core.adapters.aws import client
 from covers_core.errors import ConfigError
 
 #: What the stack-created secret holds until the operator stores the real key.
 PLACEHOLDER_KEY = "SET-ME"
 
 
+@functools.cache
+def _provider() -> parameters.SecretsProvider:
+    """The container's Powertools provider, on the container's Secrets Manager client (so it follows the
+    endpoint override as every other client does)."""
+    return parameters.SecretsProvider(boto3_client=client("secretsmanager"))
+
+
 def read_secret(name: str, max_age: int) -> str:
     """A Secrets Manager secret's string, through Powertools' cache (``max_age`` seconds)."""
-    value = parameters.get_secret(name, max_age=max_age)
+    value = _provider().get(name, max_age=max_age)
     text = value.decode() if isinstance(value, bytes) else str(value)
     redaction.register(text)
     return text
@@ -45,6 +54,7 @@ def api_key_reader(secret: str, max_age: int) -> Callable[[], str]:
 
 
 def forget_secrets() -> None:
+    _provider.cache_clear()
     parameters.clear_caches()
     parameters.base.DEFAULT_PROVIDERS.clear()
 
@@ -62,7 +72,7 @@ class SigningKeys:
         self.name = name
         self.max_age = max_age
         self.clock = clock
-        self._previous_provider = parameters.SecretsProvider()
+        self._previous_provider = parameters.SecretsProvider(boto3_client=client("secretsmanager"))
         self._previous: tuple[float, str | None] | None = None
 
     def __call__(self) -> tuple[str, ...]:

@@ -137,6 +137,18 @@ class VendorEmulator:
         with self._lock:
             self.cover_by_music[music_task_id] = "cover-made-elsewhere"
 
+    def add_cover(self, music_task_id: str, cover_task_id: str, *, ready: bool = True) -> None:
+        """A cover task made (and charged) before this emulator started, e.g. the one the sample events
+        in ``events/`` name: ``GET /status`` knows it, and generate answers "cover exists" for its music
+        task, as the vendor would."""
+        with self._lock:
+            now = time.time()
+            ready_at = now if ready else now + self.config.slow_seconds
+            self.covers[cover_task_id] = CoverTask(
+                cover_task_id, music_task_id, now, ready_at, "SUCCESS", self.config.images_per_cover
+            )
+            self.cover_by_music[music_task_id] = cover_task_id
+
     def finish(self, music_task_id: str) -> str:
         """Make the music task's cover ready now (e.g. a ``slow-`` one after the pipeline gave up on it);
         returns its cover task id."""

@@ -335,13 +335,13 @@ class Stack:
         return item
 
     def find_record(self, music_task_id: str) -> dict[str, Any] | None:
-        return CoverStore(self._table).get_item(music_task_id)
+        return CoverStore(self.table).get_item(music_task_id)
 
     def records(self) -> dict[str, dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"ConsistentRead": True}
         while True:
-            page = self._table.scan(**kwargs)
+            page = self.table.scan(**kwargs)
             items.extend(page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break
@@ -413,7 +413,7 @@ class Stack:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
 
     @cached_property
-    def _table(self) -> Any:
+    def table(self) -> Any:
         return boto3.resource("dynamodb", region_name=self.region).Table(self.table_name)
 
     def _client(self, service: str) -> Any:

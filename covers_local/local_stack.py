@@ -1,0 +1,319 @@
+"""``covers local-stack``: the stack served on local addresses, for ``sam local`` and apps in development.
+
+What it serves, all from one process:
+
+* **AWS**: ``template.yaml`` deployed into moto (:mod:`covers_local.stack`), exposed by moto's server on
+  ``--aws-port``. Anything that can send AWS API requests to an endpoint URL reaches it: ``sam local
+  invoke`` (through the env file below), the AWS CLI (``--endpoint-url``), ``covers status --stack
+  covers-local`` with ``AWS_ENDPOINT_URL`` set.
+* **the vendor emulator** on ``--vendor-port`` (:mod:`covers_local.emulator`).
+* **the HTTP API** on ``--api-port``: ``POST /webhooks/music`` and ``GET /covers/{musicTaskId}``, each
+  request turned into the HTTP API's (payload 2.0) event for the real handler, as API Gateway would.
+  Locally the IAM route is not authenticated: keep the server on a loopback address.
+* **the event source mapping and the workflow**: the requests queue is fed to the start function and
+  moto's Step Functions engine runs the state machine with the check and finalize handlers, as in
+  ``covers run`` (:class:`covers_local.runner.LocalPipeline`). So a cover queued by ``curl`` at the
+  webhook, by ``sam local invoke StartCoverFunction`` or by ``aws sqs send-message`` is made and reported.
+
+It writes an ``--env-vars`` file for ``sam local invoke`` / ``sam local start-api``: every variable of
+every function as the stack sets it, with ``COVERS_AWS_ENDPOINT_URL`` (the endpoint override every AWS
+client honours) and ``VENDOR_BASE_URL`` at ``--advertise-host``, the address a Lambda container reaches
+this machine by. And it seeds what the sample events in ``events/`` refer to (:func:`seed_samples`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from covers_core.adapters.records import CoverStore
+from covers_core.domain.claim import Settled
+from covers_core.domain.requests import request_from_mapping
+from covers_core.settings import AWS_ENDPOINT_VARIABLE
+from moto.server import ThreadedMotoServer
+
+from covers_local.emulator import EmulatorConfig, VendorEmulator
+from covers_local.lambda_events import WEBHOOK_PATH, http_api_event, status_api_event
+from covers_local.runner import LocalPipeline, LocalSettings
+from covers_local.stack import project_root
+
+#: The API Gateway HTTP API's payload limit.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_STATUS_PREFIX = "/covers/"
+
+
+@dataclass(frozen=True)
+class LocalStackOptions:
+    #: Where to write the ``--env-vars`` file.
+    env_file: Path
+    #: How a Lambda container reaches this machine (written into the env file).
+    advertise_host: str
+    #: Where the servers listen. Loopback by default; ``0.0.0.0`` to let Docker containers in.
+    host: str = "127.0.0.1"
+    aws_port: int = 5000
+    vendor_port: int = 8787
+    #: Not 3000: that is ``sam local start-api``'s default port.
+    api_port: int = 3001
+    seed_samples: bool = True
+    first_wait: int = 1
+    poll_interval: int = 1
+    max_wait: int = 300
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    aws: str
+    vendor: str
+    api: str
+
+    def advertised(self, host: str) -> Endpoints:
+        """The same endpoints as a container on this machine reaches them (``host``)."""
+        return Endpoints(*(_with_host(url, host) for url in (self.aws, self.vendor, self.api)))
+
+
+def _with_host(url: str, host: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{host}:{parts.port}").geturl()
+
+
+def _local_url(host: str, port: int, path: str = "") -> str:
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a comparison, not a bind
+    return f"http://{reachable}:{port}{path}"
+
+
+class LocalStack:
+    """Context manager: everything :mod:`covers_local.local_stack` describes, served until exit."""
+
+    def __init__(self, options: LocalStackOptions, *, root: Path | None = None) -> None:
+        self.options = options
+        self.root = root or project_root()
+        self.emulator = VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0)))
+        self.pipeline: LocalPipeline | None = None
+        self._moto: ThreadedMotoServer | None = None
+        self._api: ThreadingHTTPServer | None = None
+        self.endpoints: Endpoints | None = None
+        self.seeded: list[str] = []
+
+    def __enter__(self) -> LocalStack:
+        o = self.options
+        try:
+            _ensure_free(o.host, o.vendor_port, "--vendor-port")
+            _ensure_free(o.host, o.api_port, "--api-port")
+            self.emulator.serve(o.host, o.vendor_port)
+            vendor = _local_url(o.host, _port(self.emulator.base_url), "/api")
+            settings = LocalSettings(
+                vendor_url=vendor,
+                api_key=self.emulator.config.api_key,
+                first_wait=o.first_wait,
+                poll_interval=o.poll_interval,
+                max_wait=o.max_wait,
+                extra_env={"POLL_INVOCATION_BUDGET_SECONDS": "0"},
+            )
+            self.pipeline = LocalPipeline(settings, root=self.root).__enter__()
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+            _ensure_free(o.host, o.aws_port, "--aws-port")  # moto's server thread would hang on a taken port
+            self._moto = ThreadedMotoServer(ip_address=o.host, port=o.aws_port, verbose=False)
+            self._moto.start()
+            _, moto_port = self._moto.get_host_and_port()
+            self._api = _serve_api(self.pipeline, o.host, o.api_port)
+            self.endpoints = Endpoints(
+                aws=_local_url(o.host, moto_port),
+                vendor=vendor,
+                api=_local_url(o.host, self._api.server_address[1]),
+            )
+            if o.seed_samples:
+                self.seeded = seed_samples(self.pipeline, self.emulator, self.root / "events")
+            write_env_file(o.env_file, self.pipeline, self.endpoints.advertised(o.advertise_host))
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.shutdown()
+            self._api.server_close()
+            self._api = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        if self.pipeline is not None:
+            self.pipeline.__exit__(None, None, None)
+            self.pipeline = None
+        self.emulator.close()
+
+    def serve(
+        self,
+        on_change: Callable[[str, str | None, str, dict[str, Any]], None],
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Feed the queue to the start function and report each record's changes until ``stop`` is set
+        (or Ctrl-C)."""
+        assert self.pipeline is not None, "enter the LocalStack first"
+        stop = stop or threading.Event()
+        seen: dict[str, str] = {}
+        next_scan = 0.0
+        while not stop.is_set():
+            handled = self.pipeline.pump()
+            if time.monotonic() >= next_scan:
+                for task_id, record in self.pipeline.records().items():
+                    status = str(record.get("status", ""))
+                    if seen.get(task_id) != status:
+                        on_change(task_id, seen.get(task_id), status, record)
+                        seen[task_id] = status
+                next_scan = time.monotonic() + 0.5
+            if not handled:
+                stop.wait(0.2)
+
+
+class PortTakenError(Exception):
+    """A port the local stack needs is in use."""
+
+
+def _ensure_free(host: str, port: int, option: str) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            taken = f"cannot listen on {host}:{port} ({exc.strerror})"
+            raise PortTakenError(f"{taken}: pass another {option}") from exc
+
+
+def _port(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None
+    return port
+
+
+def seed_samples(pipeline: LocalPipeline, emulator: VendorEmulator, events_dir: Path) -> list[str]:
+    """Make the world the sample events in ``events/`` describe: the cover task that
+    ``check_cover_status.json`` and ``finalize_cover.json`` name exists at the emulator (ready, two
+    images), and its music task's record is IN_PROGRESS with it, as the start function leaves it (claimed
+    and recorded through the record store, so the item is exactly what the code writes). Returns the
+    seeded music task ids."""
+    state = json.loads((events_dir / "check_cover_status.json").read_text(encoding="utf-8"))
+    request = request_from_mapping(
+        {k: state[k] for k in ("musicTaskId", "correlationId", "metadata") if k in state}
+    )
+    cover_task_id = str(state["coverTaskId"])
+    emulator.add_cover(request.music_task_id, cover_task_id)
+    store = CoverStore(pipeline.stack.table)
+    now = datetime.now(UTC)
+    claim = store.claim(request, now, 60)
+    if not isinstance(claim, Settled):
+        store.record_cover_task(request.music_task_id, claim.token, cover_task_id, now)
+    return [request.music_task_id]
+
+
+def env_vars(pipeline: LocalPipeline, endpoints: Endpoints) -> dict[str, dict[str, str]]:
+    """The ``--env-vars`` document: each function's variables as the deployed stack sets them, with the
+    AWS endpoint and the vendor at ``endpoints``."""
+    document: dict[str, dict[str, str]] = {}
+    for logical_id, function in sorted(pipeline.stack.functions.items()):
+        variables = dict(function.environment)
+        variables[AWS_ENDPOINT_VARIABLE] = endpoints.aws
+        if "VENDOR_BASE_URL" in variables:
+            variables["VENDOR_BASE_URL"] = endpoints.vendor
+        document[logical_id] = dict(sorted(variables.items()))
+    return document
+
+
+def write_env_file(path: Path, pipeline: LocalPipeline, endpoints: Endpoints) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(env_vars(pipeline, endpoints), indent=2) + "\n"
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)  # readers never see half a file
+
+
+def _serve_api(pipeline: LocalPipeline, host: str, port: int) -> ThreadingHTTPServer:
+    """The HTTP API's two routes, each request handed to its real handler as API Gateway would."""
+    webhook = pipeline.stack.functions["MusicWebhookFunction"].name
+    status_api = pipeline.stack.functions["CoverStatusApiFunction"].name
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the local stack reports what each request changed instead
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path != WEBHOOK_PATH:
+                self._answer(404, {"message": "Not Found"})
+                return
+            length = self._content_length()
+            if length is None:
+                return
+            body = self.rfile.read(length)
+            content_type = self.headers.get("Content-Type")
+            event = http_api_event(
+                body,
+                signature=self.headers.get("X-Covers-Signature"),
+                b64=not _is_text(content_type),
+                content_type=content_type,
+            )
+            self._lambda(webhook, event)
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            task = unquote(path[len(_STATUS_PREFIX) :]) if path.startswith(_STATUS_PREFIX) else ""
+            if not task or "/" in task:
+                self._answer(404, {"message": "Not Found"})
+                return
+            self._lambda(status_api, status_api_event(task))
+
+        def _content_length(self) -> int | None:
+            try:
+                length = int(self.headers.get("Content-Length", "0"))
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY_BYTES:
+                self._answer(413 if length > 0 else 400, {"message": "Bad Content-Length"})
+                self.close_connection = True
+                return None
+            return length
+
+        def _lambda(self, function_name: str, event: dict[str, Any]) -> None:
+            answer = json.loads(pipeline.invoke(function_name, event))
+            if "statusCode" not in answer:  # the handler raised: API Gateway answers 500
+                self._answer(500, {"message": "Internal Server Error"})
+                return
+            body = str(answer.get("body") or "").encode()
+            self._send(int(answer["statusCode"]), body, answer.get("headers") or {})
+
+        def _answer(self, status: int, payload: dict[str, Any]) -> None:
+            self._send(status, json.dumps(payload).encode(), {"content-type": "application/json"})
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, str(value))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="local-http-api", daemon=True).start()
+    return server
+
+
+def _is_text(content_type: str | None) -> bool:
+    """Whether API Gateway passes a body of this type as text (else base64, ``isBase64Encoded``)."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind.startswith("text/") or kind in ("application/json", "application/x-www-form-urlencoded")

@@ -9,6 +9,8 @@ ASL_VALIDATOR := .tools/node_modules/.bin/asl-validator
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 export SAM_CLI_TELEMETRY := 0
+# pytest workers (pytest-xdist): the suite mostly waits (workflow loops, servers), so more than the cores.
+PYTEST_WORKERS ?= 4
 
 .PHONY: help install demo test lint checkov format build unit bench lock clean
 
@@ -68,10 +70,10 @@ build: $(STAMP)
 
 # pytest exits 5 when it collected no test: that must fail too, and it does (any non-zero exit).
 test: lint build
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not build"
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not build"
 
 # Deliberate dependency updates only: change a pin in layers/shared/requirements.txt (and pyproject.toml),
 # run this, review the diff of layers/shared/requirements.lock, commit both.

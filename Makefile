@@ -9,6 +9,9 @@ ASL_VALIDATOR := .tools/node_modules/.bin/asl-validator
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 export SAM_CLI_TELEMETRY := 0
+# Independent steps run side by side: the three tool installs (project venv, checkov venv, npm), then
+# lint and sam build. pytest (the last step of `make test`) waits for both.
+MAKEFLAGS += --jobs=3
 # pytest workers (pytest-xdist): the suite mostly waits (workflow loops, servers), so more than the cores.
 PYTEST_WORKERS ?= 4
 

@@ -107,8 +107,9 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         o = self.options
         try:
-            _ensure_free(o.host, o.vendor_port, "--vendor-port")
-            _ensure_free(o.host, o.api_port, "--api-port")
+            ports = {"--aws-port": o.aws_port, "--vendor-port": o.vendor_port, "--api-port": o.api_port}
+            for option, port in ports.items():  # before anything starts (moto's server would hang instead)
+                _ensure_free(o.host, port, option)
             self.emulator.serve(o.host, o.vendor_port)
             vendor = _local_url(o.host, _port(self.emulator.base_url), "/api")
             settings = LocalSettings(
@@ -121,7 +122,6 @@ class LocalStack:
             )
             self.pipeline = LocalPipeline(settings, root=self.root).__enter__()
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-            _ensure_free(o.host, o.aws_port, "--aws-port")  # moto's server thread would hang on a taken port
             self._moto = ThreadedMotoServer(ip_address=o.host, port=o.aws_port, verbose=False)
             self._moto.start()
             _, moto_port = self._moto.get_host_and_port()

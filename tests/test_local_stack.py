@@ -317,3 +317,25 @@ def test_the_local_api_answers_like_the_deployed_one_for_bad_requests(served: Se
     assert _http("GET", f"{served.api}/covers/bad%20id")[0] == 400
     assert _http("GET", f"{served.api}/nowhere")[0] == 404
     assert not served.record("unsigned-1")
+
+
+def test_a_taken_port_is_one_line_naming_the_option_before_anything_starts(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        command = ["local-stack", "--aws-port", port, "--env-file", str(tmp_path / "env.json")]
+        completed = subprocess.run(
+            [sys.executable, "-m", "covers_local.cli", *command, "--log-file", str(tmp_path / "log")],
+            cwd=ROOT,
+            env=_shell(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert completed.returncode == 1
+    assert completed.stderr.splitlines()[-1].endswith("pass another --aws-port")
+    assert not (tmp_path / "env.json").exists()

@@ -1,6 +1,6 @@
 """Operator tools on a stack: `covers list` (the byStatus index), `covers resume` (a TIMED_OUT or
-NEEDS_ATTENTION cover back on the poll workflow, never a second generate), and the local runner's report of
-a workflow that failed for good."""
+NEEDS_ATTENTION cover, or an IN_PROGRESS one whose workflow ended, back on the poll workflow, never a second
+generate), and the local runner's report of a workflow that failed for good."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from covers_core.adapters.records import BY_STATUS_INDEX, CoverStore
+from covers_core.adapters.records import BY_STATUS_INDEX, CoverStore, record_from_item
+from covers_core.domain import resume as resume_policy
 from covers_core.domain.model import Status, iso
 from covers_core.domain.names import execution_name, resumed_execution_name
+from covers_core.errors import ResumeRefusedError
 
 from covers_local import cli
 from covers_local.emulator import EmulatorConfig, VendorEmulator
@@ -103,7 +105,7 @@ def test_a_resume_that_read_a_stale_record_changes_nothing(
     assert len(aws.executions()) == 1
 
 
-@pytest.mark.parametrize("status", ["IN_PROGRESS", "REJECTED", "FAILED", "GENERATING", "BLOCKED"])
+@pytest.mark.parametrize("status", ["REJECTED", "FAILED", "GENERATING", "BLOCKED"])
 def test_resume_refuses_records_that_are_not_resumable(
     aws: Stack, status: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -112,6 +114,50 @@ def test_resume_refuses_records_that_are_not_resumable(
     assert (code, out) == (1, "")
     assert err == (f"covers: t-1 is {status}: only NEEDS_ATTENTION or TIMED_OUT records can be resumed\n")
     assert aws.executions() == []
+
+
+def test_an_in_progress_cover_is_resumed_only_once_its_workflow_has_ended(
+    aws: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sfn = boto3.client("stepfunctions")
+    running = sfn.start_execution(stateMachineArn=aws.state_machine_arn, name="t-1", input="{}")[
+        "executionArn"
+    ]
+    put_record(aws, "IN_PROGRESS", coverTaskId="cover-1", executionArn=running)
+
+    code, _, err = covers(["resume", "--stack", aws.name, "t-1"], capsys)
+    assert code == 1
+    refusal = "t-1 is IN_PROGRESS and its workflow is RUNNING: the pipeline is still on it; nothing done"
+    assert err == f"covers: {refusal}\n"
+
+    sfn.stop_execution(
+        executionArn=running, cause="stopped by hand"
+    )  # or FinalizeFailed: nothing finishes it
+    code, _, err = covers(["resume", "--stack", aws.name, "t-1"], capsys)
+    assert code == 0, err
+    assert err.startswith("resumed t-1: IN_PROGRESS -> IN_PROGRESS; execution ")
+    assert sorted(e["name"] for e in aws.executions()) == ["t-1", "t-1-r1"]
+    record = aws.record("t-1")
+    assert (record["resumeCount"], record["coverTaskId"]) == (1, "cover-1")
+    assert record["executionArn"].endswith(":t-1-r1")
+
+
+def test_an_express_execution_counts_as_ended_once_the_record_is_quiet_for_longer_than_it_may_run() -> None:
+    arn = "arn:aws:states:us-east-1:123456789012:express:CoverWorkflow:t-1:0b5e"
+    now = datetime(2026, 11, 2, 10, 10, tzinfo=UTC)
+    for minutes_quiet, resumable in ((4, False), (7, True)):
+        updated = iso(now - timedelta(minutes=minutes_quiet))
+        record = record_from_item(
+            {"musicTaskId": "t-1", "status": "IN_PROGRESS", "coverTaskId": "c-1", "executionArn": arn}
+            | {"updatedAt": updated}
+        )
+        if resumable:
+            assert resume_policy.decide("t-1", record, None, now) == resume_policy.Resume(
+                Status.IN_PROGRESS, "c-1", adopted=False
+            )
+        else:
+            with pytest.raises(ResumeRefusedError, match="still on it"):
+                resume_policy.decide("t-1", record, None, now)
 
 
 def test_a_resume_whose_workflow_did_not_start_can_be_run_again(
@@ -170,7 +216,9 @@ def test_list_pages_through_the_index_and_filters_by_time(
 
 
 @pytest.mark.slow
-def test_a_failed_workflow_is_reported_as_workflow_failed_not_in_progress(vendor: VendorEmulator) -> None:
+def test_a_failed_workflow_is_reported_as_workflow_failed_then_resumed_after_the_fix(
+    vendor: VendorEmulator,
+) -> None:
     settings = LocalSettings(vendor_url=vendor.base_url, api_key=vendor.config.api_key, max_wait=10)
     changes: list[tuple[str | None, str]] = []
     with LocalPipeline(settings) as stack:
@@ -179,6 +227,7 @@ def test_a_failed_workflow_is_reported_as_workflow_failed_not_in_progress(vendor
         def broken(event: Any, context: Any) -> Any:
             raise RuntimeError("finalize is broken")
 
+        working = stack.handlers[finalize]
         stack.handlers[finalize] = broken  # FinalizeCover and its safety net both fail: FinalizeFailed
         stack.submit([{"musicTaskId": "broken-fin-1"}])
         records = stack.run(
@@ -186,12 +235,22 @@ def test_a_failed_workflow_is_reported_as_workflow_failed_not_in_progress(vendor
         )
         stored = stack.stack.records()["broken-fin-1"]
 
+        stack.handlers[finalize] = working  # the fix; then the operator resumes the stranded cover
+        code = cli.main(["resume", "--stack", STACK, "broken-fin-1"])
+        resumed = stack.run(["broken-fin-1"], timeout=60)["broken-fin-1"]
+        events = events_for(stack.drain_events(), "broken-fin-1")
+
     record = records["broken-fin-1"]
     assert record["status"] == WORKFLOW_FAILED
     assert record["error"]["code"] == "FinalizeFailed"
     assert "safety net both failed" in record["error"]["message"]
     assert changes[-1] == ("IN_PROGRESS", WORKFLOW_FAILED)
     assert stored["status"] == "IN_PROGRESS"  # what the table says; the report does not hide the failure
+    assert code == 0
+    assert (resumed["status"], resumed["resumeCount"]) == ("SUCCEEDED", 1)
+    assert events == [("Cover Generated", "SUCCEEDED")]
+    assert vendor.stats.credits_charged["broken-fin-1"] == 1
+    assert vendor.stats.generate_calls["broken-fin-1"] == 1
 
 
 # --- on the local pipeline: the real ASL, the emulator (last: the module-wide pipeline holds moto) -----

@@ -344,7 +344,7 @@ class CoverStore:
     # --- an operator's resume ---------------------------------------------------------------------
 
     def resume(self, record: CoverRecord, cover_task_id: str, now: datetime) -> CoverRecord | None:
-        """Move a terminal ``record`` back to IN_PROGRESS for a new workflow run (``domain/resume.py``
+        """Move a resumable ``record`` back to IN_PROGRESS for a new workflow run (``domain/resume.py``
         decided it may): counts the resume, sets the cover task id and a new ``generatedAt`` (the
         deadline restarts), and clears the outcome (error, completion, event bookkeeping, execution).
         Conditional on the record being as read (status and resume count): of two concurrent resumes

@@ -39,5 +39,12 @@ class WorkflowStarter:
             return self.execution_arn(name)
         return str(response["executionArn"])
 
+    def status(self, execution_arn: str) -> str:
+        """The execution's status (``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``...)."""
+        response = aws_call(
+            "Step Functions DescribeExecution", self.client.describe_execution, executionArn=execution_arn
+        )
+        return str(response["status"])
+
     def execution_arn(self, name: str) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name

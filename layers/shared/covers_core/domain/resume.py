@@ -9,10 +9,15 @@ A resume restarts the poll workflow for a cover the vendor already accepted; it 
   found in the vendor's dashboard (required then);
 * an ``IN_PROGRESS`` record whose last resume stored its transition but never started its workflow (the
   operator's StartExecution failed): started again under the same execution name, once the transition is
-  ``RESUME_LEASE_SECONDS`` old (until then another operator is probably between the two steps).
+  ``RESUME_LEASE_SECONDS`` old (until then another operator is probably between the two steps);
+* an ``IN_PROGRESS`` record stranded by its workflow: the execution ended without finishing the record
+  (``FinalizeFailed``: finalize and its safety net both failed; an execution stopped by hand or timed
+  out). Nothing else would ever finish it. An EXPRESS execution cannot be described: it is taken as ended
+  once the record has not changed for longer than an EXPRESS execution may run.
 
 Everything else is refused: ``SUCCEEDED``, ``FAILED`` (the vendor's own verdict) and ``REJECTED`` are
-final, and a record still in flight (``GENERATING``, ``IN_PROGRESS``, ``BLOCKED``) is the pipeline's.
+final, and a record still in flight (``GENERATING``, ``BLOCKED``, ``IN_PROGRESS`` with its workflow
+running) is the pipeline's.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ RESUMABLE_STATUSES = frozenset({Status.TIMED_OUT, Status.NEEDS_ATTENTION})
 RESUME_FIRST_WAIT_SECONDS = 0
 #: How long a resume's transition belongs to the operator who made it (it starts the workflow at once).
 RESUME_LEASE_SECONDS = 60
+#: Step Functions execution statuses after which the execution will never touch the record again.
+ENDED_EXECUTIONS = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+#: An EXPRESS execution runs 5 minutes at most; a record unchanged for longer than this has none running.
+EXPRESS_QUIET_SECONDS = 300 + 60
 
 
 @dataclass(frozen=True)
@@ -46,10 +55,21 @@ class Restart:
     resume_count: int
 
 
+def is_express(execution_arn: str) -> bool:
+    """Whether the ARN is an EXPRESS execution's (which DescribeExecution cannot read)."""
+    return ":express:" in execution_arn
+
+
 def decide(
-    music_task_id: str, record: CoverRecord | None, cover_task_id: str | None, now: datetime
+    music_task_id: str,
+    record: CoverRecord | None,
+    cover_task_id: str | None,
+    now: datetime,
+    execution_status: str | None = None,
 ) -> Resume | Restart:
-    """The resume allowed for ``record``, or :class:`ResumeRefusedError` with the one-line reason."""
+    """The resume allowed for ``record``, or :class:`ResumeRefusedError` with the one-line reason.
+    ``execution_status``: the Step Functions status of an IN_PROGRESS record's execution (None when it
+    was not, or cannot be, read)."""
     if record is None:
         raise ResumeRefusedError(f"no record for music task {music_task_id}")
     if record.status is Status.IN_PROGRESS and record.resume_count and not record.execution_arn:
@@ -60,7 +80,13 @@ def decide(
                 f"{record.resume_count}, {since:.0f}s ago): nothing done; `covers status` shows it"
             )
         return Restart(record.resume_count)
-    if record.status not in RESUMABLE_STATUSES:
+    if record.status is Status.IN_PROGRESS and record.execution_arn:
+        if not _stranded(record, execution_status, now):
+            raise ResumeRefusedError(
+                f"{music_task_id} is IN_PROGRESS and its workflow is {execution_status or 'running'}: "
+                "the pipeline is still on it; nothing done"
+            )
+    elif record.status not in RESUMABLE_STATUSES:
         raise ResumeRefusedError(
             f"{music_task_id} is {record.status}: only "
             f"{' or '.join(sorted(RESUMABLE_STATUSES))} records can be resumed"
@@ -79,3 +105,12 @@ def decide(
             "dashboard and pass --cover-task-id"
         )
     return Resume(record.status, cover_task_id, adopted=True)
+
+
+def _stranded(record: CoverRecord, execution_status: str | None, now: datetime) -> bool:
+    """Whether the workflow of an IN_PROGRESS record has ended (so nothing will finish the record)."""
+    if execution_status is not None:
+        return execution_status in ENDED_EXECUTIONS
+    if record.execution_arn and is_express(record.execution_arn) and record.updated_at:
+        return (now - parse_iso(record.updated_at)).total_seconds() > EXPRESS_QUIET_SECONDS
+    return False

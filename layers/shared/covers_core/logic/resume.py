@@ -1,5 +1,6 @@
-"""An operator's resume (``covers resume``): put a TIMED_OUT / NEEDS_ATTENTION cover back on the poll
-workflow, or adopt a cover task id found in the vendor's dashboard. Never calls generate.
+"""An operator's resume (``covers resume``): put a TIMED_OUT / NEEDS_ATTENTION cover, or an IN_PROGRESS one
+whose workflow ended without finishing it, back on the poll workflow, or adopt a cover task id found in
+the vendor's dashboard. Never calls generate.
 
 1. ``domain.resume.decide`` says whether the record may be resumed and with which cover task id;
 2. one conditional write moves it to IN_PROGRESS (``CoverStore.resume``): two operators resuming at once
@@ -54,7 +55,11 @@ class Resumer:
     def resume(self, music_task_id: str, cover_task_id: str | None = None) -> Resumed:
         """Resume the music task's cover; :class:`ResumeRefusedError` says why not."""
         record = self.store.get(music_task_id)
-        decision = policy.decide(music_task_id, record, cover_task_id, self.clock())
+        execution_status = None
+        arn = record.execution_arn if record and record.status is Status.IN_PROGRESS else None
+        if arn and not policy.is_express(arn):  # (EXPRESS executions cannot be described)
+            execution_status = self.workflow.status(arn)
+        decision = policy.decide(music_task_id, record, cover_task_id, self.clock(), execution_status)
         assert record is not None  # decide refuses a missing record
         previous, adopted = record.status, False
         if isinstance(decision, policy.Resume):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import shlex
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -50,6 +51,43 @@ LOCAL_ENV_FILE = ".aws-sam/local-env.json"
 #: How a Lambda container reaches the machine it runs on (Docker Desktop; ``--add-host`` on Linux).
 CONTAINER_HOST = "host.docker.internal"
 CONTAINER_HOST_URL = f"://{CONTAINER_HOST}:"
+
+
+class _FunctionLog(io.TextIOBase):
+    """Where the in-process functions' stdout (their log lines) goes. One object for the life of the
+    process: a handler module is imported once and its logger keeps the stream it found then, so each run
+    points this object at its own file instead of handing the logger a file that a later run finds
+    closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target: TextIO | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.target is not None and not self.target.closed:
+            self.target.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.target is not None and not self.target.closed:
+            self.target.flush()
+
+
+FUNCTION_LOG = _FunctionLog()
+
+
+@contextlib.contextmanager
+def function_log(path: Path) -> Iterator[None]:
+    """Send what the functions print (their logs) to ``path`` (appended) while the block runs."""
+    with path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(FUNCTION_LOG):
+        previous, FUNCTION_LOG.target = FUNCTION_LOG.target, log
+        try:
+            yield
+        finally:
+            FUNCTION_LOG.target = previous
 
 
 class Console:
@@ -145,11 +183,7 @@ def run_local(
     console.say(f"aws: moto (in-process); function logs -> {log_path}")
     timeout = max_wait + first_wait + 120
     try:
-        with (
-            log_path.open("a", encoding="utf-8") as log,
-            contextlib.redirect_stdout(log),
-            LocalPipeline(settings) as stack,
-        ):
+        with function_log(log_path), LocalPipeline(settings) as stack:
             stack.submit([{"musicTaskId": t} for t in task_ids])
             stack.submit(extra_messages)
             console.say(
@@ -451,11 +485,7 @@ def cmd_local_stack(args: argparse.Namespace) -> int:
     console.say("covers local-stack: deploying template.yaml into moto ...")
     log_path = Path(args.log_file)
     try:
-        with (
-            log_path.open("a", encoding="utf-8") as log,
-            contextlib.redirect_stdout(log),
-            LocalStack(options) as served,
-        ):
+        with function_log(log_path), LocalStack(options) as served:
             _say_local_stack(console, served, args, log_path)
             served.serve(console.change)
     except PortTakenError as exc:

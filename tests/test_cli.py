@@ -246,3 +246,21 @@ def test_an_internal_error_is_one_line_not_a_traceback(
         err.startswith("covers: internal error: TimeoutError: local run did not settle")
         and err.count("\n") == 1
     )
+
+
+def test_a_second_run_in_one_process_logs_to_its_own_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handler modules are imported once per process and their loggers keep the stream they found: each
+    run's function logs must still land in that run's file (not in a file an earlier run closed)."""
+    for run in ("first", "second"):
+        (tmp_path / run).mkdir()
+        code, _, err = run_cli(
+            ["run", "--max-wait", "30", f"late-{run}-track"], capsys, tmp_path / run, monkeypatch
+        )
+        assert code == 0, err
+        assert "closed file" not in err
+        log = (tmp_path / run / cli.LOG_FILE).read_text()
+        # (`late-`: the emulator answers 404 once, which the start function logs as a WARNING)
+        warned = [json.loads(line) for line in log.splitlines() if "later delivery" in line]
+        assert [line["musicTaskId"] for line in warned] == [f"late-{run}-track"]

@@ -26,7 +26,7 @@ def test_log_lines_name_the_music_task_and_never_the_api_key(aws: Aws, emulator:
         for h in logging.getLogger(name).handlers
         if isinstance(h, logging.StreamHandler)
     }
-    previous = {h: h.stream for h in handlers}  # (an earlier `covers run` may have closed its log file)
+    previous = {h: h.stream for h in handlers}  # (stdout, or the local runs' function log)
     for h in handlers:
         h.stream = stream
     module.logger.setLevel(logging.DEBUG)

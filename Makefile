@@ -15,10 +15,11 @@ MAKEFLAGS += --jobs=3
 # pytest workers (pytest-xdist): the suite mostly waits (workflow loops, servers), so more than the cores.
 PYTEST_WORKERS ?= 4
 
-.PHONY: help install demo test lint checkov format build unit bench lock clean
+.PHONY: help install demo local-stack test lint checkov format build unit bench lock clean
 
 help:
 	@echo "make demo   - run sample music tasks through the whole pipeline locally (moto + vendor emulator)"
+	@echo "make local-stack - serve the stack locally for sam local and your app (Ctrl-C stops it)"
 	@echo "make test   - lint (ruff, mypy, cfn-lint, ASL, checkov), sam build, and the whole test suite"
 	@echo "make build  - sam build for python3.13/arm64 into .aws-sam/build (no Docker needed)"
 	@echo "make unit   - the test suite without the slow end-to-end runs"
@@ -40,6 +41,10 @@ $(ASL_VALIDATOR):
 
 demo: $(STAMP)
 	$(BIN)/covers demo
+
+# moto's server, the vendor emulator and a local HTTP API, plus .aws-sam/local-env.json for sam local.
+local-stack: $(STAMP)
+	$(BIN)/covers local-stack
 
 $(CHECKOV):
 	@mkdir -p .tools

@@ -142,6 +142,16 @@ def test_an_in_progress_cover_is_resumed_only_once_its_workflow_has_ended(
     assert record["executionArn"].endswith(":t-1-r1")
 
 
+def test_an_in_progress_cover_whose_execution_step_functions_no_longer_has_is_resumed(
+    aws: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone = aws.state_machine_arn.replace(":stateMachine:", ":execution:") + ":t-1"  # (90 days later)
+    put_record(aws, "IN_PROGRESS", coverTaskId="cover-1", executionArn=gone)
+    code, _, err = covers(["resume", "--stack", aws.name, "t-1"], capsys)
+    assert code == 0, err
+    assert [e["name"] for e in aws.executions()] == ["t-1-r1"]
+
+
 def test_an_express_execution_counts_as_ended_once_the_record_is_quiet_for_longer_than_it_may_run() -> None:
     arn = "arn:aws:states:us-east-1:123456789012:express:CoverWorkflow:t-1:0b5e"
     now = datetime(2026, 11, 2, 10, 10, tzinfo=UTC)

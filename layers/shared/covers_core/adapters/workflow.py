@@ -10,6 +10,8 @@ from covers_core.domain.model import WorkflowInput
 from covers_core.domain.names import execution_name
 
 EXECUTION_EXISTS = "ExecutionAlreadyExists"
+#: DescribeExecution's answers for an execution (or a state machine) Step Functions no longer has.
+GONE = frozenset({"ExecutionDoesNotExist", "StateMachineDoesNotExist"})
 
 
 class WorkflowStarter:
@@ -39,12 +41,17 @@ class WorkflowStarter:
             return self.execution_arn(name)
         return str(response["executionArn"])
 
-    def status(self, execution_arn: str) -> str:
-        """The execution's status (``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``...)."""
+    def status(self, execution_arn: str) -> str | None:
+        """The execution's status (``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT``, ``ABORTED``...), or
+        None when Step Functions no longer has it (closed executions are kept 90 days; replacing the state
+        machine drops them)."""
         response = aws_call(
-            "Step Functions DescribeExecution", self.client.describe_execution, executionArn=execution_arn
+            "Step Functions DescribeExecution",
+            self.client.describe_execution,
+            tolerate=GONE,
+            executionArn=execution_arn,
         )
-        return str(response["status"])
+        return None if response is None else str(response["status"])
 
     def execution_arn(self, name: str) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name

@@ -33,8 +33,10 @@ RESUMABLE_STATUSES = frozenset({Status.TIMED_OUT, Status.NEEDS_ATTENTION})
 RESUME_FIRST_WAIT_SECONDS = 0
 #: How long a resume's transition belongs to the operator who made it (it starts the workflow at once).
 RESUME_LEASE_SECONDS = 60
+#: What the resume reads for an execution Step Functions no longer has (kept 90 days after it closed).
+EXECUTION_GONE = "GONE"
 #: Step Functions execution statuses after which the execution will never touch the record again.
-ENDED_EXECUTIONS = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+ENDED_EXECUTIONS = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", EXECUTION_GONE})
 #: An EXPRESS execution runs 5 minutes at most; a record unchanged for longer than this has none running.
 EXPRESS_QUIET_SECONDS = 300 + 60
 

@@ -58,7 +58,7 @@ class Resumer:
         execution_status = None
         arn = record.execution_arn if record and record.status is Status.IN_PROGRESS else None
         if arn and not policy.is_express(arn):  # (EXPRESS executions cannot be described)
-            execution_status = self.workflow.status(arn)
+            execution_status = self.workflow.status(arn) or policy.EXECUTION_GONE
         decision = policy.decide(music_task_id, record, cover_task_id, self.clock(), execution_status)
         assert record is not None  # decide refuses a missing record
         previous, adopted = record.status, False

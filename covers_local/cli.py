@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import shlex
@@ -16,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -51,43 +50,6 @@ LOCAL_ENV_FILE = ".aws-sam/local-env.json"
 #: How a Lambda container reaches the machine it runs on (Docker Desktop; ``--add-host`` on Linux).
 CONTAINER_HOST = "host.docker.internal"
 CONTAINER_HOST_URL = f"://{CONTAINER_HOST}:"
-
-
-class _FunctionLog(io.TextIOBase):
-    """Where the in-process functions' stdout (their log lines) goes. One object for the life of the
-    process: a handler module is imported once and its logger keeps the stream it found then, so each run
-    points this object at its own file instead of handing the logger a file that a later run finds
-    closed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.target: TextIO | None = None
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if self.target is not None and not self.target.closed:
-            self.target.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.target is not None and not self.target.closed:
-            self.target.flush()
-
-
-FUNCTION_LOG = _FunctionLog()
-
-
-@contextlib.contextmanager
-def function_log(path: Path) -> Iterator[None]:
-    """Send what the functions print (their logs) to ``path`` (appended) while the block runs."""
-    with path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(FUNCTION_LOG):
-        previous, FUNCTION_LOG.target = FUNCTION_LOG.target, log
-        try:
-            yield
-        finally:
-            FUNCTION_LOG.target = previous
 
 
 class Console:
@@ -157,7 +119,7 @@ def run_local(
     With ``read_status_of``, "statusApi": that task's (status code, body) from the status API handler.
     Then each of ``resume`` is made ready at the ``emulator`` and resumed as ``covers resume`` would
     (``"resumed"``: each one's statuses and new events)."""
-    from covers_local.runner import LocalPipeline, LocalSettings
+    from covers_local.runner import LocalPipeline, LocalSettings, function_log
 
     own_emulator = None
     if vendor_url is None:
@@ -469,6 +431,7 @@ def cmd_webhook_event(args: argparse.Namespace) -> int:
 
 def cmd_local_stack(args: argparse.Namespace) -> int:
     from covers_local.local_stack import LocalStack, LocalStackOptions, PortTakenError
+    from covers_local.runner import function_log
 
     options = LocalStackOptions(
         host=args.host,
@@ -497,6 +460,7 @@ def cmd_local_stack(args: argparse.Namespace) -> int:
 
 def _say_local_stack(console: Console, served: Any, args: argparse.Namespace, log_path: Path) -> None:
     from covers_local.runner import LocalPipeline
+    from covers_local.stack import REGION
 
     endpoints, outside = served.endpoints, served.endpoints.advertised(args.advertise_host)
     pipeline = served.pipeline
@@ -516,7 +480,8 @@ def _say_local_stack(console: Console, served: Any, args: argparse.Namespace, lo
     console.say(
         f"  covers webhook-event --secret {webhook_key} --music-task-id my-track-1 --curl {endpoints.api}"
     )
-    console.say(f"  AWS_ENDPOINT_URL={endpoints.aws} covers status --stack {stack} my-track-1")
+    region = f"AWS_DEFAULT_REGION={REGION}"
+    console.say(f"  AWS_ENDPOINT_URL={endpoints.aws} {region} covers status --stack {stack} my-track-1")
     console.say(
         f"covers local-stack ready: aws={endpoints.aws} vendor={endpoints.vendor} api={endpoints.api}"
     )
@@ -529,7 +494,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     template = Path(args.template) if args.template else project_root() / "template.yaml"
     try:
         environment, code_dir = function_environment(
-            template, args.function, Path(args.env_vars) if args.env_vars else None, shell=os.environ
+            template, args.function, Path(args.env_vars), shell=os.environ
         )
     except SamEnvError as exc:
         raise CommandError(str(exc)) from exc
@@ -722,13 +687,16 @@ def _local_stack_commands(sub: Any) -> None:
         "local-stack",
         help="serve the stack locally (moto server, vendor emulator, HTTP API) for sam local and apps",
     )
-    served.add_argument("--host", default="127.0.0.1", help="listen address (0.0.0.0 lets containers in)")
+    served.add_argument(
+        "--host", default="127.0.0.1", help="listen address (default 127.0.0.1; 0.0.0.0 lets containers in)"
+    )
     served.add_argument(
         "--advertise-host",
         default=CONTAINER_HOST,
         help="how a Lambda container reaches this machine (written to the env file)",
     )
-    served.add_argument("--aws-port", type=_positive(0), default=5000, help="moto server port (0: any)")
+    # 5050, not moto's usual 5000 (macOS's AirPlay receiver); 3001, not 3000 (sam local start-api's)
+    served.add_argument("--aws-port", type=_positive(0), default=5050, help="moto server port (0: any)")
     served.add_argument("--vendor-port", type=_positive(0), default=8787, help="vendor emulator port")
     served.add_argument("--api-port", type=_positive(0), default=3001, help="HTTP API port")
     served.add_argument("--env-file", default=LOCAL_ENV_FILE, help="--env-vars file to write")
@@ -743,7 +711,12 @@ def _local_stack_commands(sub: Any) -> None:
     )
     invoke.add_argument("function", metavar="FUNCTION", help="logical id, e.g. StartCoverFunction")
     invoke.add_argument("-e", "--event", required=True, help="event file (e.g. events/start_cover.json)")
-    invoke.add_argument("--env-vars", help="env file (covers local-stack writes one)")
+    invoke.add_argument(
+        "--env-vars",
+        required=True,
+        help="env file (covers local-stack writes one; without it the function would use real AWS and the "
+        "paid vendor)",
+    )
     invoke.add_argument("-t", "--template", help="template (default: the project's template.yaml)")
     invoke.set_defaults(func=cmd_invoke)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import sys
@@ -26,12 +27,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 from unittest import mock
 
 import boto3
 from covers_core.adapters.records import plain
 from covers_core.domain.model import TERMINAL_STATUSES
+from covers_core.settings import AWS_ENDPOINT_VARIABLE
 from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -55,6 +57,9 @@ _FAKE_AWS_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
+#: Variables that would send in-process AWS calls to an endpoint instead of moto (a user exporting
+#: ``AWS_ENDPOINT_URL`` for ``covers local-stack`` must not break ``covers run`` in the same shell).
+_ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL", AWS_ENDPOINT_VARIABLE)
 #: Most keys one BatchGetItem request may name.
 _BATCH_GET_KEYS = 100
 _HANDLER_MODULES: dict[str, ModuleType] = {}
@@ -131,8 +136,50 @@ def atomic_dynamodb() -> Iterator[None]:
             patch.stop()
 
 
+class _FunctionLog(io.TextIOBase):
+    """The stream the in-process functions log to. A handler module is imported once per process and its
+    logger keeps the stream it found then, so it gets this one: it writes to the file of the local run
+    under way (:func:`function_log`), else to whatever ``sys.stdout`` is at the time of the write (the
+    terminal, or pytest's capture)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target: TextIO | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def _stream(self) -> TextIO:
+        if self.target is not None and not self.target.closed:
+            return self.target
+        if sys.stdout is not self:
+            return sys.stdout
+        return sys.__stdout__ or sys.stderr
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+
+FUNCTION_LOG = _FunctionLog()
+
+
+@contextlib.contextmanager
+def function_log(path: Path) -> Iterator[None]:
+    """Send what the in-process functions print (their logs, their metrics) to ``path`` (appended)."""
+    with path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(FUNCTION_LOG):
+        previous, FUNCTION_LOG.target = FUNCTION_LOG.target, log
+        try:
+            yield
+        finally:
+            FUNCTION_LOG.target = previous
+
+
 def load_handler(code_dir: Path, module_name: str) -> Callable[[dict[str, Any], Any], Any]:
-    """Import ``<code_dir>/app.py`` once under a unique module name and return its handler."""
+    """Import ``<code_dir>/app.py`` once under a unique module name and return its handler. Its loggers
+    get :data:`FUNCTION_LOG` as their stdout."""
     with _IMPORT_LOCK:
         module = _HANDLER_MODULES.get(str(code_dir))
         if module is None:
@@ -140,7 +187,8 @@ def load_handler(code_dir: Path, module_name: str) -> Callable[[dict[str, Any], 
             assert spec and spec.loader
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+            with contextlib.redirect_stdout(FUNCTION_LOG):
+                spec.loader.exec_module(module)
             _HANDLER_MODULES[str(code_dir)] = module
     return module.lambda_handler
 
@@ -167,6 +215,8 @@ class LocalPipeline:
         with contextlib.ExitStack() as stack:
             stack.callback(reset_wiring)
             stack.enter_context(mock.patch.dict(os.environ, _FAKE_AWS_ENV))
+            for name in [n for n in os.environ if n.startswith(_ENDPOINT_OVERRIDES)]:
+                del os.environ[name]  # (restored on exit) boto3 must reach moto in-process, not an endpoint
             stack.enter_context(atomic_dynamodb())
             stack.enter_context(self._mock)
             stack.callback(self._stop_executions)

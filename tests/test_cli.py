@@ -264,3 +264,17 @@ def test_a_second_run_in_one_process_logs_to_its_own_file(
         # (`late-`: the emulator answers 404 once, which the start function logs as a WARNING)
         warned = [json.loads(line) for line in log.splitlines() if "later delivery" in line]
         assert [line["musicTaskId"] for line in warned] == [f"late-{run}-track"]
+
+
+def test_run_ignores_an_endpoint_exported_for_the_local_stack(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: `AWS_ENDPOINT_URL=... covers status --stack covers-local` is how one reads the local stack;
+    a shell that exports it must still run `covers run` on its own in-process moto."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("COVERS_AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    code, out, err = run_cli(
+        ["run", "--json", "--max-wait", "30", "endpoint-track"], capsys, tmp_path, monkeypatch
+    )
+    assert code == 0, err
+    assert [t["status"] for t in json.loads(out)] == ["SUCCEEDED"]

@@ -12,6 +12,9 @@ export SAM_CLI_TELEMETRY := 0
 # Independent steps run side by side: the three tool installs (project venv, checkov venv, npm), then
 # lint and sam build. pytest (the last step of `make test`) waits for both.
 MAKEFLAGS += --jobs=3
+ifneq ($(filter clean,$(MAKECMDGOALS)),)
+.NOTPARALLEL:  # `make clean test`: clean must finish before anything is built
+endif
 # pytest workers (pytest-xdist): the suite mostly waits (workflow loops, servers), so more than the cores.
 PYTEST_WORKERS ?= 4
 
@@ -78,10 +81,10 @@ build: $(STAMP)
 
 # pytest exits 5 when it collected no test: that must fail too, and it does (any non-zero exit).
 test: lint build
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not slow and not build"
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not build"
 
 # Deliberate dependency updates only: change a pin in layers/shared/requirements.txt (and pyproject.toml),
 # run this, review the diff of layers/shared/requirements.lock, commit both.

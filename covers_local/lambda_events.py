@@ -53,18 +53,24 @@ def http_api_event(
     b64: bool = False,
     path: str = WEBHOOK_PATH,
     content_type: str | None = "application/json",
+    headers: Mapping[str, str] | None = None,
+    query: str = "",
+    request_id: str = "local-request",
 ) -> dict[str, Any]:
-    """An HTTP API (payload 2.0) POST carrying ``body``, with an ``X-Covers-Signature`` header if given."""
-    headers = {"content-type": content_type} if content_type is not None else {}
+    """An HTTP API (payload 2.0) POST carrying ``body``, with an ``X-Covers-Signature`` header if given
+    (``headers``: the request's others, names lower-cased as API Gateway passes them)."""
+    event_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if content_type is not None:
+        event_headers["content-type"] = content_type
     if signature is not None:
-        headers["x-covers-signature"] = signature
+        event_headers["x-covers-signature"] = signature
     return {
         "version": "2.0",
         "routeKey": f"POST {path}",
         "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {"requestId": "local-request", "http": {"method": "POST", "path": path}},
+        "rawQueryString": query,
+        "headers": event_headers,
+        "requestContext": {"requestId": request_id, "http": {"method": "POST", "path": path}},
         "body": base64.b64encode(body).decode() if b64 else body.decode("utf-8", "replace"),
         "isBase64Encoded": b64,
     }
@@ -81,7 +87,13 @@ def signed_webhook_event(secret: str, body: bytes, timestamp: int | None = None)
 STATUS_API_ROUTE = "GET /covers/{musicTaskId}"
 
 
-def status_api_event(music_task_id: str) -> dict[str, Any]:
+def status_api_event(
+    music_task_id: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    query: str = "",
+    request_id: str = "local-request",
+) -> dict[str, Any]:
     """An HTTP API (payload 2.0) ``GET /covers/{musicTaskId}``, as the AWS_IAM-authorized route delivers it
     (the caller's IAM identity in ``requestContext.authorizer.iam``)."""
     path = f"/covers/{quote(music_task_id, safe='')}"
@@ -89,11 +101,11 @@ def status_api_event(music_task_id: str) -> dict[str, Any]:
         "version": "2.0",
         "routeKey": STATUS_API_ROUTE,
         "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"accept": "application/json"},
+        "rawQueryString": query,
+        "headers": {k.lower(): v for k, v in (headers or {"accept": "application/json"}).items()},
         "pathParameters": {"musicTaskId": music_task_id},
         "requestContext": {
-            "requestId": "local-request",
+            "requestId": request_id,
             "routeKey": STATUS_API_ROUTE,
             "http": {"method": "GET", "path": path},
             "authorizer": {

@@ -28,6 +28,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ from urllib.parse import unquote, urlsplit
 from covers_core.adapters.records import CoverStore
 from covers_core.domain.claim import Settled
 from covers_core.domain.requests import request_from_mapping
-from covers_core.settings import AWS_ENDPOINT_VARIABLE
+from covers_core.settings import AWS_ENDPOINT_VARIABLE, VENDOR_BASE_URL_VARIABLE
 from moto.server import ThreadedMotoServer
 
 from covers_local.emulator import EmulatorConfig, VendorEmulator
@@ -49,6 +50,8 @@ from covers_local.stack import project_root
 
 #: The API Gateway HTTP API's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: How long the local HTTP API waits on a client that stops sending.
+REQUEST_TIMEOUT_SECONDS = 30
 _STATUS_PREFIX = "/covers/"
 
 
@@ -58,12 +61,11 @@ class LocalStackOptions:
     env_file: Path
     #: How a Lambda container reaches this machine (written into the env file).
     advertise_host: str
-    #: Where the servers listen. Loopback by default; ``0.0.0.0`` to let Docker containers in.
-    host: str = "127.0.0.1"
-    aws_port: int = 5000
-    vendor_port: int = 8787
-    #: Not 3000: that is ``sam local start-api``'s default port.
-    api_port: int = 3001
+    #: Where the servers listen (``covers local-stack --help`` gives the defaults).
+    host: str
+    aws_port: int
+    vendor_port: int
+    api_port: int
     seed_samples: bool = True
     first_wait: int = 1
     poll_interval: int = 1
@@ -81,14 +83,20 @@ class Endpoints:
         return Endpoints(*(_with_host(url, host) for url in (self.aws, self.vendor, self.api)))
 
 
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address goes in brackets
+
+
 def _with_host(url: str, host: str) -> str:
     parts = urlsplit(url)
-    return parts._replace(netloc=f"{host}:{parts.port}").geturl()
+    assert parts.port is not None
+    return parts._replace(netloc=_netloc(host, parts.port)).geturl()
 
 
 def _local_url(host: str, port: int, path: str = "") -> str:
-    reachable = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a comparison, not a bind
-    return f"http://{reachable}:{port}{path}"
+    """How this machine reaches a server listening on ``host`` (any address: a loopback one)."""
+    reachable = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    return f"http://{_netloc(reachable, port)}{path}"
 
 
 class LocalStack:
@@ -143,17 +151,22 @@ class LocalStack:
         self.close()
 
     def close(self) -> None:
-        if self._api is not None:
-            self._api.shutdown()
-            self._api.server_close()
-            self._api = None
-        if self._moto is not None:
-            self._moto.stop()
-            self._moto = None
-        if self.pipeline is not None:
-            self.pipeline.__exit__(None, None, None)
-            self.pipeline = None
-        self.emulator.close()
+        """Stop taking requests, wait for those being handled, then take the mocked AWS down (last, so no
+        request ever runs without it)."""
+        api, moto, pipeline = self._api, self._moto, self.pipeline
+        self._api = self._moto = self.pipeline = None
+        try:
+            if api is not None:
+                api.shutdown()
+                api.server_close()  # joins the request threads
+            if moto is not None:
+                moto.stop()
+        finally:
+            try:
+                self.emulator.close()
+            finally:
+                if pipeline is not None:
+                    pipeline.__exit__(None, None, None)
 
     def serve(
         self,
@@ -227,8 +240,8 @@ def env_vars(pipeline: LocalPipeline, endpoints: Endpoints) -> dict[str, dict[st
     for logical_id, function in sorted(pipeline.stack.functions.items()):
         variables = dict(function.environment)
         variables[AWS_ENDPOINT_VARIABLE] = endpoints.aws
-        if "VENDOR_BASE_URL" in variables:
-            variables["VENDOR_BASE_URL"] = endpoints.vendor
+        if VENDOR_BASE_URL_VARIABLE in variables:
+            variables[VENDOR_BASE_URL_VARIABLE] = endpoints.vendor
         document[logical_id] = dict(sorted(variables.items()))
     return document
 
@@ -242,51 +255,77 @@ def write_env_file(path: Path, pipeline: LocalPipeline, endpoints: Endpoints) ->
 
 
 def _serve_api(pipeline: LocalPipeline, host: str, port: int) -> ThreadingHTTPServer:
-    """The HTTP API's two routes, each request handed to its real handler as API Gateway would."""
+    """The HTTP API's two routes, each request handed to its real handler as API Gateway would. Every
+    request's body is read in full (or the connection closed) before it is answered, so a keep-alive
+    connection never reads one request's body as the next request."""
     webhook = pipeline.stack.functions["MusicWebhookFunction"].name
     status_api = pipeline.stack.functions["CoverStatusApiFunction"].name
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = REQUEST_TIMEOUT_SECONDS  # a client that stops sending mid-request is dropped
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the local stack reports what each request changed instead
 
-        def do_POST(self) -> None:
-            if urlsplit(self.path).path != WEBHOOK_PATH:
-                self._answer(404, {"message": "Not Found"})
-                return
-            length = self._content_length()
-            if length is None:
-                return
-            body = self.rfile.read(length)
-            content_type = self.headers.get("Content-Type")
-            event = http_api_event(
-                body,
-                signature=self.headers.get("X-Covers-Signature"),
-                b64=not _is_text(content_type),
-                content_type=content_type,
-            )
-            self._lambda(webhook, event)
-
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
-            task = unquote(path[len(_STATUS_PREFIX) :]) if path.startswith(_STATUS_PREFIX) else ""
-            if not task or "/" in task:
-                self._answer(404, {"message": "Not Found"})
-                return
-            self._lambda(status_api, status_api_event(task))
+            self._route()
 
-        def _content_length(self) -> int | None:
+        do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+        def _route(self) -> None:
+            body = self._read_body()
+            if body is None:
+                return  # answered (or the client went away), connection closed
+            url = urlsplit(self.path)
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            request_id = str(uuid.uuid4())
+            if self.command == "POST" and url.path == WEBHOOK_PATH:
+                content_type = self.headers.get("Content-Type")
+                event = http_api_event(
+                    body,
+                    signature=self.headers.get("X-Covers-Signature"),
+                    b64=not _is_text(content_type),
+                    content_type=content_type,
+                    headers=headers,
+                    query=url.query,
+                    request_id=request_id,
+                )
+                self._lambda(webhook, event)
+                return
+            task = unquote(url.path[len(_STATUS_PREFIX) :]) if url.path.startswith(_STATUS_PREFIX) else ""
+            if self.command == "GET" and task and "/" not in task:
+                event = status_api_event(task, headers=headers, query=url.query, request_id=request_id)
+                self._lambda(status_api, event)
+                return
+            self._answer(404, {"message": "Not Found"})
+
+        def _read_body(self) -> bytes | None:
+            """The request body, or None once an error is answered or the client is gone."""
+            if "Transfer-Encoding" in self.headers:  # (curl and the SDKs send a length)
+                return self._refuse(411, "Length Required")
             try:
                 length = int(self.headers.get("Content-Length", "0"))
             except ValueError:
-                length = -1
-            if length < 0 or length > MAX_BODY_BYTES:
-                self._answer(413 if length > 0 else 400, {"message": "Bad Content-Length"})
+                return self._refuse(400, "Bad Content-Length")
+            if length < 0:
+                return self._refuse(400, "Bad Content-Length")
+            if length > MAX_BODY_BYTES:
+                return self._refuse(413, "Request Entity Too Large")
+            try:
+                body = self.rfile.read(length)
+            except OSError:  # includes the timeout
+                body = b""
+            if len(body) < length:  # the client stopped sending: nothing to answer
                 self.close_connection = True
                 return None
-            return length
+            return body
+
+        def _refuse(self, status: int, message: str) -> bytes | None:
+            """Answer an error and close: the unread body must not be taken for the next request."""
+            self.close_connection = True
+            self._answer(status, {"message": message})
+            return None
 
         def _lambda(self, function_name: str, event: dict[str, Any]) -> None:
             answer = json.loads(pipeline.invoke(function_name, event))
@@ -300,15 +339,23 @@ def _serve_api(pipeline: LocalPipeline, host: str, port: int) -> ThreadingHTTPSe
             self._send(status, json.dumps(payload).encode(), {"content-type": "application/json"})
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, str(value))
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, str(value))
+                self.send_header("Content-Length", str(len(body)))
+                if self.close_connection:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+            except OSError:  # the client went away before the answer
+                self.close_connection = True
 
     server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    # server_close() waits for requests being handled: none may outlive the mocked AWS they use.
+    server.daemon_threads = False
+    server.block_on_close = True
     threading.Thread(target=server.serve_forever, name="local-http-api", daemon=True).start()
     return server
 

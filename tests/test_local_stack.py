@@ -11,6 +11,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,7 +34,8 @@ from covers_local.stack import functions, load_template
 from tests.conftest import EVENTS, ROOT
 from tests.test_contracts import FUNCTION_SETTINGS
 
-pytestmark = pytest.mark.slow
+# One local stack per module: its tests run on one xdist worker (make test: --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local_stack")]
 TEMPLATE = ROOT / "template.yaml"
 WEBHOOK_KEY = "local-webhook-signing-key"  # what `covers local-stack` stores (and prints)
 #: Sample -> the function it is an event of. Every other file in events/ must be labelled (see the test).
@@ -82,14 +84,15 @@ class Served:
             time.sleep(0.1)
 
 
-def _read_lines(stream: Any, into: queue.Queue[str]) -> None:
+def _read_lines(stream: Any, into: queue.Queue[str | None]) -> None:
     for line in stream:
         into.put(line.rstrip("\n"))
+    into.put(None)  # the process closed its stderr: the reader threads end
 
 
-def _keep_lines(source: queue.Queue[str], into: list[str]) -> None:
-    while True:
-        into.append(source.get())
+def _keep_lines(source: queue.Queue[str | None], into: list[str]) -> None:
+    while (line := source.get()) is not None:
+        into.append(line)
 
 
 @pytest.fixture(scope="module")
@@ -106,23 +109,30 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         *("--log-file", str(work / "functions.log")),
     ]
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=_shell(work))
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True).start()
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    while not (ready := [s for s in seen if s.startswith("covers local-stack ready:")]):
-        assert process.poll() is None, "local-stack exited:\n" + "\n".join(seen)
-        assert time.monotonic() < deadline, "local-stack not ready:\n" + "\n".join(seen)
-        with contextlib.suppress(queue.Empty):
-            seen.append(lines.get(timeout=1))
-    urls = dict(re.findall(r"(\w+)=(\S+)", ready[0]))
-    result = Served(process, urls["aws"], urls["vendor"], urls["api"], env_file, work, seen)
-    threading.Thread(target=_keep_lines, args=(lines, seen), daemon=True).start()
-    yield result
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
-    time.sleep(0.2)
-    assert "covers local-stack: stopped" in seen
+    try:
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True).start()
+        seen: list[str] = []
+        deadline = time.monotonic() + 120
+        while not (ready := [s for s in seen if s.startswith("covers local-stack ready:")]):
+            assert process.poll() is None, "local-stack exited:\n" + "\n".join(seen)
+            assert time.monotonic() < deadline, "local-stack not ready:\n" + "\n".join(seen)
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=1)
+                if line is not None:
+                    seen.append(line)
+        urls = dict(re.findall(r"(\w+)=(\S+)", ready[0]))
+        result = Served(process, urls["aws"], urls["vendor"], urls["api"], env_file, work, seen)
+        threading.Thread(target=_keep_lines, args=(lines, seen), daemon=True).start()
+        yield result
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        time.sleep(0.2)
+        assert "covers local-stack: stopped" in seen
+    finally:
+        if process.poll() is None:  # a failed start or stop: never leave it holding its ports
+            process.kill()
+            process.wait(timeout=10)
 
 
 def _shell(work: Path) -> dict[str, str]:
@@ -320,8 +330,6 @@ def test_the_local_api_answers_like_the_deployed_one_for_bad_requests(served: Se
 
 
 def test_a_taken_port_is_one_line_naming_the_option_before_anything_starts(tmp_path: Path) -> None:
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -339,3 +347,43 @@ def test_a_taken_port_is_one_line_naming_the_option_before_anything_starts(tmp_p
     assert completed.returncode == 1
     assert completed.stderr.splitlines()[-1].endswith("pass another --aws-port")
     assert not (tmp_path / "env.json").exists()
+
+
+def _raw(served: Served, request: bytes) -> bytes:
+    """Send raw bytes to the local HTTP API and read until it closes or goes quiet."""
+    host, port = re.findall(r"http://(.+):(\d+)", served.api)[0]
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request)
+        received = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := connection.recv(65536):
+                received += chunk
+        return received
+
+
+def test_a_body_sent_to_an_unknown_route_is_never_read_as_a_second_request(served: Served) -> None:
+    smuggled = f"GET /covers/{SEEDED} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    request = b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(smuggled),
+        smuggled,
+    )
+    answer = _raw(served, request + b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 ") == 2  # one answer per request, both 404
+    assert answer.count(b"HTTP/1.1 404 ") == 2 and SEEDED.encode() not in answer
+
+
+def test_chunked_and_truncated_bodies_are_refused_or_dropped_never_invoked(served: Served) -> None:
+    chunked = b"POST /webhooks/music HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer = _raw(served, chunked + b"5\r\nhello\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 411 ") and answer.count(b"HTTP/1.1 ") == 1
+    body = b'{"musicTaskId": "truncated-1"}'
+    headers = (
+        f"Content-Type: application/json\r\n{SIGNATURE_HEADER}: {sign(WEBHOOK_KEY, body, int(time.time()))}"
+    )
+    short = f"POST /webhooks/music HTTP/1.1\r\nHost: x\r\n{headers}\r\nContent-Length: 500\r\n\r\n"
+    host, port = re.findall(r"http://(.+):(\d+)", served.api)[0]
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(short.encode() + body)
+        connection.shutdown(socket.SHUT_WR)  # the client gives up before the 500 bytes it promised
+        assert connection.recv(65536) == b""  # no answer: nothing was invoked
+    assert not served.record("truncated-1")

@@ -27,6 +27,8 @@ LOCAL_ONLY = frozenset({"ARCHIVE_ALLOW_LOOPBACK"})
 #: ``sam local`` sets it, to the moto server. (``sam local`` only overrides variables the template
 #: declares, hence the empty declaration.)
 AWS_ENDPOINT_VARIABLE = "COVERS_AWS_ENDPOINT_URL"
+#: The vendor's base URL (local tooling points it at the emulator).
+VENDOR_BASE_URL_VARIABLE = "VENDOR_BASE_URL"
 
 
 def _text(env: Mapping[str, str], name: str, *, allow_empty: bool = False) -> str:
@@ -86,7 +88,7 @@ class VendorSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VendorSettings:
         return cls(
-            base_url=_url(env, "VENDOR_BASE_URL"),
+            base_url=_url(env, VENDOR_BASE_URL_VARIABLE),
             api_key_secret=_text(env, "VENDOR_API_KEY_SECRET"),
             connect_timeout=_number(env, "VENDOR_CONNECT_TIMEOUT_SECONDS", float, 0.1),
             read_timeout=_number(env, "VENDOR_READ_TIMEOUT_SECONDS", float, 0.1),

@@ -4,13 +4,42 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
 WEBHOOK_PATH = "/webhooks/music"
+
+
+class LambdaContext:
+    """The context object Lambda passes a handler (what Powertools reads), for local invocations."""
+
+    def __init__(self, function_name: str, timeout_seconds: float = 30, memory_mb: int = 256) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    @classmethod
+    def from_environment(cls) -> LambdaContext:
+        """From the variables the runtime (or ``sam local``) sets on the function."""
+        return cls(
+            os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
+            float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "30")),
+            int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")),
+        )
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def sqs_event(

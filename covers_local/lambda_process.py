@@ -10,30 +10,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import os
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-
-class Context:
-    """The Lambda context object, from the variables the runtime sets."""
-
-    def __init__(self) -> None:
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
-        self.invoked_function_arn = f"arn:aws:lambda:local:123456789012:function:{self.function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
-        timeout = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "30"))
-        self._deadline = time.monotonic() + timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+from covers_local.lambda_events import LambdaContext
 
 
 def invoke(code_dir: Path, event: Any) -> tuple[bool, Any]:
@@ -45,7 +26,7 @@ def invoke(code_dir: Path, event: Any) -> tuple[bool, Any]:
             assert spec and spec.loader, f"no app.py in {code_dir}"
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            return True, module.lambda_handler(event, Context())
+            return True, module.lambda_handler(event, LambdaContext.from_environment())
         except Exception as exc:  # noqa: BLE001 - reported the way Lambda reports it
             return False, {"errorType": type(exc).__name__, "errorMessage": str(exc)}
 

@@ -22,7 +22,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +40,10 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 
 from covers_local import aws_calls
+from covers_local.lambda_events import LambdaContext as FakeContext  # (tests import it from here)
 from covers_local.lambda_events import sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
 
-ACCOUNT = "123456789012"
 #: What ``run`` reports for a task whose workflow execution ended in failure before the task settled.
 WORKFLOW_FAILED = "WORKFLOW_FAILED"
 _FAILED_EXECUTION = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
@@ -84,23 +83,6 @@ class LocalSettings:
     log_level: str = "WARNING"
     webhook_secret: str = "local-webhook-signing-key"  # noqa: S105 - a local-only test value
     extra_env: dict[str, str] = field(default_factory=dict)
-
-
-class FakeContext:
-    """Enough of a Lambda context for Powertools."""
-
-    def __init__(self, function_name: str, timeout_seconds: int = 30) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 256
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @contextlib.contextmanager

@@ -69,12 +69,7 @@ def _url(env: Mapping[str, str], name: str) -> str:
 
 def aws_endpoint(env: Mapping[str, str] = os.environ) -> str | None:
     """The AWS endpoint override (``COVERS_AWS_ENDPOINT_URL``), or None when it is unset or empty."""
-    value = env.get(AWS_ENDPOINT_VARIABLE, "").strip()
-    if not value:
-        return None
-    if not value.startswith(("https://", "http://")):
-        raise ConfigError(f"{AWS_ENDPOINT_VARIABLE} must be an http(s) URL or empty, got {value!r}")
-    return value
+    return _url(env, AWS_ENDPOINT_VARIABLE) if env.get(AWS_ENDPOINT_VARIABLE, "").strip() else None
 
 
 @dataclass(frozen=True)

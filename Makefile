@@ -25,7 +25,7 @@ help:
 	@echo "make local-stack - serve the stack locally for sam local and your app (Ctrl-C stops it)"
 	@echo "make test   - lint (ruff, mypy, cfn-lint, ASL, checkov), sam build, and the whole test suite"
 	@echo "make build  - sam build for python3.13/arm64 into .aws-sam/build (no Docker needed)"
-	@echo "make unit   - the test suite without the slow end-to-end runs"
+	@echo "make unit   - the unit tests (rules on in-memory fakes, no moto, no sockets): seconds"
 	@echo "make bench  - performance figures (one table; JSON in bench/results/)"
 	@echo "make format - apply ruff's formatter and fixes"
 	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
@@ -83,8 +83,9 @@ build: $(STAMP)
 test: lint build
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
+# Rules on in-memory fakes: no moto, no sockets; seconds, not minutes (tests/unit).
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow and not build"
+	$(BIN)/python -m pytest tests/unit
 
 # Deliberate dependency updates only: change a pin in layers/shared/requirements.txt (and pyproject.toml),
 # run this, review the diff of layers/shared/requirements.lock, commit both.

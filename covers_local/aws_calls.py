@@ -1,4 +1,4 @@
-"""Which AWS operations each function performs, recorded while its handler runs (tests/test_iam.py
+"""Which AWS operations each function performs, recorded while its handler runs (tests/infra/test_iam.py
 compares them with what the function's role grants).
 
 Every AWS call goes through ``botocore.client.BaseClient._make_api_call``, whichever session made the

@@ -237,7 +237,7 @@ class TopicPolicy(_ApiCreated, CloudFormationModel):
 
 class SchemaRegistry(_ApiCreated, CloudFormationModel):
     """moto has no EventBridge Schemas service: the registry only resolves (``Ref``, ``RegistryName``);
-    the schemas' content is checked by tests/test_published_schemas.py."""
+    the schemas' content is checked by tests/infra/test_published_schemas.py."""
 
     TYPE = "AWS::EventSchemas::Registry"
 

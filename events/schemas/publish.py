@@ -13,7 +13,8 @@ Usage (from the project root)::
     python events/schemas/publish.py           # regenerate both
     python events/schemas/publish.py --check   # exit 1, naming what is stale, if either is out of date
 
-``tests/test_published_schemas.py`` runs the check, so a schema edited without publishing fails the suite.
+``tests/infra/test_published_schemas.py`` runs the check, so a schema edited without publishing fails
+the suite.
 
 Conversion to Draft 4: ``$schema`` -> draft-04, ``$id`` -> ``id``, ``const`` -> one-value ``enum``, numeric
 ``exclusiveMinimum``/``exclusiveMaximum`` -> ``minimum``/``maximum`` with the boolean flag, ``$defs`` ->

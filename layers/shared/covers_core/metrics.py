@@ -1,6 +1,6 @@
 """The names of the pipeline's custom CloudWatch metrics (namespace and ``service`` dimension come from
 the template's Powertools settings). The template's alarms and dashboard use these names;
-``tests/test_contracts.py`` checks that they do."""
+``tests/infra/test_contracts.py`` checks that they do."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Every value comes from ``template.yaml`` (its parameter defaults, or a literal i
 ``Environment``): there are no defaults here, so the template is the one place a default lives, and a
 missing or malformed variable raises :class:`ConfigError` naming it at the function's first invocation.
 The only optional variable is ``ARCHIVE_ALLOW_LOOPBACK``, which local runs set and a deployment never does.
-``tests/test_contracts.py`` checks, for each function, that the variables read here are exactly the ones
+``tests/infra/test_contracts.py`` checks, for each function, that the variables read here are exactly the ones
 the template sets on it.
 """
 

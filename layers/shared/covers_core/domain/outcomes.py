@@ -3,7 +3,7 @@ contract with ``statemachine/cover_workflow.asl.json``.
 
 ``RETRIED`` lists the exception names each Retry block of the state machine matches (only transient or
 operator-fixable conditions: a plain bug is never retried). ``FAILURE_OUTCOMES`` says what a failure the
-state machine caught becomes. ``tests/test_contracts.py`` checks the ASL against both, both ways.
+state machine caught becomes. ``tests/infra/test_contracts.py`` checks the ASL against both, both ways.
 """
 
 from __future__ import annotations

@@ -1,0 +1,280 @@
+"""The covers CLI: local runs (`covers run --json`, `covers demo`), a separately started emulator,
+and the deployed-stack commands against moto."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from covers_local import cli
+from covers_local.stack import Stack, deploy
+from tests.support.paths import ROOT
+
+pytestmark = pytest.mark.slow
+RUN_ARGS = ["--initial-wait", "1", "--poll-interval", "1", "--max-wait", "8"]
+
+
+def run_cli(
+    argv: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    monkeypatch.chdir(tmp_path)  # the function log file lands here
+    monkeypatch.setenv("COVERS_PROJECT_ROOT", str(ROOT))
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check_run_output(tasks: list[dict]) -> dict[str, dict]:
+    by_id = {t["musicTaskId"]: t for t in tasks}
+    for task in tasks:
+        assert set(task) >= {"musicTaskId", "status", "coverTaskId", "images", "error", "pollCount", "events"}
+    ok = by_id["track-ok"]
+    assert ok["status"] == "SUCCEEDED" and len(ok["images"]) == 2 and ok["coverTaskId"]
+    assert [e["detail-type"] for e in ok["events"]] == ["Cover Generated"]
+    rejected = by_id["hascover-x"]
+    assert (rejected["status"], rejected["error"]["code"]) == ("REJECTED", "COVER_ALREADY_EXISTS")
+    assert [e["detail"]["status"] for e in rejected["events"]] == ["REJECTED"]
+    return by_id
+
+
+def test_run_json_prints_one_array_on_stdout_and_progress_on_stderr(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_cli(
+        ["run", "--json", *RUN_ARGS, "track-ok", "hascover-x"], capsys, tmp_path, monkeypatch
+    )
+    assert code == 0
+    check_run_output(json.loads(out))
+    assert "track-ok: new -> IN_PROGRESS" in err or "track-ok: new -> GENERATING" in err
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "covers_local.cli",
+            "emulator",
+            "--port",
+            str(port),
+            "--api-key",
+            "separate-key",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stderr.readline()  # type: ignore[union-attr]
+        assert "serving" in line, line
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
+
+
+def test_run_against_a_separately_started_emulator_gives_the_same_results(
+    emulator_process: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = [
+        "run",
+        "--json",
+        *RUN_ARGS,
+        "--udio-url",
+        emulator_process,
+        "--api-key",
+        "separate-key",
+        "track-ok",
+        "hascover-x",
+    ]
+    code, out, _ = run_cli(argv, capsys, tmp_path, monkeypatch)
+    assert code == 0
+    check_run_output(json.loads(out))
+
+
+def test_run_with_a_wrong_key_parks_tasks_blocked_and_still_completes(
+    emulator_process: str, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["run", "--json", *RUN_ARGS, "--udio-url", emulator_process, "--api-key", "wrong", "track-ok"]
+    code, out, _ = run_cli(argv, capsys, tmp_path, monkeypatch)
+    assert code == 0
+    (task,) = json.loads(out)
+    assert (task["status"], task["error"]["code"], task["events"]) == ("BLOCKED", "VENDOR_AUTH_FAILED", [])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--udio-url", "http://127.0.0.1:9/api", "--api-key", "k", "t"], "vendor server unreachable"),
+        (["run", "--udio-url", "ftp://x", "--api-key", "k", "t"], "must be an http(s) URL"),
+    ],
+)
+def test_run_fails_with_a_one_line_reason(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, out, err = run_cli(argv, capsys, tmp_path, monkeypatch)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and message in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["run", "--poll-interval", "0", "t"])
+    assert caught.value.code == 2
+
+
+def test_demo_ends_every_sample_task_in_its_expected_status(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_cli(["demo", "--json"], capsys, tmp_path, monkeypatch)
+    assert code == 0, err
+    tasks = {t["musicTaskId"]: t for t in json.loads(out)}
+    for task_id, expected, _ in cli.DEMO_TASKS:
+        assert tasks[task_id]["status"] == expected
+        assert len(tasks[task_id]["events"]) == 1
+    assert "credits spent: 7 for 7 music task(s); most generate calls charged for one task: 1" in err
+    assert "dead-letter queue: 1 message(s)" in err
+    # An app reads the finished cover through the status API handler.
+    (line,) = [line for line in err.splitlines() if line.startswith("status API:")]
+    assert line.startswith('status API: GET /covers/demo-track-001 -> 200 {"status": "SUCCEEDED", ')
+    # The TIMED_OUT task is resumed once its cover is ready: one new event, no new credit (above).
+    assert (
+        "resumed slow-demo-track-009: TIMED_OUT -> IN_PROGRESS -> SUCCEEDED  "
+        "(new events: Cover Generated SUCCEEDED)"
+    ) in err
+
+
+# --- deployed-stack commands -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    """template.yaml deployed into moto as stack "covers": the commands find it by its outputs."""
+    with mock_aws():
+        yield deploy("covers", root=ROOT)
+
+
+def test_submit_status_and_redrive_on_a_stack(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["submit", "--stack", "covers", "gen-1", "gen-2", "--correlation-id", "c1"]) == 0
+    sqs = boto3.client("sqs")
+    bodies = [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert sorted(b["musicTaskId"] for b in bodies) == ["gen-1", "gen-2"]
+    assert {b["correlationId"] for b in bodies} == {"c1"}
+
+    boto3.resource("dynamodb").Table(stack.table_name).put_item(
+        Item={"musicTaskId": "gen-1", "status": "BLOCKED"}
+    )
+    capsys.readouterr()
+    assert cli.main(["status", "--stack", "covers", "gen-1"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "BLOCKED"
+    assert cli.main(["status", "--stack", "covers", "nope"]) == 1
+
+    sqs.send_message(QueueUrl=stack.dlq_url, MessageBody='{"musicTaskId": "gen-3"}')
+    sqs.send_message(
+        QueueUrl=stack.dlq_url,
+        MessageBody="junk",
+        MessageAttributes={"rejectReason": {"DataType": "String", "StringValue": "not JSON"}},
+    )
+    assert cli.main(["redrive", "--stack", "covers"]) == 0
+    assert "moved 1 message(s)" in capsys.readouterr().err
+    moved = sqs.receive_message(QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)[
+        "Messages"
+    ]
+    assert '{"musicTaskId": "gen-3"}' in [m["Body"] for m in moved]
+
+
+def test_deployed_commands_explain_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    with mock_aws():
+        assert cli.main(["submit", "--queue-url", "https://sqs.us-east-1.amazonaws.com/1/q", "a b"]) == 1
+        assert "invalid request: 'musicTaskId' must be printable ASCII" in capsys.readouterr().err
+        assert cli.main(["submit", "t"]) == 1
+        assert "need --queue-url or --stack" in capsys.readouterr().err
+        assert cli.main(["status", "--stack", "missing", "t"]) == 1
+        assert "cannot read stack missing" in capsys.readouterr().err
+
+
+def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "covers"
+    assert script.exists()
+    result = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, env=os.environ, check=False
+    )
+    assert result.returncode == 0 and "demo" in result.stdout
+
+
+def test_run_refuses_an_invalid_music_task_id_before_starting_anything(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run_cli(["run", "ok-id", "has space"], capsys, tmp_path, monkeypatch)
+    assert (code, out) == (1, "")
+    assert (
+        err
+        == "covers: invalid music task id 'has space': 'musicTaskId' must be printable ASCII without spaces\n"
+    )
+
+
+def test_an_internal_error_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TimeoutError("local run did not settle within 130s (1 task(s) still open)")
+
+    monkeypatch.setattr(cli, "run_local", broken)
+    code, out, err = run_cli(["run", "t"], capsys, tmp_path, monkeypatch)
+    assert (code, out) == (1, "")
+    assert (
+        err.startswith("covers: internal error: TimeoutError: local run did not settle")
+        and err.count("\n") == 1
+    )
+
+
+def test_a_second_run_in_one_process_logs_to_its_own_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handler modules are imported once per process and their loggers keep the stream they found: each
+    run's function logs must still land in that run's file (not in a file an earlier run closed)."""
+    for run in ("first", "second"):
+        (tmp_path / run).mkdir()
+        code, _, err = run_cli(
+            ["run", "--max-wait", "30", f"late-{run}-track"], capsys, tmp_path / run, monkeypatch
+        )
+        assert code == 0, err
+        assert "closed file" not in err
+        log = (tmp_path / run / cli.LOG_FILE).read_text()
+        # (`late-`: the emulator answers 404 once, which the start function logs as a WARNING)
+        warned = [json.loads(line) for line in log.splitlines() if "later delivery" in line]
+        assert [line["musicTaskId"] for line in warned] == [f"late-{run}-track"]
+
+
+def test_run_ignores_an_endpoint_exported_for_the_local_stack(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: `AWS_ENDPOINT_URL=... covers status --stack covers-local` is how one reads the local stack;
+    a shell that exports it must still run `covers run` on its own in-process moto."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("COVERS_AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    code, out, err = run_cli(
+        ["run", "--json", "--max-wait", "30", "endpoint-track"], capsys, tmp_path, monkeypatch
+    )
+    assert code == 0, err
+    assert [t["status"] for t in json.loads(out)] == ["SUCCEEDED"]

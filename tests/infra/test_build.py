@@ -1,0 +1,46 @@
+"""The `sam build` output (make build) runs: each function imported from .aws-sam/build, with the shared
+layer's packages, on its sample event. A packaging mistake fails here, not in AWS."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.paths import ROOT
+
+pytestmark = pytest.mark.build
+BUILD = ROOT / ".aws-sam" / "build"
+
+
+def test_built_functions_run_on_their_sample_events() -> None:
+    assert (BUILD / "template.yaml").exists(), "no sam build output: run `make build` (make test does)"
+    for name in (
+        "StartCoverFunction",
+        "CheckCoverStatusFunction",
+        "FinalizeCoverFunction",
+        "MusicWebhookFunction",
+        "CoverStatusApiFunction",
+    ):
+        assert (BUILD / name / "app.py").exists(), name
+        assert not (BUILD / name / "covers_core").exists(), "covers_core belongs in the layer only"
+    assert (BUILD / "SharedLayer" / "python" / "covers_core" / "adapters" / "vendor.py").exists()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "support" / "build_smoke.py"), str(BUILD)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "build output OK" in result.stdout
+
+
+def test_the_layer_is_built_for_the_lambda_platform() -> None:
+    wheels = {p.name for p in (BUILD / "SharedLayer" / "python").iterdir()}
+    assert any(n.startswith("aws_lambda_powertools-3.37.0") for n in wheels)
+    assert any(n.startswith("requests-2.34.2") for n in wheels)
+    compiled = list((BUILD / "SharedLayer" / "python").rglob("*.so"))
+    assert all("aarch64" in p.name or "abi3" in p.name for p in compiled), compiled

@@ -1,0 +1,273 @@
+"""The contracts between template.yaml, statemachine/, the event schemas and the code, checked both ways."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from covers_core import errors, settings
+from covers_core.domain import outcomes
+from covers_core.domain.model import CheckStatus, Status
+from covers_core.domain.schedule import PollSchedule
+from covers_core.errors import ErrorCode
+from covers_core.metrics import Metric
+from moto import mock_aws
+
+from covers_local.stack import deploy, functions, load_template
+from tests.support.paths import ROOT
+
+ASL = json.loads(re.sub(r"\$\{\w+\}", "arn:x", (ROOT / "statemachine/cover_workflow.asl.json").read_text()))
+TEMPLATE = load_template(ROOT / "template.yaml")
+SCHEMAS = {
+    path.name: json.loads(path.read_text()) for path in (ROOT / "events" / "schemas").glob("*.schema.json")
+}
+#: The settings object each function reads at cold start.
+FUNCTION_SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
+    "StartCoverFunction": settings.StartSettings.from_env,
+    "CheckCoverStatusFunction": settings.CheckSettings.from_env,
+    "FinalizeCoverFunction": settings.FinalizeSettings.from_env,
+    "MusicWebhookFunction": settings.WebhookSettings.from_env,
+    "CoverStatusApiFunction": settings.StatusApiSettings.from_env,
+}
+
+
+def retry_names(state: str) -> list[set[str]]:
+    return [set(r["ErrorEquals"]) for r in ASL["States"][state].get("Retry", [])]
+
+
+# --- the state machine -------------------------------------------------------------------------------
+
+
+def test_every_error_name_in_the_state_machine_is_an_exception_of_errors_py() -> None:
+    classes = {
+        name for name, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, Exception)
+    }
+    for state in ASL["States"].values():
+        for block in state.get("Retry", []) + state.get("Catch", []):
+            for name in block["ErrorEquals"]:
+                assert name in classes or name in errors.LAMBDA_SERVICE_ERRORS or name == "States.ALL", name
+
+
+def test_the_retry_blocks_are_exactly_the_ones_the_outcome_table_declares() -> None:
+    task_states = {name for name, state in ASL["States"].items() if state["Type"] == "Task"}
+    assert set(outcomes.RETRIED) == task_states
+    for state, blocks in outcomes.RETRIED.items():
+        expected = [set(errors.LAMBDA_SERVICE_ERRORS)] + [set(names) for names in blocks.values()]
+        assert retry_names(state) == expected
+
+
+def test_retries_have_backoff_jitter_and_a_cap_and_never_retry_every_error() -> None:
+    for state in outcomes.RETRIED:
+        for block in ASL["States"][state]["Retry"]:
+            assert block["JitterStrategy"] == "FULL"
+            assert block["BackoffRate"] >= 2 and block["MaxDelaySeconds"] > 0
+            assert not {"States.ALL", "States.TaskFailed"} & set(block["ErrorEquals"])
+
+
+def test_failures_are_caught_into_finalize_keeping_the_input_and_each_has_an_outcome() -> None:
+    (catch,) = ASL["States"]["CheckCoverStatus"]["Catch"]
+    assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "FinalizeCover"}
+    retried = set().union(*retry_names("CheckCoverStatus"))
+    assert set(outcomes.FAILURE_OUTCOMES) <= retried  # a caught error was retried first
+    assert retried - set(errors.LAMBDA_SERVICE_ERRORS) <= set(outcomes.FAILURE_OUTCOMES)
+    for name, (status, code) in outcomes.FAILURE_OUTCOMES.items():
+        assert status.terminal and code in errors.TERMINAL_ERROR_CODES, name
+        exception = getattr(errors, name)
+        # The code a caught error leaves on the record is the exception's own (or the transient one).
+        assert code in (exception.code, errors.VendorTransientError.code), name
+
+
+def test_the_choice_branches_on_check_statuses_and_every_other_one_has_an_outcome() -> None:
+    choice = ASL["States"]["IsCoverReady"]
+    assert choice["Default"] == "FinalizeCover"
+    for rule in choice["Choices"]:
+        assert rule["Variable"] == "$.check.status"
+        assert CheckStatus(rule["StringEquals"]) == CheckStatus.IN_PROGRESS
+    assert set(outcomes.CHECK_OUTCOMES) == set(CheckStatus) - {CheckStatus.IN_PROGRESS}
+    assert ASL["States"]["WaitForNextCheck"]["SecondsPath"] == "$.check.nextPollSeconds"
+
+
+def test_the_loop_is_bounded_well_under_the_history_limit() -> None:
+    assert ASL["TimeoutSeconds"] <= 86400
+    # About 10 history events per poll: the template's poll cap keeps a run far below 25,000 events.
+    parameter = TEMPLATE["Parameters"]["PollMaxPolls"]
+    assert max(parameter["Default"], parameter["MaxValue"]) * 10 < 25_000 / 2
+
+
+# --- the events ------------------------------------------------------------------------------------
+
+
+def test_the_failed_event_schema_lists_exactly_the_terminal_error_codes() -> None:
+    failed = SCHEMAS["cover-generation-failed.schema.json"]["properties"]["detail"]["properties"]
+    assert set(failed["error"]["properties"]["code"]["enum"]) == set(errors.TERMINAL_ERROR_CODES)
+    assert set(failed["status"]["enum"]) == {s.value for s in Status if s.terminal} - {"SUCCEEDED"}
+    generated = SCHEMAS["cover-generated.schema.json"]["properties"]["detail"]["properties"]
+    assert generated["status"]["enum"] == [Status.SUCCEEDED]
+    outcome_codes = {code for _, code in outcomes.FAILURE_OUTCOMES.values()} | {
+        code for _, code in outcomes.CHECK_OUTCOMES.values() if code
+    }
+    assert outcome_codes <= errors.TERMINAL_ERROR_CODES
+
+
+def test_error_codes_are_distinct_and_every_exception_has_one() -> None:
+    assert len({c.value for c in ErrorCode}) == len(ErrorCode)
+    for name, cls in inspect.getmembers(errors, inspect.isclass):
+        if issubclass(cls, errors.CoverPipelineError):
+            assert isinstance(getattr(cls, "code", None), ErrorCode), name
+
+
+# --- settings: what each function reads is exactly what the template sets on it --------------------
+
+
+class Recording(dict[str, str]):
+    """An environment that remembers which variables were looked at."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
+@pytest.fixture(scope="module")
+def deployed_environments() -> dict[str, dict[str, str]]:
+    """Each function's environment as CloudFormation resolves it (template.yaml deployed into moto)."""
+    # (POWERTOOLS_* are Powertools' own settings; the endpoint override is every AWS client's, below)
+    with mock_aws():
+        stack = deploy("covers-contracts", root=ROOT)
+        return {
+            logical_id: {
+                k: v
+                for k, v in stack.function_env(logical_id).items()
+                if not k.startswith("POWERTOOLS_") and k != settings.AWS_ENDPOINT_VARIABLE
+            }
+            for logical_id in stack.functions
+        }
+
+
+def test_every_function_has_a_settings_object() -> None:
+    assert set(FUNCTION_SETTINGS) == set(functions(TEMPLATE))
+
+
+def test_each_function_reads_exactly_the_variables_the_template_sets_on_it(
+    deployed_environments: dict[str, dict[str, str]],
+) -> None:
+    assert set(deployed_environments) == set(FUNCTION_SETTINGS)
+    for logical_id, env in deployed_environments.items():
+        recording = Recording(env)
+        FUNCTION_SETTINGS[logical_id](recording)  # the template's values are valid settings
+        assert recording.read - settings.LOCAL_ONLY == set(env), logical_id
+
+
+def test_a_missing_variable_stops_the_function_naming_it(
+    deployed_environments: dict[str, dict[str, str]],
+) -> None:
+    for logical_id, env in deployed_environments.items():
+        for name in env:
+            if name == "ARCHIVE_BUCKET":  # present but empty when archiving is off
+                continue
+            with pytest.raises(errors.ConfigError, match=name):
+                FUNCTION_SETTINGS[logical_id]({k: v for k, v in env.items() if k != name})
+
+
+# --- the template --------------------------------------------------------------------------------
+
+
+def test_custom_metric_alarms_watch_metrics_the_code_emits() -> None:
+    alarms = [
+        r["Properties"] for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    namespace = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    watched = {a["MetricName"] for a in alarms if a.get("Namespace") == namespace}
+    assert watched and watched <= {m.value for m in Metric}
+
+
+def test_visibility_timeout_is_at_least_six_times_the_start_function_timeout() -> None:
+    timeout = TEMPLATE["Resources"]["StartCoverFunction"]["Properties"].get(
+        "Timeout", TEMPLATE["Globals"]["Function"]["Timeout"]
+    )
+    assert TEMPLATE["Resources"]["CoverRequestsQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_the_claim_lease_outlives_the_start_function() -> None:
+    start = TEMPLATE["Resources"]["StartCoverFunction"]["Properties"]
+    timeout = start.get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+    assert int(start["Environment"]["Variables"]["CLAIM_LEASE_SECONDS"]) > timeout
+
+
+def test_functions_run_python313_on_arm64_with_partial_batch_failures() -> None:
+    glob = TEMPLATE["Globals"]["Function"]
+    assert (glob["Runtime"], glob["Architectures"]) == ("python3.13", ["arm64"])
+    sqs = TEMPLATE["Resources"]["StartCoverFunction"]["Properties"]["Events"]["CoverRequests"]["Properties"]
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MaximumConcurrency" in sqs["ScalingConfig"]
+
+
+def test_poll_schedule_defaults_are_a_valid_schedule() -> None:
+    p = TEMPLATE["Parameters"]
+    PollSchedule(
+        interval=p["PollIntervalSeconds"]["Default"],
+        deadline=p["PollMaxWaitSeconds"]["Default"],
+        backoff=p["PollBackoffRate"]["Default"],
+        max_interval=p["PollMaxIntervalSeconds"]["Default"],
+        max_polls=p["PollMaxPolls"]["Default"],
+    )
+
+
+#: The CloudWatch Logs actions Step Functions logging needs; AWS supports only Resource "*" for them.
+LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def test_no_policy_grants_a_wildcard_resource_except_log_delivery() -> None:
+    for logical_id, resource in TEMPLATE["Resources"].items():
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+                if statement.get("Resource") == "*":
+                    assert logical_id == "CoverWorkflow"
+                    assert set(statement["Action"]) <= LOG_DELIVERY_ACTIONS
+
+
+def test_every_aws_client_honours_the_endpoint_override_only_when_it_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from covers_core.adapters import aws, secrets
+
+    declared = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert declared[settings.AWS_ENDPOINT_VARIABLE] == ""  # deployed: AWS itself
+    for value, expected in (("", "https://sqs.us-east-1.amazonaws.com"), ("http://127.0.0.1:5000", None)):
+        monkeypatch.setenv(settings.AWS_ENDPOINT_VARIABLE, value)
+        aws.forget_clients()
+        secrets.forget_secrets()
+        want = expected or value
+        assert aws.client("sqs").meta.endpoint_url == want
+        assert aws.table("t").meta.client.meta.endpoint_url == want.replace("sqs", "dynamodb")
+        assert secrets._provider().client.meta.endpoint_url == want.replace("sqs", "secretsmanager")
+    monkeypatch.setenv(settings.AWS_ENDPOINT_VARIABLE, "localhost:5000")
+    aws.forget_clients()
+    with pytest.raises(errors.ConfigError, match=settings.AWS_ENDPOINT_VARIABLE):
+        aws.client("sqs")
+    aws.forget_clients()
+    secrets.forget_secrets()

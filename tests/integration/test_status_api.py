@@ -1,0 +1,172 @@
+"""CoverStatusApiFunction: ``GET /covers/{musicTaskId}`` answers a cover's public view, through the real
+handler on the moto stack; bad ids get 400, unknown ones 404, and no internal field ever leaks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from covers_core.adapters.records import A
+
+from covers_local.lambda_events import status_api_event
+from covers_local.stack import transform
+from tests.support.harness import Aws, invoke, sqs_event
+from tests.support.paths import load_event
+
+#: What an app may see (covers_core.domain.events.public_view); anything else is internal.
+PUBLIC_FIELDS = {
+    "musicTaskId",
+    "coverTaskId",
+    "status",
+    "images",
+    "correlationId",
+    "metadata",
+    "pollCount",
+    "createdAt",
+    "completedAt",
+    "updatedAt",
+}
+INTERNAL_ATTRIBUTES = {
+    A.EXECUTION_ARN,
+    A.GENERATE_ATTEMPTS,
+    A.GENERATE_UNCERTAIN,
+    A.NOT_FOUND_COUNT,
+    A.CLAIM_TOKEN,
+    A.CLAIM_EXPIRES_AT,
+    A.EVENT_PUBLISHED_AT,
+    A.EVENT_ID,
+    A.EVENT_CLAIMED_UNTIL,
+    A.LAST_POLLED_AT,
+    A.GENERATED_AT,
+    A.IMAGES_EXPIRE_AT,
+    A.ARCHIVED_IMAGES,
+}
+
+
+def get(music_task_id: str) -> tuple[int, dict[str, Any]]:
+    response = invoke("cover_status_api", status_api_event(music_task_id))
+    assert response["headers"]["content-type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_a_cover_in_progress_then_succeeded_is_answered_with_its_public_view(aws: Aws) -> None:
+    invoke("start_cover", sqs_event({"musicTaskId": "gen123213213213123bksv", "correlationId": "order-42"}))
+    status, body = get("gen123213213213123bksv")
+    assert status == 200
+    assert body["status"] == "IN_PROGRESS" and body["coverTaskId"].startswith("cover")
+    assert body["images"] == [] and body["correlationId"] == "order-42"
+
+    finalize = load_event("finalize_cover.json") | {"coverTaskId": body["coverTaskId"]}
+    invoke("finalize_cover", finalize)
+    status, body = get("gen123213213213123bksv")
+    assert status == 200
+    assert body["status"] == "SUCCEEDED" and body["pollCount"] == 3
+    assert [i["url"] for i in body["images"]] == [
+        "https://tempcover.storage.com/s/123.png",
+        "https://tempcover.storage.com/s/456.png",
+    ]
+    assert all(i["expiresAt"] for i in body["images"])
+    assert body["completedAt"] and body["createdAt"] and "error" not in body
+
+
+def test_the_sample_event_reads_the_sample_task(aws: Aws) -> None:
+    invoke("start_cover", load_event("start_cover.json"))
+    response = invoke("cover_status_api", load_event("cover_status_api.json"))
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["musicTaskId"] == "gen123213213213123bksv"
+
+
+def test_an_unknown_music_task_is_404(aws: Aws) -> None:
+    status, body = get("gen-never-requested")
+    assert status == 404 and "gen-never-requested" in body["error"]
+
+
+@pytest.mark.parametrize(
+    "music_task_id",
+    ["with space", "x" * 300, "", "tab\there", "é-not-ascii", "line\nbreak"],
+    ids=["space", "300-chars", "empty", "tab", "non-ascii", "newline"],
+)
+def test_a_malformed_music_task_id_is_400_not_a_crash(aws: Aws, music_task_id: str) -> None:
+    status, body = get(music_task_id)
+    assert status == 400 and body["error"].startswith("invalid music task id")
+
+
+def test_an_event_without_the_path_parameter_is_400(aws: Aws) -> None:
+    event = status_api_event("x")
+    del event["pathParameters"]
+    response = invoke("cover_status_api", event)
+    assert response["statusCode"] == 400
+
+
+def test_no_internal_field_leaks(aws: Aws) -> None:
+    item: dict[str, Any] = {
+        A.MUSIC_TASK_ID: "gen-all-fields",
+        A.STATUS: "SUCCEEDED",
+        A.COVER_TASK_ID: "cover-all-fields",
+        A.IMAGES: ["https://tempcover.storage.com/s/1.png"],
+        A.IMAGES_EXPIRE_AT: "2026-12-12T10:00:00.000Z",
+        A.ARCHIVED_IMAGES: [
+            {
+                "url": "https://tempcover.storage.com/s/1.png",
+                "s3Uri": "s3://b/covers/1.png",
+                "size": 10,
+                "sha256": "ab" * 32,
+                "contentType": "image/png",
+            }
+        ],
+        A.ERROR: None,
+        A.LAST_ERROR: {"code": "VENDOR_UNAVAILABLE", "message": "503"},
+        A.POLL_COUNT: 4,
+        A.EXECUTION_ARN: "arn:aws:states:us-east-1:123456789012:execution:wf:gen-all-fields",
+        A.CORRELATION_ID: "order-1",
+        A.METADATA: {"title": "t"},
+        A.CREATED_AT: "2026-11-28T10:00:00.000Z",
+        A.UPDATED_AT: "2026-11-28T10:01:00.000Z",
+        A.GENERATED_AT: "2026-11-28T10:00:01.000Z",
+        A.COMPLETED_AT: "2026-11-28T10:01:00.000Z",
+        A.LAST_POLLED_AT: "2026-11-28T10:00:59.000Z",
+        A.GENERATE_ATTEMPTS: 2,
+        A.GENERATE_UNCERTAIN: True,
+        A.NOT_FOUND_COUNT: 1,
+        A.CLAIM_TOKEN: "secret-claim-token",
+        A.CLAIM_EXPIRES_AT: "2026-11-28T10:02:00.000Z",
+        A.EVENT_PUBLISHED_AT: "2026-11-28T10:01:00.000Z",
+        A.EVENT_ID: "event-1",
+        A.EVENT_CLAIMED_UNTIL: "2026-11-28T10:02:00.000Z",
+        A.RESUME_COUNT: 1,
+    }
+    assert {v for k, v in vars(A).items() if k.isupper()} == set(item)  # every attribute the store knows
+    del item[A.ERROR]
+    boto3.resource("dynamodb").Table(aws.table_name).put_item(Item=item)
+    status, body = get("gen-all-fields")
+    assert status == 200
+    assert set(body) == PUBLIC_FIELDS
+    assert set(body["images"][0]) == {"url", "expiresAt", "s3Uri", "sha256", "size", "contentType"}
+    text = json.dumps(body)
+    for internal in ("secret-claim-token", "event-1", "execution:wf", *INTERNAL_ATTRIBUTES):
+        assert internal not in text
+
+
+def test_only_the_status_route_requires_iam_and_the_function_may_only_get_items() -> None:
+    resources = transform()["Resources"]
+    paths = resources["CoversHttpApi"]["Properties"]["Body"]["paths"]
+    assert paths["/covers/{musicTaskId}"]["get"]["security"] == [{"AWS_IAM": []}]
+    assert "security" not in paths["/webhooks/music"]["post"]  # HMAC-signed, open to IAM-less senders
+    role = resources[resources["CoverStatusApiFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]]
+    actions = {
+        action
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    }
+    assert actions == {"dynamodb:GetItem"}
+    resources_granted = [
+        statement["Resource"]
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    assert resources_granted == [{"Fn::GetAtt": ["CoversTable", "Arn"]}]  # the table itself, no index
+    managed = {str(arn).rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]}
+    assert managed == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}  # logs and traces only

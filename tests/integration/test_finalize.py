@@ -172,10 +172,10 @@ def test_a_terminal_record_never_changes_again(aws: Aws) -> None:
     from datetime import UTC, datetime
 
     from covers_core.domain.model import Status
+    from covers_core.domain.outcomes import Ending, Outcome
 
-    assert (
-        store.finish("gen123213213213123bksv", Status.SUCCEEDED, {"images": ["x"]}, datetime.now(UTC)) is None
-    )
+    success = Ending(Outcome(Status.SUCCEEDED, images=("x",)))
+    assert store.finish("gen123213213213123bksv", success, datetime.now(UTC)) is None
     assert aws.record("gen123213213213123bksv") == finished
 
 

@@ -13,11 +13,12 @@ from typing import Any
 from covers_core.adapters.aws import aws_call
 from covers_core.adapters.image_fetch import ImageFetcher
 from covers_core.domain.model import ImageCopy
+from covers_core.logic.ports import Archiver
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
-class ImageArchiver:
+class ImageArchiver(Archiver):
     """Downloads images and stores them under ``s3://bucket/prefix<music task>/``."""
 
     def __init__(self, s3: Any, bucket: str, fetcher: ImageFetcher, *, prefix: str = "covers/") -> None:

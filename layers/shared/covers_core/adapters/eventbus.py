@@ -9,9 +9,10 @@ from covers_core.adapters.aws import aws_call
 from covers_core.domain.events import detail_type_for, event_detail
 from covers_core.domain.model import CoverRecord
 from covers_core.errors import AwsTransientError
+from covers_core.logic.ports import EventBus
 
 
-class EventPublisher:
+class EventPublisher(EventBus):
     """``client`` is a boto3 ``events`` client."""
 
     def __init__(self, client: Any, bus_name: str, source: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from covers_core.adapters.aws import CONDITION_FAILED, aws_call
 from covers_core.domain.schedule import FirstWaitPolicy, LearnedWait
 from covers_core.errors import AwsTransientError
+from covers_core.logic.ports import LearnedWaits
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ WRITE_ATTEMPTS = 3
 READ_CACHE_SECONDS = 60.0
 
 
-class LearnedWaitStore:
+class LearnedWaitStore(LearnedWaits):
     """``table`` is a boto3 DynamoDB Table resource of PollStatsTable."""
 
     def __init__(self, table: Any) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 
 from covers_core.adapters.aws import aws_call
 from covers_core.domain.model import CoverRequest
+from covers_core.logic.ports import DeadLetterSink, RequestSink
 
 #: The message attribute that says why a message was rejected as bad input.
 REJECT_REASON = "rejectReason"
 
 
-class RequestQueue:
+class RequestQueue(RequestSink):
     """Sends cover requests to the cover requests queue."""
 
     def __init__(self, sqs: Any, queue_url: str) -> None:
@@ -31,7 +32,7 @@ class RequestQueue:
         return str(response["MessageId"])
 
 
-class DeadLetters:
+class DeadLetters(DeadLetterSink):
     """Sends rejected message bodies to the dead-letter queue with the reason as a message attribute."""
 
     def __init__(self, sqs: Any, queue_url: str) -> None:

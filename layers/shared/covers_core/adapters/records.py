@@ -26,7 +26,9 @@ from covers_core.domain.model import (
     Status,
     iso,
 )
+from covers_core.domain.outcomes import Ending
 from covers_core.errors import AwsTransientError, ClaimBusyError
+from covers_core.logic.ports import RecordStore
 
 
 class A:
@@ -104,6 +106,24 @@ def copy_item(copy: ImageCopy) -> dict[str, Any]:
     }
 
 
+def _ending_item(ending: Ending) -> dict[str, Any]:
+    """The attributes a terminal write sets for ``ending`` (besides status and timestamps)."""
+    outcome = ending.outcome
+    fields: dict[str, Any] = {}
+    if outcome.images:
+        fields[A.IMAGES] = list(outcome.images)
+        fields[A.IMAGES_EXPIRE_AT] = ending.images_expire_at
+    if ending.archived is not None:
+        fields[A.ARCHIVED_IMAGES] = [copy_item(c) for c in ending.archived]
+    if outcome.error is not None:
+        fields[A.ERROR] = outcome.error.as_dict()
+    if outcome.poll_count is not None:
+        fields[A.POLL_COUNT] = outcome.poll_count
+    if ending.cover_task_id:
+        fields[A.COVER_TASK_ID] = ending.cover_task_id
+    return fields
+
+
 def record_from_item(raw: Mapping[str, Any]) -> CoverRecord:
     item = plain(dict(raw))
     return CoverRecord(
@@ -131,11 +151,12 @@ def record_from_item(raw: Mapping[str, Any]) -> CoverRecord:
         claim_expires_at=item.get(A.CLAIM_EXPIRES_AT),
         event_published_at=item.get(A.EVENT_PUBLISHED_AT),
         event_id=item.get(A.EVENT_ID),
+        event_claimed_until=item.get(A.EVENT_CLAIMED_UNTIL),
         resume_count=int(item.get(A.RESUME_COUNT) or 0),
     )
 
 
-class CoverStore:
+class CoverStore(RecordStore):
     """Data access for the covers table. ``table`` is a boto3 ``dynamodb.Table``."""
 
     def __init__(self, table: Any) -> None:
@@ -380,19 +401,17 @@ class CoverStore:
     # --- the end ------------------------------------------------------------------------------
 
     def finish(
-        self,
-        music_task_id: str,
-        status: Status,
-        fields: Mapping[str, Any],
-        now: datetime,
-        request: CoverRequest | None = None,
+        self, music_task_id: str, ending: Ending, now: datetime, request: CoverRequest | None = None
     ) -> CoverRecord | None:
-        """Move a non-terminal record to terminal ``status`` with ``fields`` (a :meth:`outcome_fields`
-        mapping). Returns the new record, or None when the record was already terminal."""
-        if not status.terminal:
-            raise ValueError(f"finish needs a terminal status, not {status}")
+        """Move a non-terminal (or missing) record to ``ending``'s terminal status. Returns the new record,
+        or None when the record was already terminal."""
         stamp = iso(now)
-        sets = {A.STATUS: status.value, A.UPDATED_AT: stamp, A.COMPLETED_AT: stamp, **fields}
+        sets = {
+            A.STATUS: ending.status.value,
+            A.UPDATED_AT: stamp,
+            A.COMPLETED_AT: stamp,
+            **_ending_item(ending),
+        }
         names = {f"#f{i}": key for i, key in enumerate(sets)}
         values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(sets.values())}
         expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets)))
@@ -413,31 +432,6 @@ class CoverStore:
             names=names,
             values=values,
         )
-
-    @staticmethod
-    def outcome_fields(
-        *,
-        images: tuple[str, ...] = (),
-        images_expire_at: str | None = None,
-        archived: tuple[ImageCopy, ...] | None = None,
-        error: CoverError | None = None,
-        poll_count: int | None = None,
-        cover_task_id: str | None = None,
-    ) -> dict[str, Any]:
-        """The attributes :meth:`finish` writes for an outcome."""
-        fields: dict[str, Any] = {}
-        if images:
-            fields[A.IMAGES] = list(images)
-            fields[A.IMAGES_EXPIRE_AT] = images_expire_at
-        if archived is not None:
-            fields[A.ARCHIVED_IMAGES] = [copy_item(c) for c in archived]
-        if error is not None:
-            fields[A.ERROR] = error.as_dict()
-        if poll_count is not None:
-            fields[A.POLL_COUNT] = poll_count
-        if cover_task_id:
-            fields[A.COVER_TASK_ID] = cover_task_id
-        return fields
 
     def claim_event(self, music_task_id: str, now: datetime, lease_seconds: int) -> bool:
         """Take the right to publish the terminal event (the record is the outbox)."""

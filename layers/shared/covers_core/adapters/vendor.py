@@ -10,14 +10,13 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from covers_core.domain.model import VendorStatus
+from covers_core.domain.model import CoverStatus, VendorStatus
 from covers_core.errors import (
     ConfigError,
     CoverAlreadyExistsError,
@@ -30,18 +29,9 @@ from covers_core.errors import (
     VendorNotFoundError,
     VendorTransientError,
 )
+from covers_core.logic.ports import Vendor
 
 _MAX_MESSAGE = 300
-
-
-@dataclass(frozen=True)
-class CoverStatus:
-    """What ``GET /v2/cover/status`` said about a cover task."""
-
-    task_id: str
-    status: VendorStatus
-    images: tuple[str, ...] = ()
-    error: str | None = None
 
 
 def new_session(user_agent: str = "covers-pipeline/0.1") -> requests.Session:
@@ -54,7 +44,7 @@ def new_session(user_agent: str = "covers-pipeline/0.1") -> requests.Session:
     return session
 
 
-class VendorClient:
+class VendorClient(Vendor):
     """Calls the vendor API. ``api_key`` may be a string or a callable (e.g. a cached secret read)."""
 
     def __init__(

@@ -8,13 +8,14 @@ from typing import Any
 from covers_core.adapters.aws import aws_call
 from covers_core.domain.model import WorkflowInput
 from covers_core.domain.names import execution_name
+from covers_core.logic.ports import WorkflowEngine
 
 EXECUTION_EXISTS = "ExecutionAlreadyExists"
 #: DescribeExecution's answers for an execution (or a state machine) Step Functions no longer has.
 GONE = frozenset({"ExecutionDoesNotExist", "StateMachineDoesNotExist"})
 
 
-class WorkflowStarter:
+class WorkflowStarter(WorkflowEngine):
     """Starts one execution per music task. ``client`` is a boto3 ``stepfunctions`` client."""
 
     def __init__(self, client: Any, state_machine_arn: str) -> None:

@@ -146,6 +146,8 @@ class CoverRecord:
     claim_expires_at: int | None = None
     event_published_at: str | None = None
     event_id: str | None = None
+    #: Until when (epoch seconds) a finalize holds the right to publish the terminal event.
+    event_claimed_until: int | None = None
     #: How many times an operator resumed this record (``covers resume``; ``domain/resume.py``).
     resume_count: int = 0
 
@@ -155,6 +157,16 @@ class CoverRecord:
 
     def with_execution(self, execution_arn: str) -> CoverRecord:
         return replace(self, execution_arn=execution_arn)
+
+
+@dataclass(frozen=True)
+class CoverStatus:
+    """What the vendor's ``GET /v2/cover/status`` said about a cover task."""
+
+    task_id: str
+    status: VendorStatus
+    images: tuple[str, ...] = ()
+    error: str | None = None
 
 
 @dataclass(frozen=True)

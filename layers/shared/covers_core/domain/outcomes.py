@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from covers_core.domain.model import MAX_ERROR_MESSAGE, CheckResult, CheckStatus, CoverError, Status
+from covers_core.domain.model import (
+    MAX_ERROR_MESSAGE,
+    CheckResult,
+    CheckStatus,
+    CoverError,
+    ImageCopy,
+    Status,
+)
 from covers_core.errors import (
     AwsTransientError,
     CoverTaskNotFoundError,
@@ -90,6 +97,21 @@ class Outcome:
         cls, status: Status, code: ErrorCode, message: str | None = None, poll_count: int | None = None
     ) -> Outcome:
         return cls(status, error=CoverError.of(code, message), poll_count=poll_count)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """What a terminal write records: the outcome, and what finalize gathered around it (when the images
+    expire at the vendor, their archived copies, the cover task id when the record may lack it)."""
+
+    outcome: Outcome
+    images_expire_at: str | None = None
+    archived: tuple[ImageCopy, ...] | None = None
+    cover_task_id: str | None = None
+
+    @property
+    def status(self) -> Status:
+        return self.outcome.status
 
 
 def cover_exists(message: str, *, credit_uncertain: bool) -> Outcome:

@@ -7,15 +7,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from covers_core.domain.model import CheckResult, CheckStatus, VendorStatus, parse_iso
+from covers_core.domain.model import CheckResult, CheckStatus, CoverStatus, VendorStatus, parse_iso
 from covers_core.domain.schedule import ONE_CALL, InvocationPolling, PollSchedule
 from covers_core.errors import AwsTransientError, BadRequestError, VendorTransientError
-
-if TYPE_CHECKING:
-    from covers_core.adapters.records import CoverStore
-    from covers_core.adapters.vendor import CoverStatus, VendorClient
+from covers_core.logic.ports import RecordStore, Vendor
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +48,9 @@ class CoverChecker:
 
     def __init__(
         self,
-        vendor: VendorClient,
+        vendor: Vendor,
         schedule: PollSchedule,
-        store: CoverStore,
+        store: RecordStore,
         *,
         polling: InvocationPolling = ONE_CALL,
         call_seconds: float = 0.0,

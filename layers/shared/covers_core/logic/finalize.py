@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
 
 from covers_core.domain.model import CoverRecord, CoverRequest, ImageCopy, Status, images_expire_at
-from covers_core.domain.outcomes import Outcome
+from covers_core.domain.outcomes import Ending, Outcome
 from covers_core.errors import ErrorCode
-
-if TYPE_CHECKING:
-    from covers_core.adapters.eventbus import EventPublisher
-    from covers_core.adapters.records import CoverStore
+from covers_core.logic.ports import Archiver, EventBus, RecordStore
 
 #: How long a finalize holds the right to publish before another may take over (a crash mid-publish).
 EVENT_LEASE_SECONDS = 60
-
-
-class Archiver(Protocol):
-    def archive_all(self, music_task_id: str, urls: tuple[str, ...]) -> tuple[ImageCopy, ...]: ...
 
 
 class Finalizer:
@@ -33,8 +25,8 @@ class Finalizer:
 
     def __init__(
         self,
-        store: CoverStore,
-        publisher: EventPublisher,
+        store: RecordStore,
+        publisher: EventBus,
         *,
         archiver: Archiver | None = None,
         learn: Callable[[CoverRecord], object] | None = None,
@@ -71,15 +63,13 @@ class Finalizer:
                 self.publish_once(existing)
                 return existing
             archived = self.archiver.archive_all(music_task_id, outcome.images)
-        fields = self.store.outcome_fields(
-            images=outcome.images,
+        ending = Ending(
+            outcome,
             images_expire_at=images_expire_at(generated_at, now) if outcome.images else None,
             archived=archived,
-            error=outcome.error,
-            poll_count=outcome.poll_count,
             cover_task_id=cover_task_id,
         )
-        record = self.store.finish(music_task_id, outcome.status, fields, now, request=request)
+        record = self.store.finish(music_task_id, ending, now, request=request)
         if record is None:  # already terminal: an earlier outcome won
             record = self.store.get(music_task_id)
             if record is None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from covers_core.domain.requests import MAX_BODY_BYTES, parse_request
 from covers_core.domain.signature import WebhookAuthError, verify
 from covers_core.errors import BadRequestError
 from covers_core.logic import HttpAnswer
-
-if TYPE_CHECKING:
-    from covers_core.adapters.queues import DeadLetters, RequestQueue
+from covers_core.logic.ports import DeadLetterSink, RequestSink
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +25,8 @@ class WebhookIntake:
 
     def __init__(
         self,
-        requests: RequestQueue,
-        dead_letters: DeadLetters,
+        requests: RequestSink,
+        dead_letters: DeadLetterSink,
         secrets: Callable[[], Sequence[str]],
         *,
         tolerance: int,

@@ -20,16 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from covers_core.domain import resume as policy
 from covers_core.domain.model import CoverRecord, Status, WorkflowInput
 from covers_core.domain.names import resumed_execution_name
 from covers_core.errors import ResumeRefusedError
-
-if TYPE_CHECKING:
-    from covers_core.adapters.records import CoverStore
-    from covers_core.adapters.workflow import WorkflowStarter
+from covers_core.logic.ports import RecordStore, WorkflowEngine
 
 
 @dataclass(frozen=True)
@@ -44,8 +40,8 @@ class Resumed:
 class Resumer:
     def __init__(
         self,
-        store: CoverStore,
-        workflow: WorkflowStarter,
+        store: RecordStore,
+        workflow: WorkflowEngine,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from covers_core import log_context
 from covers_core.domain import outcomes
@@ -46,13 +46,8 @@ from covers_core.errors import (
     VendorNotFoundError,
     VendorTransientError,
 )
-
-if TYPE_CHECKING:
-    from covers_core.adapters.queues import DeadLetters
-    from covers_core.adapters.records import CoverStore
-    from covers_core.adapters.vendor import VendorClient
-    from covers_core.adapters.workflow import WorkflowStarter
-    from covers_core.logic.finalize import Finalizer
+from covers_core.logic.finalize import Finalizer
+from covers_core.logic.ports import DeadLetterSink, RecordStore, Vendor, WorkflowEngine
 
 log = logging.getLogger(__name__)
 Action = Literal["started", "resumed", "duplicate", "rejected", "needs_attention"]
@@ -76,9 +71,9 @@ class CoverStarter:
 
     def __init__(
         self,
-        store: CoverStore,
-        vendor: VendorClient,
-        workflow: WorkflowStarter,
+        store: RecordStore,
+        vendor: Vendor,
+        workflow: WorkflowEngine,
         finalizer: Finalizer,
         *,
         claim_lease_seconds: int,
@@ -188,7 +183,7 @@ class StartBatch:
     def __init__(
         self,
         starter: CoverStarter,
-        dead_letters: DeadLetters,
+        dead_letters: DeadLetterSink,
         *,
         reserve_seconds: float,
         concurrency: int = 1,

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from covers_core.domain.events import public_view
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
 from covers_core.logic import HttpAnswer
-
-if TYPE_CHECKING:
-    from covers_core.adapters.records import CoverStore
+from covers_core.logic.ports import RecordStore
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +16,7 @@ log = logging.getLogger(__name__)
 class CoverStatusReader:
     """Answers ``GET /covers/{musicTaskId}``: 200 with the public view, 404 unknown, 400 malformed id."""
 
-    def __init__(self, records: CoverStore) -> None:
+    def __init__(self, records: RecordStore) -> None:
         self.records = records
 
     def answer(self, music_task_id: object) -> HttpAnswer:

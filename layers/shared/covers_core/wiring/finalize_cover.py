@@ -6,7 +6,8 @@ from covers_core.adapters import aws
 from covers_core.adapters.eventbus import EventPublisher
 from covers_core.adapters.poll_stats import LearnedWaitStore
 from covers_core.adapters.records import CoverStore
-from covers_core.logic.finalize import Archiver, Finalizer
+from covers_core.logic.finalize import Finalizer
+from covers_core.logic.ports import Archiver
 from covers_core.settings import FinalizeSettings
 from covers_core.wiring import per_container
 

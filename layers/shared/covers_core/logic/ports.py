@@ -1,0 +1,145 @@
+"""The ports: what the logic needs from the world, one ``typing.Protocol`` each.
+
+``logic/`` imports these and the domain, never an adapter. The adapters implement them (``adapters/``:
+DynamoDB, the vendor's HTTP API, Step Functions, EventBridge, SQS, S3), and so do the in-memory fakes
+(``covers_local/fakes.py``) the unit tests and the load simulation run on. One contract test
+(``tests/integration/test_port_contracts.py``) runs each fake and its adapter through the same cases, so a
+fake cannot drift from the conditional semantics it stands in for (docs/design.md, "Ports").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Protocol
+
+from covers_core.domain.claim import Claim, Settled
+from covers_core.domain.model import (
+    CoverError,
+    CoverRecord,
+    CoverRequest,
+    CoverStatus,
+    ImageCopy,
+    Status,
+    WorkflowInput,
+)
+from covers_core.domain.outcomes import Ending
+from covers_core.domain.schedule import FirstWaitPolicy, LearnedWait
+
+
+class RecordStore(Protocol):
+    """The cover records (one per music task). Every status change is conditional: of two concurrent
+    writers exactly one wins, and a terminal record never changes again (but by an operator's resume)."""
+
+    def get(self, music_task_id: str) -> CoverRecord | None:
+        """The record as it stands (a strongly consistent read), or None."""
+
+    def by_status(self, status: Status, since: datetime | None = None) -> Iterator[CoverRecord]:
+        """Records in ``status`` (updated at or after ``since``), oldest update first."""
+
+    def claim(self, request: CoverRequest, now: datetime, lease_seconds: int) -> Claim | Settled:
+        """Take the right to call generate for ``request`` for ``lease_seconds``, or the record that makes
+        the task unclaimable. Raises ``ClaimBusyError`` while another caller holds a live claim."""
+
+    def release(
+        self,
+        music_task_id: str,
+        token: str,
+        *,
+        uncertain: bool,
+        error: CoverError,
+        now: datetime,
+        count_not_found: bool = False,
+    ) -> int:
+        """Give claim ``token`` back after a failed generate; the record's not-found count (0: not held)."""
+
+    def block(self, music_task_id: str, token: str, error: CoverError, now: datetime) -> None:
+        """BLOCKED (401/402) while holding ``token``; releases the claim."""
+
+    def record_cover_task(
+        self, music_task_id: str, token: str, cover_task_id: str, now: datetime
+    ) -> CoverRecord:
+        """GENERATING -> IN_PROGRESS with the cover task id; raises ``AwsTransientError`` when the record
+        holds another claim's id already."""
+
+    def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
+        """Note the workflow execution (only while IN_PROGRESS)."""
+
+    def record_poll(self, music_task_id: str, poll_count: int, now: datetime) -> None:
+        """Note the status checks made so far (only while IN_PROGRESS)."""
+
+    def resume(self, record: CoverRecord, cover_task_id: str, now: datetime) -> CoverRecord | None:
+        """``record`` (as read) -> IN_PROGRESS for a new workflow run; None when it changed meanwhile."""
+
+    def finish(
+        self, music_task_id: str, ending: Ending, now: datetime, request: CoverRequest | None = None
+    ) -> CoverRecord | None:
+        """A non-terminal (or missing) record -> ``ending``'s terminal status; None when already terminal.
+        ``request``: the start function may finish a task that never had a record."""
+
+    def claim_event(self, music_task_id: str, now: datetime, lease_seconds: int) -> bool:
+        """Take the right to publish the terminal event (the record is the outbox)."""
+
+    def event_published(self, music_task_id: str, event_id: str, now: datetime) -> None:
+        """Mark the terminal event published."""
+
+    def release_event(self, music_task_id: str) -> None:
+        """Give the right to publish back (the publish failed)."""
+
+
+class Vendor(Protocol):
+    """The vendor's cover API. Errors are the typed ``VendorError`` family (``covers_core.errors``)."""
+
+    def generate(self, music_task_id: str) -> str:
+        """Start cover generation (one credit); the cover task id."""
+
+    def status(self, cover_task_id: str) -> CoverStatus:
+        """The cover task's status."""
+
+
+class WorkflowEngine(Protocol):
+    """The CoverWorkflow state machine."""
+
+    def start(self, execution_input: WorkflowInput, name: str | None = None) -> str:
+        """Start (or find) the music task's execution; its ARN."""
+
+    def status(self, execution_arn: str) -> str | None:
+        """The execution's status (``RUNNING``, ``SUCCEEDED``, ...), or None when it no longer exists."""
+
+
+class EventBus(Protocol):
+    """The covers bus."""
+
+    def publish(self, record: CoverRecord) -> str:
+        """Send the terminal event of ``record``; the event id."""
+
+
+class RequestSink(Protocol):
+    """The cover requests queue."""
+
+    def send(self, request: CoverRequest) -> str:
+        """Queue ``request``; the message id."""
+
+
+class DeadLetterSink(Protocol):
+    """The dead-letter queue: rejected bodies with their reason."""
+
+    def send(self, body: str, reason: str, message_id: str) -> None:
+        """Keep ``body`` with ``reason``."""
+
+
+class LearnedWaits(Protocol):
+    """What the adaptive first wait has learned so far."""
+
+    def get(self) -> LearnedWait | None:
+        """The stored learned wait, or None with no history."""
+
+    def observe(self, policy: FirstWaitPolicy, *, ready_at_first_check: bool) -> LearnedWait | None:
+        """Learn from one SUCCEEDED cover (best effort: None when it could not be stored)."""
+
+
+class Archiver(Protocol):
+    """Copies cover images somewhere they outlive the vendor's 14 days."""
+
+    def archive_all(self, music_task_id: str, urls: tuple[str, ...]) -> tuple[ImageCopy, ...]:
+        """One copy (or its error) per URL; raises only for a failure of the archive itself."""

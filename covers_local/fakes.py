@@ -184,11 +184,34 @@ class MemoryRecordStore:
             record = self.records.get(music_task_id)
             ours = record is not None and record.status == Status.GENERATING and record.claim_token == token
             adoptable = record is not None and record.status == Status.GENERATING and not record.cover_task_id
+            if record is not None and (record.status, record.cover_task_id) == (
+                Status.IN_PROGRESS,
+                cover_task_id,
+            ):
+                return record  # stored already (the vendor gives one cover per task)
             if record is None or not (ours or adoptable):
                 raise AwsTransientError(
                     f"could not store cover task {cover_task_id} for music task {music_task_id}: "
                     "the record changed under us"
                 )
+            record = replace(
+                record,
+                status=Status.IN_PROGRESS,
+                cover_task_id=cover_task_id,
+                generated_at=iso(now),
+                updated_at=iso(now),
+                claim_expires_at=None,
+                last_error=None,
+            )
+            self.records[music_task_id] = record
+            return record
+
+    def adopt(self, music_task_id: str, cover_task_id: str, now: datetime) -> CoverRecord | None:
+        self.journal.step("store.adopt")
+        with self._lock:
+            record = self.records.get(music_task_id)
+            if record is None or record.status != Status.GENERATING or record.cover_task_id:
+                return record
             record = replace(
                 record,
                 status=Status.IN_PROGRESS,
@@ -250,7 +273,13 @@ class MemoryRecordStore:
     # --- the end -----------------------------------------------------------------------------------
 
     def finish(
-        self, music_task_id: str, ending: Ending, now: datetime, request: CoverRequest | None = None
+        self,
+        music_task_id: str,
+        ending: Ending,
+        now: datetime,
+        request: CoverRequest | None = None,
+        *,
+        event_lease_seconds: int | None = None,
     ) -> CoverRecord | None:
         self.journal.step("store.finish")
         with self._lock:
@@ -285,6 +314,8 @@ class MemoryRecordStore:
                 changes["poll_count"] = outcome.poll_count
             if ending.cover_task_id:
                 changes["cover_task_id"] = ending.cover_task_id
+            if event_lease_seconds is not None:
+                changes["event_claimed_until"] = int(now.timestamp()) + event_lease_seconds
             record = replace(record, **changes)
             self.records[music_task_id] = record
             return record
@@ -412,10 +443,13 @@ class FakeRequestQueue:
 
     journal: Journal = field(default_factory=Journal)
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    #: The ``coverTaskId`` attribute of each message (None for a plain request).
+    adoptions: list[str | None] = field(default_factory=list)
 
-    def send(self, request: CoverRequest) -> str:
+    def send(self, request: CoverRequest, *, cover_task_id: str | None = None, delay_seconds: int = 0) -> str:
         self.journal.step("requests.send")
         self.bodies.append(request.to_message())
+        self.adoptions.append(cover_task_id)
         return f"message-{len(self.bodies)}"
 
 
@@ -424,6 +458,7 @@ class DeadLetter:
     body: str
     reason: str
     message_id: str
+    cover_task_id: str | None = None
 
 
 @dataclass
@@ -433,9 +468,9 @@ class FakeDeadLetters:
     journal: Journal = field(default_factory=Journal)
     letters: list[DeadLetter] = field(default_factory=list)
 
-    def send(self, body: str, reason: str, message_id: str) -> None:
+    def send(self, body: str, reason: str, message_id: str, *, cover_task_id: str | None = None) -> None:
         self.journal.step("dead_letters.send")
-        self.letters.append(DeadLetter(body, reason, message_id))
+        self.letters.append(DeadLetter(body, reason, message_id, cover_task_id))
 
 
 @dataclass

@@ -56,16 +56,21 @@ def sqs_event(
         if isinstance(message, Mapping) and "MessageId" in message:
             ids = {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"]}
             body, attributes = message["Body"], dict(message.get("Attributes", {}))
+            message_attributes = {
+                name: {"stringValue": value.get("StringValue"), "dataType": value.get("DataType", "String")}
+                for name, value in message.get("MessageAttributes", {}).items()
+            }
         else:
             ids = {"messageId": f"msg-{i}", "receiptHandle": f"rh-{i}"}
             body = message if isinstance(message, str) else json.dumps(message)
             attributes = {"ApproximateReceiveCount": "1"}
+            message_attributes = {}
         records.append(
             ids
             | {
                 "body": body,
                 "attributes": attributes,
-                "messageAttributes": {},
+                "messageAttributes": message_attributes,
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from unittest import mock
 
 import boto3
-from covers_core.adapters.records import plain
+from covers_core.adapters.records import item_view
 from covers_core.domain.model import TERMINAL_STATUSES
 from covers_core.settings import AWS_ENDPOINT_VARIABLE
 from covers_core.wiring import reset as reset_wiring
@@ -322,6 +322,7 @@ class LocalPipeline:
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,
             AttributeNames=["All"],
+            MessageAttributeNames=["All"],
             WaitTimeSeconds=0,
         )
         messages = response.get("Messages", [])
@@ -364,7 +365,7 @@ class LocalPipeline:
                 page = self._dynamodb.batch_get_item(RequestItems=request)
                 items.extend(page["Responses"].get(self.stack.table_name, []))
                 request = page.get("UnprocessedKeys") or {}
-        return {item["musicTaskId"]: plain(item) for item in items}
+        return {item["musicTaskId"]: item_view(item) for item in items}
 
     def drain_events(self) -> list[dict[str, Any]]:
         self.events.extend(self.stack.drain_events())

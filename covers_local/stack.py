@@ -28,7 +28,7 @@ from typing import Any
 
 import boto3
 import yaml
-from covers_core.adapters.records import CoverStore, plain
+from covers_core.adapters.records import CoverStore, item_view
 from covers_core.redaction import register as register_secret
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
@@ -346,7 +346,7 @@ class Stack:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return {item["musicTaskId"]: plain(item) for item in items}
+        return {item["musicTaskId"]: item_view(item) for item in items}
 
     def capture_events(self) -> None:
         """From now on, keep the events put on the covers bus (a rule and an SQS queue) for

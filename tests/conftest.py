@@ -6,12 +6,24 @@ in tests/support/fixtures.py, imported by the conftest of each folder that uses 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from covers_core import wiring
+from hypothesis import HealthCheck, settings
 
 from tests.support.paths import REGION
+
+# Property tests: the same examples on every run ("ci", the default, what make test uses: a property test
+# that fails only on some seeds would fail CI at random), or many new ones ("explore": `make explore`).
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "explore", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

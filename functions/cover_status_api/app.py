@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -10,6 +9,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import log_context
+from covers_core.domain import jsontext
 from covers_core.wiring import cover_status_api as wiring
 
 #: The route's path parameter (template.yaml: ``/covers/{musicTaskId}``).
@@ -28,5 +28,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {
         "statusCode": result.status,
         "headers": {"content-type": "application/json", "cache-control": "no-store"},
-        "body": json.dumps(result.body),
+        "body": jsontext.dumps(result.body),
     }

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import log_context
-from covers_core.logic.start import Message
+from covers_core.logic.batch import Message
 from covers_core.metrics import BLOCKED_METRIC, Metric
 from covers_core.wiring import start_cover as wiring
 
@@ -19,7 +19,7 @@ metrics = Metrics()
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    messages = [Message(r["messageId"], r.get("body") or "") for r in event.get("Records", [])]
+    messages = [message(r) for r in event.get("Records", [])]
     summary = wiring.batch().run(messages, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
     metrics.add_metric(name=Metric.COVERS_REQUESTED, unit=MetricUnit.Count, value=summary.started)
     metrics.add_metric(name=Metric.BAD_MESSAGES, unit=MetricUnit.Count, value=summary.bad_messages)
@@ -27,3 +27,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name=BLOCKED_METRIC[summary.blocked], unit=MetricUnit.Count, value=1)
     # Every failed record is reported, even when all failed: the messages stay queued either way.
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in summary.failed]}
+
+
+def message(record: dict[str, Any]) -> Message:
+    """An SQS record as the batch reads it: id, body, delivery count and string message attributes."""
+    attributes = record.get("messageAttributes") or {}
+    return Message(
+        record["messageId"],
+        record.get("body") or "",
+        receive_count=int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1),
+        attributes={k: v["stringValue"] for k, v in attributes.items() if v.get("stringValue") is not None},
+    )

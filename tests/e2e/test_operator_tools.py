@@ -52,11 +52,11 @@ def test_the_template_indexes_records_by_status_and_update_time() -> None:
 
 
 def test_resumed_execution_names_are_new_valid_names_for_any_music_task_id() -> None:
-    assert resumed_execution_name("gen-1", 1) == "gen-1-r1"
+    assert resumed_execution_name("gen-1", 1) == "gen-1.r1"
     long_ids = ["a" * 80 + "x", "a" * 80 + "y", "weird id/" * 12]
     names = {resumed_execution_name(task, n) for task in long_ids for n in (1, 12)}
     assert len(names) == 6
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name) for name in names)
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", name) for name in names)
     assert execution_name("gen-1") not in {resumed_execution_name("gen-1", n) for n in range(1, 5)}
 
 

@@ -49,23 +49,46 @@ def test_every_error_name_in_the_state_machine_is_an_exception_of_errors_py() ->
     for state in ASL["States"].values():
         for block in state.get("Retry", []) + state.get("Catch", []):
             for name in block["ErrorEquals"]:
-                assert name in classes or name in errors.LAMBDA_SERVICE_ERRORS or name == "States.ALL", name
+                assert name in classes or name in errors.LAMBDA_ERRORS or name == "States.ALL", name
 
 
 def test_the_retry_blocks_are_exactly_the_ones_the_outcome_table_declares() -> None:
     task_states = {name for name, state in ASL["States"].items() if state["Type"] == "Task"}
     assert set(outcomes.RETRIED) == task_states
     for state, blocks in outcomes.RETRIED.items():
-        expected = [set(errors.LAMBDA_SERVICE_ERRORS)] + [set(names) for names in blocks.values()]
-        assert retry_names(state) == expected
+        assert retry_names(state) == [set(names) for names in blocks.values()]
+        assert set(blocks["lambda_service"]) == set(errors.LAMBDA_SERVICE_ERRORS)  # every Task, first
 
 
 def test_retries_have_backoff_jitter_and_a_cap_and_never_retry_every_error() -> None:
-    for state in outcomes.RETRIED:
-        for block in ASL["States"][state]["Retry"]:
+    for state, blocks in outcomes.RETRIED.items():
+        for name, block in zip(blocks, ASL["States"][state]["Retry"], strict=True):
+            assert not {"States.ALL", "States.TaskFailed"} & set(block["ErrorEquals"])
+            if name in outcomes.LEASE_WAITS:  # waits a lease out: no jitter, and longer than the lease
+                waits = [
+                    block["IntervalSeconds"] * block["BackoffRate"] ** n for n in range(block["MaxAttempts"])
+                ]
+                assert block["JitterStrategy"] == "NONE" and sum(waits) > 2 * outcomes.LEASE_WAITS[name]
+                continue
             assert block["JitterStrategy"] == "FULL"
             assert block["BackoffRate"] >= 2 and block["MaxDelaySeconds"] > 0
-            assert not {"States.ALL", "States.TaskFailed"} & set(block["ErrorEquals"])
+
+
+def test_a_throttled_or_killed_check_is_retried_for_longer_than_a_throttle_storm_lasts() -> None:
+    """Throttling delays a paid cover, never ends it: the budget outlasts an hour of throttling (the mean
+    of full jitter is half each capped delay); a killed check (it spends no credit) is retried too."""
+    for state in outcomes.RETRIED:
+        (throttled,) = [
+            b for b in ASL["States"][state]["Retry"] if errors.LAMBDA_THROTTLED in b["ErrorEquals"]
+        ]
+        capped = [
+            min(throttled["IntervalSeconds"] * throttled["BackoffRate"] ** n, throttled["MaxDelaySeconds"])
+            for n in range(throttled["MaxAttempts"])
+        ]
+        assert sum(capped) / 2 > 3600, state
+    check = outcomes.RETRIED["CheckCoverStatus"]
+    assert set(check["function_killed"]) == set(errors.FUNCTION_KILLED_ERRORS)
+    assert "function_killed" not in outcomes.RETRIED["FinalizeCover"]  # the safety net takes over instead
 
 
 def test_failures_are_caught_into_finalize_keeping_the_input_and_each_has_an_outcome() -> None:
@@ -76,6 +99,9 @@ def test_failures_are_caught_into_finalize_keeping_the_input_and_each_has_an_out
     assert retried - set(errors.LAMBDA_SERVICE_ERRORS) <= set(outcomes.FAILURE_OUTCOMES)
     for name, (status, code) in outcomes.FAILURE_OUTCOMES.items():
         assert status.terminal and code in errors.TERMINAL_ERROR_CODES, name
+        if name in errors.LAMBDA_ERRORS:
+            assert (status, code) == (Status.NEEDS_ATTENTION, ErrorCode.INTERNAL_ERROR), name
+            continue
         exception = getattr(errors, name)
         # The code a caught error leaves on the record is the exception's own (or the transient one).
         assert code in (exception.code, errors.VendorTransientError.code), name

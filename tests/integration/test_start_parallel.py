@@ -39,7 +39,7 @@ class TaskLines(logging.Handler):
 @pytest.fixture
 def task_lines() -> Iterator[TaskLines]:
     # The handler copies its log config onto covers_core's loggers (no propagation): listen on the one.
-    handler, logger = TaskLines(), logging.getLogger("covers_core.logic.start")
+    handler, logger = TaskLines(), logging.getLogger("covers_core.logic.batch")
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)

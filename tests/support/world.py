@@ -10,11 +10,13 @@ from typing import Any
 
 from covers_core.domain.model import CoverRecord, WorkflowInput
 from covers_core.domain.schedule import ONE_CALL, InvocationPolling, PollSchedule
+from covers_core.logic.batch import Message, StartBatch
 from covers_core.logic.check import CheckInput, CoverChecker
 from covers_core.logic.finalize import Finalizer
 from covers_core.logic.ports import Archiver
-from covers_core.logic.start import CoverStarter, Message, StartBatch
+from covers_core.logic.start import CoverStarter
 
+from covers_local.asl import Catch, Retry, TaskErrors, load_definition
 from covers_local.fakes import (
     FakeClock,
     FakeDeadLetters,
@@ -23,6 +25,7 @@ from covers_local.fakes import (
     FakeVendor,
     FakeWorkflows,
     Journal,
+    Killed,
     MemoryRecordStore,
     constant,
 )
@@ -30,6 +33,7 @@ from covers_local.fakes import (
 #: The template's defaults that the logic objects take as arguments.
 CLAIM_LEASE_SECONDS = 120
 NOT_FOUND_ATTEMPTS = 3
+MAX_RECEIVES = 5
 SCHEDULE = PollSchedule(interval=2, deadline=900, backoff=1.0, max_interval=60, max_polls=500)
 
 
@@ -37,6 +41,8 @@ SCHEDULE = PollSchedule(interval=2, deadline=900, backoff=1.0, max_interval=60, 
 class World:
     journal: Journal = field(default_factory=Journal)
     clock: FakeClock = field(default_factory=FakeClock)
+
+    definition: dict[str, Any] = field(default_factory=load_definition)
 
     def __post_init__(self) -> None:
         self.store = MemoryRecordStore(self.journal)
@@ -62,10 +68,18 @@ class World:
             not_found_attempts=NOT_FOUND_ATTEMPTS,
             first_wait_seconds=constant(first_wait),
             clock=self.clock.now,
+            sleep=self._sleep,
         )
 
     def batch(self, *, concurrency: int = 1) -> StartBatch:
-        return StartBatch(self.starter(), self.dead_letters, reserve_seconds=23.05, concurrency=concurrency)
+        return StartBatch(
+            self.starter(),
+            self.dead_letters,
+            reserve_seconds=23.05,
+            concurrency=concurrency,
+            requests=self.requests,
+            max_receives=MAX_RECEIVES,
+        )
 
     def checker(self, polling: InvocationPolling = ONE_CALL) -> CoverChecker:
         return CoverChecker(
@@ -78,9 +92,12 @@ class World:
 
     # --- driving it ------------------------------------------------------------------------------
 
-    def deliver(self, *bodies: str, time_left: float = 30.0) -> list[str]:
+    def deliver(self, *bodies: str, time_left: float = 30.0, receive_count: int = 1) -> list[str]:
         """One start invocation on a batch of message bodies; the message ids reported failed."""
-        messages = [Message(f"m{i}", body) for i, body in enumerate(bodies)]
+        messages = [Message(f"m{i}", body, receive_count) for i, body in enumerate(bodies)]
+        return self.batch().run(messages, time_left=lambda: time_left).failed
+
+    def deliver_messages(self, *messages: Message, time_left: float = 30.0) -> list[str]:
         return self.batch().run(messages, time_left=lambda: time_left).failed
 
     def execution_input(self, music_task_id: str) -> WorkflowInput:
@@ -107,6 +124,45 @@ class World:
             cover_task_id=state["coverTaskId"],
             generated_at=state["generatedAt"],
         )
+
+    def run_finalize_states(
+        self,
+        state: dict[str, Any],
+        *,
+        archiver: Archiver | None = None,
+        killed_as: str = "Sandbox.Timedout",
+        killed_after: float = 90.0,
+    ) -> str:
+        """FinalizeCover and its safety net as the state machine runs them, by the real definition's Retry
+        and Catch blocks (worst-case jitter); a killed invocation is reported as ``killed_as`` after
+        ``killed_after`` seconds, as Lambda reports a function timeout. Returns how the run ended:
+        ``"End"`` or the error it failed with."""
+        current = "FinalizeCover"
+        while True:
+            errors = TaskErrors(self.definition, current, jitter="max")
+            while True:
+                try:
+                    self.finalizer(archiver).finish_workflow(state)
+                    return "End"
+                except Killed:
+                    error = killed_as
+                    self.clock.advance(killed_after)
+                except Exception as exc:  # as Lambda reports an unhandled error: by its class name
+                    error = type(exc).__name__
+                decision = errors.on_error(error)
+                if isinstance(decision, Retry):
+                    self.clock.advance(decision.delay)
+                    continue
+                if isinstance(decision, Catch):
+                    state[(decision.result_path or "$.failure").removeprefix("$.")] = {
+                        "Error": error,
+                        "Cause": "",
+                    }
+                    current = decision.next_state
+                    break
+                return decision.error
+            if self.definition["States"][current]["Type"] == "Fail":
+                return str(self.definition["States"][current]["Error"])
 
     def record(self, music_task_id: str) -> CoverRecord:
         record = self.store.get(music_task_id)

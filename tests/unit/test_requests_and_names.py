@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 
 import pytest
-from covers_core.domain.names import execution_name
+from covers_core.domain.names import archive_prefix, execution_name, resumed_execution_name
 from covers_core.domain.requests import MAX_BODY_BYTES, MAX_METADATA_BYTES, parse_request
 from covers_core.domain.schedule import PollSchedule
 from covers_core.errors import BadRequestError
@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.paths import load_event
+from tests.support.strategies import ANY_CHAR, GOOD_ID
 
 
 @pytest.mark.parametrize("key", ["musicTaskId", "taskId", "workId"])
@@ -40,7 +41,8 @@ def test_the_sample_sqs_event_holds_only_valid_requests() -> None:
     [
         ("", "empty"),
         ("not json", "not valid JSON"),
-        (b"\xff\xfe\x00", "not valid JSON"),
+        (b"\xff\xfe\x00", "not valid UTF-8"),
+        (b"\xef\xbb\xbf{}", "not valid JSON"),
         ("[1, 2]", "must be a JSON object"),
         ("{}", "no music task id"),
         ('{"musicTaskId": 42}', "must be a string"),
@@ -80,19 +82,45 @@ def test_any_body_is_either_a_valid_request_or_a_bad_request_error(body: str | b
         assert isinstance(request.metadata, dict)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(min_size=1, max_size=300))
-def test_execution_names_are_valid_and_distinct_ids_never_collide(music_task_id: str) -> None:
-    name = execution_name(music_task_id)
-    assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", name)
-    assert execution_name(music_task_id) == name
-    assert execution_name(music_task_id + "x") != name
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}")  # what Step Functions and S3 accept, and more
 
 
-def test_simple_ids_are_used_as_they_are_and_others_are_hashed() -> None:
+@st.composite
+def lookalike_ids(draw: st.DrawFn) -> list[str]:
+    """Ids, and ids that look like the names other ids get: hashed names, resumed names, cut names."""
+    base = draw(st.lists(st.text(ANY_CHAR, min_size=1, max_size=90) | GOOD_ID, min_size=1, max_size=4))
+    derived = []
+    for music_task_id in base:
+        name = execution_name(music_task_id)
+        derived += [
+            name,
+            f"{name}.r1",
+            f"{name}-r1",
+            resumed_execution_name(music_task_id, 2),
+            name[:-1] + "0",
+        ]
+    return base + derived + draw(st.lists(GOOD_ID, max_size=3))
+
+
+@settings(max_examples=300)
+@given(lookalike_ids())
+def test_no_two_ids_and_no_id_and_a_resumed_run_share_a_name(ids: list[str]) -> None:
+    names: dict[str, tuple[str, int]] = {}
+    for music_task_id in set(ids):
+        for run in range(4):  # the first run and three resumes
+            name = execution_name(music_task_id) if run == 0 else resumed_execution_name(music_task_id, run)
+            assert NAME.fullmatch(name), name
+            assert names.setdefault(name, (music_task_id, run)) == (music_task_id, run), name
+        assert archive_prefix(music_task_id) == execution_name(music_task_id)
+
+
+def test_simple_ids_are_their_own_names_and_others_are_hashed_with_a_dot() -> None:
     assert execution_name("gen123213213213123bksv") == "gen123213213213123bksv"
-    assert execution_name("a.b") != execution_name("a_b")
-    assert len(execution_name("x" * 81)) == 80
+    # The reviewer's collisions: both now differ.
+    assert execution_name("col.x") != "col_x-d28f48b9c255b186" == execution_name("col_x-d28f48b9c255b186")
+    assert resumed_execution_name("foo", 1) == "foo.r1" != execution_name("foo-r1") == "foo-r1"
+    assert execution_name("col.x").count(".") == 1 and len(execution_name("x" * 81)) == 80
+    assert len(resumed_execution_name("y" * 80, 12)) == 80
 
 
 def test_the_poll_schedule_never_waits_past_the_deadline_and_gives_up_at_it() -> None:

@@ -115,6 +115,22 @@ class AwsTransientError(CoverPipelineError):
         self.aws_code = aws_code
 
 
+class EventClaimHeldError(CoverPipelineError):
+    """Another finalize holds the right to publish the terminal event and has not published it (it may
+    have been killed): retry once its lease has run out (the state machine does; docs/design.md)."""
+
+    code = ErrorCode.AWS_UNAVAILABLE
+
+
+class CoverTaskIdNotStoredError(AwsTransientError):
+    """Generate returned a cover task id (a credit is spent) that the record could not keep: the id
+    travels on with this error so the batch can hand it on (docs/design.md, "Nothing lost")."""
+
+    def __init__(self, message: str, *, cover_task_id: str) -> None:
+        super().__init__(message)
+        self.cover_task_id = cover_task_id
+
+
 # --- vendor (udioapi.pro) answers -------------------------------------------------------------
 
 
@@ -195,10 +211,21 @@ class CoverAlreadyExistsError(VendorError):
     code = ErrorCode.COVER_ALREADY_EXISTS
 
 
-#: Lambda service errors every Task state retries (the AWS-recommended set).
+#: Errors of the Lambda service itself, which every Task state retries (the set AWS recommends:
+#: https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
 LAMBDA_SERVICE_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
 )
+#: The function's concurrency (or the account's) is exhausted: Lambda refused the invocation. Nothing ran,
+#: so every Task retries it for as long as a throttle storm may last (docs/operations.md, "Throttling").
+LAMBDA_THROTTLED = "Lambda.TooManyRequestsException"
+#: How Step Functions reports a function killed by Lambda: a timeout (``Sandbox.Timedout``, Lambda
+#: troubleshooting guide, https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html),
+#: the runtime process dying, e.g. out of memory (``Runtime.ExitError``), or an unhandled error without
+#: a type (``Lambda.Unknown``: "these include out-of-memory errors and function timeouts", the Step
+#: Functions page above).
+FUNCTION_KILLED_ERRORS = ("Lambda.Unknown", "Sandbox.Timedout", "Runtime.ExitError")
+#: Every error name of the Lambda service or runtime that a state machine may see (not our exceptions).
+LAMBDA_ERRORS = (*LAMBDA_SERVICE_ERRORS, LAMBDA_THROTTLED, *FUNCTION_KILLED_ERRORS)

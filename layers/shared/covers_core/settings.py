@@ -143,7 +143,10 @@ class StartSettings:
     records: EventSettings
     vendor: VendorSettings
     state_machine_arn: str
+    queue_url: str
     dead_letter_queue_url: str
+    #: The queue's maxReceiveCount: on a message's last delivery the batch moves it to the DLQ itself.
+    max_receive_count: int
     claim_lease_seconds: int
     not_found_attempts: int
     first_wait: FirstWaitSettings
@@ -156,7 +159,9 @@ class StartSettings:
             records=EventSettings.from_env(env),
             vendor=VendorSettings.from_env(env),
             state_machine_arn=_text(env, "STATE_MACHINE_ARN"),
+            queue_url=_text(env, "COVER_REQUESTS_QUEUE_URL"),
             dead_letter_queue_url=_text(env, "DEAD_LETTER_QUEUE_URL"),
+            max_receive_count=_number(env, "MAX_RECEIVE_COUNT", int, 1),
             claim_lease_seconds=_number(env, "CLAIM_LEASE_SECONDS", int, 1),
             not_found_attempts=_number(env, "NOT_FOUND_ATTEMPTS", int, 1),
             first_wait=FirstWaitSettings.from_env(env),

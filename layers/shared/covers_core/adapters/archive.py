@@ -13,6 +13,7 @@ from typing import Any
 from covers_core.adapters.aws import aws_call
 from covers_core.adapters.image_fetch import ImageFetcher
 from covers_core.domain.model import ImageCopy
+from covers_core.domain.names import archive_prefix
 from covers_core.logic.ports import Archiver
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -41,8 +42,9 @@ class ImageArchiver(Archiver):
 
     def _store(self, music_task_id: str, index: int, url: str, body: bytes, content_type: str) -> ImageCopy:
         digest = hashlib.sha256(body).hexdigest()
-        safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in music_task_id)
-        key = f"{self.prefix}{safe_id}/{index}-{digest[:16]}.{_EXTENSIONS.get(content_type, 'bin')}"
+        # One key segment per music task, never shared by two ids (docs/design.md, invariant 5).
+        folder = archive_prefix(music_task_id)
+        key = f"{self.prefix}{folder}/{index}-{digest[:16]}.{_EXTENSIONS.get(content_type, 'bin')}"
         aws_call(
             "S3 PutObject",
             self.s3.put_object,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from covers_core.adapters.aws import aws_call
+from covers_core.domain import jsontext
 from covers_core.domain.events import detail_type_for, event_detail
 from covers_core.domain.model import CoverRecord
 from covers_core.errors import AwsTransientError
@@ -25,7 +25,7 @@ class EventPublisher(EventBus):
         entry = {
             "Source": self.source,
             "DetailType": detail_type_for(record.status),
-            "Detail": json.dumps(event_detail(record), separators=(",", ":")),
+            "Detail": jsontext.dumps(event_detail(record)),
             "EventBusName": self.bus_name,
             "Resources": [record.execution_arn] if record.execution_arn else [],
         }

@@ -16,6 +16,7 @@ from typing import Any
 
 from covers_core.adapters.aws import CONDITION_FAILED, aws_call
 from covers_core.domain import claim as claims
+from covers_core.domain import jsontext
 from covers_core.domain.claim import Busy, Claim, Settled
 from covers_core.domain.model import (
     NON_TERMINAL_STATUSES,
@@ -124,8 +125,31 @@ def _ending_item(ending: Ending) -> dict[str, Any]:
     return fields
 
 
+def metadata_item(metadata: Mapping[str, Any]) -> str:
+    """How metadata is stored: its exact JSON text (a string attribute), so any JSON the request contract
+    accepts (numbers of any precision, empty keys, any nesting) is kept as sent (docs/contracts.md)."""
+    return jsontext.dumps(metadata, ensure_ascii=False)
+
+
+def _metadata(value: Any) -> Mapping[str, Any]:
+    """Stored metadata: JSON text, or (items written before 0.3) a DynamoDB map with Decimal numbers."""
+    if isinstance(value, str):
+        parsed = jsontext.loads(value)
+        return parsed if isinstance(parsed, dict) else {}
+    return value if isinstance(value, Mapping) else {}
+
+
+def item_view(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored item as plain values (attribute names and all), metadata decoded: for operators' tools."""
+    view = plain({k: v for k, v in raw.items() if k != A.METADATA})
+    if A.METADATA in raw:
+        view[A.METADATA] = plain(_metadata(raw[A.METADATA]))
+    return view
+
+
 def record_from_item(raw: Mapping[str, Any]) -> CoverRecord:
-    item = plain(dict(raw))
+    metadata = _metadata(raw.get(A.METADATA))
+    item = plain({k: v for k, v in raw.items() if k != A.METADATA})
     return CoverRecord(
         music_task_id=item[A.MUSIC_TASK_ID],
         status=Status(item[A.STATUS]),
@@ -138,7 +162,7 @@ def record_from_item(raw: Mapping[str, Any]) -> CoverRecord:
         poll_count=int(item.get(A.POLL_COUNT) or 0),
         execution_arn=item.get(A.EXECUTION_ARN),
         correlation_id=item.get(A.CORRELATION_ID),
-        metadata=item.get(A.METADATA) or {},
+        metadata=metadata,
         created_at=item.get(A.CREATED_AT),
         updated_at=item.get(A.UPDATED_AT),
         generated_at=item.get(A.GENERATED_AT),
@@ -177,7 +201,7 @@ class CoverStore(RecordStore):
             ConsistentRead=True,
         )
         item = response.get("Item")
-        return plain(item) if item else None
+        return item_view(item) if item else None
 
     def by_status(self, status: Status, since: datetime | None = None) -> Iterator[CoverRecord]:
         """Records with ``status`` (last updated at or after ``since``), oldest update first, page by
@@ -224,7 +248,7 @@ class CoverStore(RecordStore):
         if request.correlation_id:
             item[A.CORRELATION_ID] = request.correlation_id
         if request.metadata:
-            item[A.METADATA] = dict(request.metadata)
+            item[A.METADATA] = metadata_item(request.metadata)
         created = aws_call(
             "DynamoDB PutItem",
             self.table.put_item,
@@ -311,36 +335,49 @@ class CoverStore(RecordStore):
         self, music_task_id: str, token: str, cover_task_id: str, now: datetime
     ) -> CoverRecord:
         """Store the cover task id the moment generate returns it (the status becomes IN_PROGRESS)."""
-        values = {
-            ":in_progress": Status.IN_PROGRESS.value,
-            ":cover": cover_task_id,
-            ":now": iso(now),
-            ":token": token,
-            ":generating": Status.GENERATING.value,
-        }
-        update = (
-            f"SET #s = :in_progress, {A.COVER_TASK_ID} = :cover, {A.GENERATED_AT} = :now, "
-            f"{A.UPDATED_AT} = :now REMOVE {A.CLAIM_EXPIRES_AT}, {A.LAST_ERROR}"
-        )
         record = self._update(
-            music_task_id, update, values=values, condition=f"#s = :generating AND {A.CLAIM_TOKEN} = :token"
+            music_task_id,
+            self._in_progress_update,
+            values=self._in_progress_values(cover_task_id, now) | {":token": token},
+            condition=f"#s = :generating AND {A.CLAIM_TOKEN} = :token",
         )
         if record is not None:
             return record
         # Our lease lapsed and someone took over, but the vendor gives one cover per task: the id we
         # hold is the real one, so keep it unless another holder already stored one.
-        record = self._update(
-            music_task_id,
-            update,
-            values={k: v for k, v in values.items() if k != ":token"},
-            condition=f"#s = :generating AND attribute_not_exists({A.COVER_TASK_ID})",
-        )
-        if record is None:
+        record = self.adopt(music_task_id, cover_task_id, now)
+        if record is None or (record.status, record.cover_task_id) != (Status.IN_PROGRESS, cover_task_id):
             raise AwsTransientError(
                 f"could not store cover task {cover_task_id} for music task {music_task_id}: "
                 "the record changed under us"
             )
         return record
+
+    def adopt(self, music_task_id: str, cover_task_id: str, now: datetime) -> CoverRecord | None:
+        """GENERATING without a cover task id -> IN_PROGRESS with ``cover_task_id``, whoever holds the
+        claim (the id came back from the vendor; a write that failed sent it on). Returns the record as it
+        now stands (holding another id, or already past GENERATING), or None when there is none."""
+        record = self._update(
+            music_task_id,
+            self._in_progress_update,
+            values=self._in_progress_values(cover_task_id, now),
+            condition=f"#s = :generating AND attribute_not_exists({A.COVER_TASK_ID})",
+        )
+        return record if record is not None else self.get(music_task_id)
+
+    _in_progress_update = (
+        f"SET #s = :in_progress, {A.COVER_TASK_ID} = :cover, {A.GENERATED_AT} = :now, "
+        f"{A.UPDATED_AT} = :now REMOVE {A.CLAIM_EXPIRES_AT}, {A.LAST_ERROR}"
+    )
+
+    @staticmethod
+    def _in_progress_values(cover_task_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            ":in_progress": Status.IN_PROGRESS.value,
+            ":cover": cover_task_id,
+            ":now": iso(now),
+            ":generating": Status.GENERATING.value,
+        }
 
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
         self._set_while_in_progress(music_task_id, {A.EXECUTION_ARN: execution_arn, A.UPDATED_AT: iso(now)})
@@ -401,10 +438,17 @@ class CoverStore(RecordStore):
     # --- the end ------------------------------------------------------------------------------
 
     def finish(
-        self, music_task_id: str, ending: Ending, now: datetime, request: CoverRequest | None = None
+        self,
+        music_task_id: str,
+        ending: Ending,
+        now: datetime,
+        request: CoverRequest | None = None,
+        *,
+        event_lease_seconds: int | None = None,
     ) -> CoverRecord | None:
-        """Move a non-terminal (or missing) record to ``ending``'s terminal status. Returns the new record,
-        or None when the record was already terminal."""
+        """Move a non-terminal (or missing) record to ``ending``'s terminal status (taking the right to
+        publish its event for ``event_lease_seconds``). Returns the new record, or None when the record
+        was already terminal."""
         stamp = iso(now)
         sets = {
             A.STATUS: ending.status.value,
@@ -412,6 +456,8 @@ class CoverStore(RecordStore):
             A.COMPLETED_AT: stamp,
             **_ending_item(ending),
         }
+        if event_lease_seconds is not None:
+            sets[A.EVENT_CLAIMED_UNTIL] = int(now.timestamp()) + event_lease_seconds
         names = {f"#f{i}": key for i, key in enumerate(sets)}
         values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(sets.values())}
         expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets)))
@@ -421,7 +467,7 @@ class CoverStore(RecordStore):
             for key, value in ((A.CORRELATION_ID, request.correlation_id), (A.METADATA, request.metadata)):
                 if value:
                     names[f"#{key}"] = key
-                    values[f":{key}"] = dict(value) if isinstance(value, Mapping) else value
+                    values[f":{key}"] = metadata_item(value) if isinstance(value, Mapping) else value
                     expr += f", #{key} = if_not_exists(#{key}, :{key})"
         values.update({f":ok{i}": s.value for i, s in enumerate(sorted(NON_TERMINAL_STATUSES))})
         allowed = ", ".join(f":ok{i}" for i in range(len(NON_TERMINAL_STATUSES)))

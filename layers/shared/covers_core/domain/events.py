@@ -6,6 +6,9 @@ from typing import Any
 
 from covers_core.domain.model import CoverRecord, Status
 
+#: How long a finalize holds the right to publish a terminal event before another may take over (one
+#: killed mid-publish); the state machine's ``event_claim_held`` retries wait longer than this.
+EVENT_LEASE_SECONDS = 60
 COVER_GENERATED = "Cover Generated"
 COVER_GENERATION_FAILED = "Cover Generation Failed"
 

@@ -87,7 +87,7 @@ class CoverRequest:
         if self.correlation_id:
             body["correlationId"] = self.correlation_id
         if self.metadata:
-            body["metadata"] = dict(self.metadata)
+            body["metadata"] = self.metadata
         return body
 
 
@@ -207,14 +207,14 @@ class CheckResult:
 @dataclass(frozen=True)
 class WorkflowInput:
     """The execution input of CoverWorkflow, built only from the stored record so that a retried
-    StartExecution sends the same input (and is recognised as the same execution)."""
+    StartExecution sends the same input (and is recognised as the same execution). The request's
+    metadata stays on the record (finalize reads it there for the event)."""
 
     music_task_id: str
     cover_task_id: str
     generated_at: str
     first_wait_seconds: int
     correlation_id: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_record(cls, record: CoverRecord, first_wait_seconds: int) -> WorkflowInput:
@@ -226,7 +226,6 @@ class WorkflowInput:
             generated_at=record.generated_at,
             first_wait_seconds=first_wait_seconds,
             correlation_id=record.correlation_id,
-            metadata=record.metadata,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -235,7 +234,6 @@ class WorkflowInput:
             "coverTaskId": self.cover_task_id,
             "generatedAt": self.generated_at,
             "correlationId": self.correlation_id,
-            "metadata": dict(self.metadata),
             "firstWaitSeconds": self.first_wait_seconds,
             "pollCount": 0,
         }

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from covers_core.domain.events import EVENT_LEASE_SECONDS
 from covers_core.domain.model import (
     MAX_ERROR_MESSAGE,
     CheckResult,
@@ -22,30 +23,46 @@ from covers_core.domain.model import (
     Status,
 )
 from covers_core.errors import (
+    FUNCTION_KILLED_ERRORS,
+    LAMBDA_SERVICE_ERRORS,
+    LAMBDA_THROTTLED,
     AwsTransientError,
     CoverTaskNotFoundError,
     ErrorCode,
+    EventClaimHeldError,
     VendorAmbiguousError,
     VendorAuthError,
     VendorCreditsExhaustedError,
     VendorTransientError,
 )
 
-#: Exception names each Retry block of a Task state matches, by state and block (after the Lambda
-#: service errors every Task retries).
+_SERVICE = {"lambda_service": LAMBDA_SERVICE_ERRORS, "throttled": (LAMBDA_THROTTLED,)}
+#: The error names each Retry block of the state machine matches, by state and block, in order. Only
+#: transient or operator-fixable conditions, and a killed check or safety net (neither spends a credit; a
+#: killed FinalizeCover goes to the safety net, which skips the archive that most likely took the time).
 RETRIED: dict[str, dict[str, tuple[str, ...]]] = {
     "CheckCoverStatus": {
+        **_SERVICE,
+        "function_killed": FUNCTION_KILLED_ERRORS,
         "transient": (VendorTransientError.__name__, VendorAmbiguousError.__name__),
         "blocked": (VendorAuthError.__name__, VendorCreditsExhaustedError.__name__),
         "not_found": (CoverTaskNotFoundError.__name__,),
     },
     "FinalizeCover": {
+        **_SERVICE,
         "transient": (AwsTransientError.__name__,),
+        "event_claim_held": (EventClaimHeldError.__name__,),
     },
     "FinalizeWithoutArchive": {
+        **_SERVICE,
+        "function_killed": FUNCTION_KILLED_ERRORS,
         "transient": (AwsTransientError.__name__,),
+        "event_claim_held": (EventClaimHeldError.__name__,),
     },
 }
+#: Retry blocks that wait out a lease rather than back off: no jitter, and their waits add up to more than
+#: the lease, so a retry always finds it lapsed (the right to publish held by a killed finalize).
+LEASE_WAITS: dict[str, int] = {"event_claim_held": EVENT_LEASE_SECONDS}
 
 #: What a failure the state machine caught after the check step becomes, by error name. Anything not
 #: listed ends as NEEDS_ATTENTION / INTERNAL_ERROR: the cover was paid for, so only the vendor's own
@@ -56,6 +73,10 @@ FAILURE_OUTCOMES: dict[str, tuple[Status, ErrorCode]] = {
     VendorAmbiguousError.__name__: (Status.NEEDS_ATTENTION, VendorTransientError.code),
     VendorAuthError.__name__: (Status.NEEDS_ATTENTION, VendorAuthError.code),
     VendorCreditsExhaustedError.__name__: (Status.NEEDS_ATTENTION, VendorCreditsExhaustedError.code),
+    # The check could not run for hours (throttled past its long retry budget) or kept being killed.
+    **dict.fromkeys(
+        (LAMBDA_THROTTLED, *FUNCTION_KILLED_ERRORS), (Status.NEEDS_ATTENTION, ErrorCode.INTERNAL_ERROR)
+    ),
 }
 DEFAULT_FAILURE_OUTCOME = (Status.NEEDS_ATTENTION, ErrorCode.INTERNAL_ERROR)
 

@@ -1,15 +1,19 @@
-"""The queue contract (DESIGN.md, "Request"): what a cover request message may look like.
+"""The request contract (docs/contracts.md, "Request"): what a cover request may look like, at every door
+(the queue, the webhook, EventBridge events put on the queue).
 
 A JSON object naming the music task as ``musicTaskId``, ``taskId`` or ``workId`` (the vendor uses all
 three), or an EventBridge event whose ``detail`` does; optional ``correlationId`` and ``metadata``.
-Anything else raises :class:`BadRequestError` with a reason fit for a log line and the DLQ."""
+:func:`parse_request` is total: whatever the body holds, it returns a request or raises
+:class:`BadRequestError` with a reason fit for a log line, the DLQ's ``rejectReason`` and a 400 answer.
+What it accepts can be stored and returned exactly (``covers_core.domain.jsontext``)."""
 
 from __future__ import annotations
 
-import json
 import re
+import unicodedata
 from typing import Any
 
+from covers_core.domain import jsontext
 from covers_core.domain.model import CoverRequest
 from covers_core.errors import BadRequestError
 
@@ -23,6 +27,9 @@ MAX_ID_LENGTH = 256
 MAX_CORRELATION_ID_LENGTH = 256
 #: Keys under which the vendor (and upstream events) name the music task, in order of preference.
 ID_KEYS = ("musicTaskId", "taskId", "workId")
+#: The SQS message attribute that carries a cover task id generate returned for the request but that its
+#: record could not keep (an adoption: the start function stores it instead of calling generate).
+COVER_TASK_ID_ATTRIBUTE = "coverTaskId"
 _ID_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
 
 
@@ -60,11 +67,15 @@ def parse_request(body: str | bytes | None) -> CoverRequest:
     if json_depth(raw) > MAX_JSON_DEPTH:
         raise BadRequestError(f"message body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequestError(f"message body is not valid JSON: {exc}") from exc
+        text = raw.decode("utf-8")  # strictly: json.loads would also guess UTF-16 and UTF-32
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(f"message body is not valid UTF-8 (byte {exc.start}: {exc.reason})") from exc
+    try:
+        doc = jsontext.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequestError(f"message body is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(doc, dict):
-        raise BadRequestError(f"message body must be a JSON object, got {type(doc).__name__}")
+        raise BadRequestError(f"message body must be a JSON object, got {_kind(doc)}")
     return request_from_mapping(doc)
 
 
@@ -76,21 +87,51 @@ def request_from_mapping(doc: dict[str, Any]) -> CoverRequest:
             raise BadRequestError("EventBridge event 'detail' must be an object")
         doc = detail
     music_task_id = _music_task_id(doc)
-    correlation_id = doc.get("correlationId")
-    if correlation_id is not None:
-        if not isinstance(correlation_id, str) or not correlation_id.strip():
-            raise BadRequestError("'correlationId' must be a non-empty string")
-        if len(correlation_id) > MAX_CORRELATION_ID_LENGTH:
-            raise BadRequestError(f"'correlationId' is longer than {MAX_CORRELATION_ID_LENGTH} characters")
+    correlation_id = _correlation_id(doc.get("correlationId"))
     metadata = doc.get("metadata")
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
-        raise BadRequestError(f"'metadata' must be a JSON object, got {type(metadata).__name__}")
-    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        raise BadRequestError(f"'metadata' must be a JSON object, got {_kind(metadata)}")
+    lone = jsontext.first_lone_surrogate(metadata)
+    if lone is not None:  # (parse_request refuses these already; a mapping built in code may hold them)
+        raise BadRequestError(f"'metadata' holds the lone surrogate \\u{lone:04x} (not valid Unicode)")
+    try:
+        size = len(jsontext.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+    except ValueError as exc:  # NaN or Infinity in a mapping built in code
+        raise BadRequestError(f"'metadata' cannot be stored exactly: {exc}") from exc
     if size > MAX_METADATA_BYTES:
         raise BadRequestError(f"'metadata' is {size} bytes of JSON; the limit is {MAX_METADATA_BYTES}")
     return CoverRequest(music_task_id=music_task_id, correlation_id=correlation_id, metadata=metadata)
+
+
+def _correlation_id(value: Any) -> str | None:
+    """1-256 characters, not all blank, no control characters, valid Unicode."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequestError("'correlationId' must be a non-empty string")
+    if len(value) > MAX_CORRELATION_ID_LENGTH:
+        raise BadRequestError(f"'correlationId' is longer than {MAX_CORRELATION_ID_LENGTH} characters")
+    for char in value:
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise BadRequestError(f"'correlationId' holds the lone surrogate \\u{ord(char):04x}")
+        if unicodedata.category(char) == "Cc":
+            raise BadRequestError(f"'correlationId' holds the control character U+{ord(char):04X}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    """A JSON type name for a reason line (``Decimal`` is a number to the sender)."""
+    return {
+        "dict": "object",
+        "list": "array",
+        "str": "string",
+        "Decimal": "number",
+        "int": "number",
+        "bool": "boolean",
+        "NoneType": "null",
+    }.get(type(value).__name__, type(value).__name__)
 
 
 def _music_task_id(doc: dict[str, Any]) -> str:
@@ -100,7 +141,7 @@ def _music_task_id(doc: dict[str, Any]) -> str:
     values = {value for _, value in present if isinstance(value, str)}
     key, value = present[0]
     if not isinstance(value, str):
-        raise BadRequestError(f"'{key}' must be a string, got {type(value).__name__}")
+        raise BadRequestError(f"'{key}' must be a string, got {_kind(value)}")
     if len(values) > 1 or any(not isinstance(v, str) for _, v in present):
         names = ", ".join(k for k, _ in present)
         raise BadRequestError(f"conflicting music task ids in {names}")

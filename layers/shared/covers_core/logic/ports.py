@@ -62,6 +62,10 @@ class RecordStore(Protocol):
         """GENERATING -> IN_PROGRESS with the cover task id; raises ``AwsTransientError`` when the record
         holds another claim's id already."""
 
+    def adopt(self, music_task_id: str, cover_task_id: str, now: datetime) -> CoverRecord | None:
+        """GENERATING without a cover task id -> IN_PROGRESS with ``cover_task_id``, whoever holds the
+        claim; the record as it now stands (None: no record)."""
+
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
         """Note the workflow execution (only while IN_PROGRESS)."""
 
@@ -72,10 +76,17 @@ class RecordStore(Protocol):
         """``record`` (as read) -> IN_PROGRESS for a new workflow run; None when it changed meanwhile."""
 
     def finish(
-        self, music_task_id: str, ending: Ending, now: datetime, request: CoverRequest | None = None
+        self,
+        music_task_id: str,
+        ending: Ending,
+        now: datetime,
+        request: CoverRequest | None = None,
+        *,
+        event_lease_seconds: int | None = None,
     ) -> CoverRecord | None:
         """A non-terminal (or missing) record -> ``ending``'s terminal status; None when already terminal.
-        ``request``: the start function may finish a task that never had a record."""
+        ``request``: the start function may finish a task that never had a record. ``event_lease_seconds``:
+        the same write takes the right to publish the terminal event for that long."""
 
     def claim_event(self, music_task_id: str, now: datetime, lease_seconds: int) -> bool:
         """Take the right to publish the terminal event (the record is the outbox)."""
@@ -117,15 +128,16 @@ class EventBus(Protocol):
 class RequestSink(Protocol):
     """The cover requests queue."""
 
-    def send(self, request: CoverRequest) -> str:
-        """Queue ``request``; the message id."""
+    def send(self, request: CoverRequest, *, cover_task_id: str | None = None, delay_seconds: int = 0) -> str:
+        """Queue ``request``; the message id. ``cover_task_id``: the request is an adoption (the start
+        function stores that id instead of calling generate: its first write of it failed)."""
 
 
 class DeadLetterSink(Protocol):
     """The dead-letter queue: rejected bodies with their reason."""
 
-    def send(self, body: str, reason: str, message_id: str) -> None:
-        """Keep ``body`` with ``reason``."""
+    def send(self, body: str, reason: str, message_id: str, *, cover_task_id: str | None = None) -> None:
+        """Keep ``body`` with ``reason`` (and the cover task id generate returned for it, if any)."""
 
 
 class LearnedWaits(Protocol):

@@ -1,7 +1,6 @@
-"""The start function's entry point: one SQS batch of cover requests.
-
-For each request: claim, generate (once per music task), record the cover task id, start the workflow.
-The decision table (DESIGN.md, error taxonomy, generate column):
+"""One cover request: claim, generate (once per music task), record the cover task id, start the workflow.
+(The batch around it: ``covers_core.logic.batch``.) The decision table (docs/design.md, error taxonomy,
+generate column):
 
 * 200: store the cover task id at once, then start the workflow (idempotent by execution name).
 * 400 "cover exists": REJECTED, unless an earlier attempt of ours may have spent the credit and lost
@@ -11,33 +10,28 @@ The decision table (DESIGN.md, error taxonomy, generate column):
 * transient: the claim is released (marked uncertain when the request may have been processed) and the
   message retried through the queue.
 
-Batch-wide: a bad message goes to the dead-letter queue at once with its reason (if that move fails, it
-is reported failed and SQS's redrive policy moves it); the valid ones start in parallel (``concurrency``
-workers); no generate call starts that the invocation might not finish (a call cut off by the Lambda
-timeout leaves its credit in doubt): the reserve is checked per request, as its worker takes it up.
+The cover task id generate returns is logged at once (INFO, ``coverTaskId``) and stored before anything
+else can fail; a store that keeps failing raises :class:`CoverTaskIdNotStoredError` carrying the id, and
+the batch hands it on (an adoption message, or the DLQ copy) so nothing is paid for and lost.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from covers_core import log_context
 from covers_core.domain import outcomes
 from covers_core.domain.claim import Claim, Settled
 from covers_core.domain.model import CoverError, CoverRecord, CoverRequest, Status, WorkflowInput
-from covers_core.domain.requests import parse_request
 from covers_core.errors import (
-    BadRequestError,
+    AwsTransientError,
     CoverAlreadyExistsError,
-    CoverPipelineError,
-    ErrorCode,
+    CoverTaskIdNotStoredError,
+    EventClaimHeldError,
     MusicTaskNotReadyError,
     RetryLaterError,
     VendorAmbiguousError,
@@ -47,9 +41,11 @@ from covers_core.errors import (
     VendorTransientError,
 )
 from covers_core.logic.finalize import Finalizer
-from covers_core.logic.ports import DeadLetterSink, RecordStore, Vendor, WorkflowEngine
+from covers_core.logic.ports import RecordStore, Vendor, WorkflowEngine
 
 log = logging.getLogger(__name__)
+#: Pauses between the attempts to store a cover task id generate returned (then it is handed on).
+STORE_PAUSES = (0.2, 1.0)
 Action = Literal["started", "resumed", "duplicate", "rejected", "needs_attention"]
 
 
@@ -80,6 +76,7 @@ class CoverStarter:
         not_found_attempts: int,
         first_wait_seconds: Callable[[], int],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.vendor = vendor
@@ -89,6 +86,7 @@ class CoverStarter:
         self.not_found_attempts = not_found_attempts
         self.first_wait_seconds = first_wait_seconds
         self.clock = clock
+        self.sleep = sleep
 
     def start(self, request: CoverRequest, *, blocked: VendorBlockedError | None = None) -> StartResult:
         """Handle one request.
@@ -130,8 +128,44 @@ class CoverStarter:
             raise
         # Anything else (a bug, a Lambda timeout) leaves the claim to lapse: the next holder treats the
         # credit as possibly spent.
-        record = self.store.record_cover_task(task, claim.token, cover_task_id, self.clock())
+        log.info("generate returned cover task %s", cover_task_id, extra={"coverTaskId": cover_task_id})
+        record = self._keep(task, claim.token, cover_task_id)
         return self._start_workflow(record, "started")
+
+    def _keep(self, music_task_id: str, token: str, cover_task_id: str) -> CoverRecord:
+        """Store the cover task id, trying again briefly: a lost id means a paid cover nobody can find.
+        Raises :class:`CoverTaskIdNotStoredError` (carrying the id) when every attempt failed."""
+        for attempt, pause in enumerate((*STORE_PAUSES, None), start=1):
+            try:
+                return self.store.record_cover_task(music_task_id, token, cover_task_id, self.clock())
+            except AwsTransientError as exc:
+                if pause is None:
+                    raise CoverTaskIdNotStoredError(
+                        f"could not store cover task {cover_task_id} after {attempt} attempts: {exc.message}",
+                        cover_task_id=cover_task_id,
+                    ) from exc
+                log.warning(
+                    "storing cover task %s failed (attempt %d): %s", cover_task_id, attempt, exc.message
+                )
+                self.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def adopt(self, request: CoverRequest, cover_task_id: str) -> StartResult:
+        """Store a cover task id that generate returned for ``request`` earlier but that its record could not
+        keep then (the message carried it on), and start the workflow. Never calls generate."""
+        record = self.store.adopt(request.music_task_id, cover_task_id, self.clock())
+        if record is None:
+            raise RetryLaterError(f"no record yet to adopt cover task {cover_task_id} into")
+        if record.cover_task_id != cover_task_id:
+            log.error(
+                "not adopting cover task %s: the record is %s with cover task %s",
+                cover_task_id,
+                record.status,
+                record.cover_task_id,
+                extra={"coverTaskId": cover_task_id},
+            )
+            return StartResult.of(record, "duplicate")
+        return self._settled(record)
 
     def _settled(self, record: CoverRecord) -> StartResult:
         if record.status == Status.IN_PROGRESS:
@@ -140,7 +174,10 @@ class CoverStarter:
             # Crashed after storing the cover task id: start (or find) the workflow, no new credit.
             return self._start_workflow(record, "resumed")
         # Terminal: nothing to do, but finish publishing if an earlier run crashed before it.
-        self.finalizer.publish_once(record)
+        try:
+            self.finalizer.publish_once(record)
+        except EventClaimHeldError as exc:  # its holder publishes, or the reconciler once it lapses
+            log.info("not publishing: %s", exc.message)
         return StartResult.of(record, "duplicate")
 
     def _start_workflow(self, record: CoverRecord, action: Action) -> StartResult:
@@ -151,148 +188,3 @@ class CoverStarter:
 
 def _error(exc: VendorError) -> CoverError:
     return CoverError.of(exc.code, exc.message)
-
-
-@dataclass(frozen=True)
-class Message:
-    message_id: str
-    body: str
-
-
-@dataclass
-class BatchSummary:
-    """What became of one batch: the messages to retry, and the counts the metrics report."""
-
-    failed: list[str] = field(default_factory=list)
-    started: int = 0
-    bad_messages: int = 0
-    #: CREDITS_EXHAUSTED or VENDOR_AUTH_FAILED when the vendor refused during this batch (one alert).
-    blocked: ErrorCode | None = None
-
-
-class StartBatch:
-    """Runs :class:`CoverStarter` over a batch, with the batch-wide rules of the module docstring.
-
-    The requests of one batch run concurrently on a thread pool of ``concurrency`` workers, created once
-    per container (``concurrency=1``: one after the other, in the calling thread). Messages naming the
-    same music task run one after the other in one worker (the claim guards across invocations), each
-    request in a copy of the caller's context, so log lines keep their own task. The time reserve is
-    checked per request as its worker takes it up; once the vendor refuses (401/402), requests not yet
-    taken up are parked as BLOCKED without a vendor call (those already in flight finish)."""
-
-    def __init__(
-        self,
-        starter: CoverStarter,
-        dead_letters: DeadLetterSink,
-        *,
-        reserve_seconds: float,
-        concurrency: int = 1,
-    ) -> None:
-        self.starter = starter
-        self.dead_letters = dead_letters
-        self.reserve_seconds = reserve_seconds
-        self._pool = (
-            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="start-cover")
-            if concurrency > 1
-            else None
-        )
-
-    def run(self, messages: Sequence[Message], time_left: Callable[[], float]) -> BatchSummary:
-        summary = BatchSummary()
-        by_task: dict[str, list[tuple[Message, CoverRequest]]] = {}
-        for message in messages:
-            try:
-                request = parse_request(message.body)
-            except BadRequestError as exc:
-                summary.bad_messages += 1
-                if not self._reject(message, exc):
-                    summary.failed.append(message.message_id)
-                continue
-            by_task.setdefault(request.music_task_id, []).append((message, request))
-        state = _BatchState(time_left)
-        groups = list(by_task.values())
-        if self._pool is None or len(groups) < 2:  # nothing to overlap
-            outcomes = [contextvars.copy_context().run(self._start_group, group, state) for group in groups]
-        else:  # each request in its own copy of this context (log_context.task keeps them apart)
-            futures = [
-                self._pool.submit(contextvars.copy_context().run, self._start_group, group, state)
-                for group in groups
-            ]
-            outcomes = [future.result() for future in futures]  # _start_group never raises
-        for outcome in outcomes:
-            summary.failed.extend(outcome.failed)
-            summary.started += outcome.started
-        summary.failed.sort(key={m.message_id: i for i, m in enumerate(messages)}.__getitem__)
-        summary.blocked = state.blocked.code if state.blocked else None
-        return summary
-
-    def _start_group(self, group: list[tuple[Message, CoverRequest]], state: _BatchState) -> BatchSummary:
-        """The messages of one music task, one after the other; never raises."""
-        outcome = BatchSummary()
-        for message, request in group:
-            with log_context.task(request.music_task_id, request.correlation_id):
-                started = self._start_one(request, state)
-            if started is None:
-                outcome.failed.append(message.message_id)
-            else:
-                outcome.started += started
-        return outcome
-
-    def _start_one(self, request: CoverRequest, state: _BatchState) -> bool | None:
-        """Start one request: whether it started a cover, or None when its message stays on the queue.
-        Never raises."""
-        left = state.time_left()
-        if left < self.reserve_seconds:
-            log.warning(
-                "only %.0fs left in this invocation and a vendor call may take %.0fs: "
-                "leaving the message for a later delivery",
-                left,
-                self.reserve_seconds,
-            )
-            return None
-        try:
-            result = self.starter.start(request, blocked=state.blocked)
-        except VendorBlockedError as exc:
-            state.refused(exc)
-            return None
-        except (RetryLaterError, VendorTransientError) as exc:
-            log.warning("leaving the message for a later delivery: %s", exc.message)
-            return None
-        except CoverPipelineError as exc:
-            log.error("could not start the cover: %s", exc.message)
-            return None
-        except Exception:
-            log.exception("unexpected error; the message stays on the queue")
-            return None
-        return result.action in ("started", "resumed")
-
-    def _reject(self, message: Message, exc: BadRequestError) -> bool:
-        """Move a bad message to the DLQ with its reason; False when that failed (SQS then moves it)."""
-        log.error(
-            "rejected message %s: %s",
-            message.message_id,
-            exc.message,
-            extra={"messageId": message.message_id, "reason": exc.message, "bodyBytes": len(message.body)},
-        )
-        try:
-            self.dead_letters.send(message.body, exc.message, message.message_id)
-        except CoverPipelineError as move:
-            log.error("could not move message %s to the DLQ: %s", message.message_id, move.message)
-            return False
-        return True
-
-
-class _BatchState:
-    """What the workers of one batch share: the time left, and the vendor's first refusal."""
-
-    def __init__(self, time_left: Callable[[], float]) -> None:
-        self.time_left = time_left
-        self.blocked: VendorBlockedError | None = None
-        self._lock = threading.Lock()
-
-    def refused(self, exc: VendorBlockedError) -> None:
-        with self._lock:
-            if self.blocked is not None:
-                return
-            self.blocked = exc
-        log.error("vendor refused (%s): %s; parking the rest of this batch as BLOCKED", exc.code, exc.message)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from covers_core.adapters import aws
 from covers_core.adapters.eventbus import EventPublisher
 from covers_core.adapters.poll_stats import CachedFirstWait, LearnedWaitStore
-from covers_core.adapters.queues import DeadLetters
+from covers_core.adapters.queues import DeadLetters, RequestQueue
 from covers_core.adapters.records import CoverStore
 from covers_core.adapters.secrets import api_key_reader
 from covers_core.adapters.vendor import VendorClient, new_session
 from covers_core.adapters.workflow import WorkflowStarter
+from covers_core.logic.batch import StartBatch
 from covers_core.logic.finalize import Finalizer
-from covers_core.logic.start import CoverStarter, StartBatch
+from covers_core.logic.start import CoverStarter
 from covers_core.settings import StartSettings
 from covers_core.wiring import per_container
 
@@ -53,4 +54,6 @@ def batch() -> StartBatch:
         DeadLetters(aws.client("sqs"), s.dead_letter_queue_url),
         reserve_seconds=s.vendor.longest_call_seconds,
         concurrency=s.concurrency,
+        requests=RequestQueue(aws.client("sqs"), s.queue_url),
+        max_receives=s.max_receive_count,
     )

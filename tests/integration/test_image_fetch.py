@@ -15,21 +15,11 @@ from typing import Any
 import pytest
 import requests
 import urllib3
-from covers_core.adapters.image_fetch import (
-    FetchCode,
-    FetchError,
-    FetchResult,
-    FetchSettings,
-    ImageFetcher,
-    Pin,
-    PinnedAdapter,
-    Target,
-    _Watchdog,
-    address_refusal,
-    declared_length,
-    retry_after_seconds,
-    validate_url,
-)
+from covers_core.adapters.image_fetch import FetchCode, FetchError, FetchResult, FetchSettings, ImageFetcher
+from covers_core.adapters.image_fetch.addresses import address_refusal
+from covers_core.adapters.image_fetch.fetcher import declared_length, retry_after_seconds
+from covers_core.adapters.image_fetch.transport import Pin, PinnedAdapter, Watchdog
+from covers_core.adapters.image_fetch.urls import Target, validate_url
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -448,7 +438,7 @@ def test_pinning_works_over_ipv6() -> None:
 
 def test_the_pinned_pool_dials_the_ip_and_names_the_host_for_tls() -> None:
     pin = Pin(
-        Target("https", "cdn.example", 443, "/a.png"), ipaddress.ip_address("93.184.216.34"), _Watchdog(1)
+        Target("https", "cdn.example", 443, "/a.png"), ipaddress.ip_address("93.184.216.34"), Watchdog(1)
     )
     pool = pin.new_pool()
     assert pin.url == "https://93.184.216.34:443/a.png"

@@ -1,5 +1,5 @@
 """The image archiver: what it keeps in S3 and what it lists as not archived. (Which URLs and hosts it
-will fetch, and how it survives hostile hosts: tests/integration/test_image_fetch.py.)"""
+will fetch, and how it survives hostile hosts: tests/unit/image_fetch and tests/integration/image_fetch.)"""
 
 from __future__ import annotations
 

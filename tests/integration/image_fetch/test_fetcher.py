@@ -149,6 +149,14 @@ def test_a_429_is_retried_after_the_time_it_asks_for(server: HostileServer) -> N
     assert result.ok and sleeps == [2.0]
 
 
+def test_a_429_may_ask_for_a_fraction_of_a_second(server: HostileServer) -> None:
+    """Retry-After is read by the rule every client shares (covers_core/adapters/http_headers.py)."""
+    server.script([http_response(429, b"slow down", [("Retry-After", "1.5")])], [png_response()])
+    sleeps = Sleeps()
+    result = fetcher(sleep=sleeps).fetch(server.url())
+    assert result.ok and sleeps == [1.5]
+
+
 def test_a_429_asking_for_more_than_the_budget_gives_up_at_once(server: HostileServer) -> None:
     server.script([http_response(429, b"slow down", [("Retry-After", "120")])])
     sleeps = Sleeps()

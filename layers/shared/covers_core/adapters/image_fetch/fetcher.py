@@ -19,7 +19,6 @@ The clock, sleep, jitter source and resolver are injectable for tests.
 
 from __future__ import annotations
 
-import email.utils
 import http.client
 import random
 import socket
@@ -27,12 +26,12 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 import requests
 import urllib3
 
+from covers_core.adapters.http_headers import retry_after_seconds
 from covers_core.adapters.image_fetch.addresses import Resolver, vet
 from covers_core.adapters.image_fetch.results import (
     FetchCode,
@@ -283,22 +282,6 @@ def declared_length(header: str | None) -> int | None:
         return None
     (value,) = values
     return int(value) if value.isascii() and value.isdigit() else None
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds from now (delta-seconds or HTTP-date), None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 def _status_failure(status: int, retry_after: str | None) -> _Failure:

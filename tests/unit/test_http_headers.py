@@ -1,4 +1,5 @@
-"""HTTP header values read one way by every client (covers_core/adapters/http_headers.py): Retry-After."""
+"""HTTP header values read one way by every client (covers_core/adapters/http_headers.py): Retry-After and
+Content-Length."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 
 import pytest
 import requests
-from covers_core.adapters.http_headers import retry_after_seconds
+from covers_core.adapters.http_headers import content_length, retry_after_seconds
 from covers_core.adapters.vendor import _interpret
 from covers_core.errors import VendorTransientError
 from hypothesis import given, settings
@@ -94,3 +95,63 @@ def test_the_vendor_client_reads_retry_after_by_the_same_rule(
     with pytest.raises(VendorTransientError) as caught:
         _interpret(response, "GET", "/v2/cover/status", spends_credit=False)
     assert caught.value.retry_after == seconds
+
+
+# --- Content-Length -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("12", 12),
+        ("0", 0),
+        ("012", 12),
+        (" 12\t", 12),
+        ("12, 12", 12),  # one number repeated (also two identical header lines, joined)
+        ("12,12", 12),
+        ("12, 012", 12),
+        ("9" * 30, 10**18),  # read without overflow: far over any byte limit
+        ("1" * 5000, 10**18),  # longer than int() reads
+    ],
+)
+def test_a_content_length_is_one_number_or_one_number_repeated(
+    header: str | None, expected: int | None
+) -> None:
+    assert content_length(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "12, 13",
+        "-1",
+        "+5",
+        "abc",
+        "",
+        " ",
+        "1 2",
+        "12,",
+        ",12",
+        "12;12",
+        "12, abc",
+        "1e3",
+        "0x10",
+        "1_0",
+        "\u0661\u0662",  # digits, but not ASCII ones
+    ],
+)
+def test_an_invalid_content_length_is_an_error(header: str) -> None:
+    with pytest.raises(ValueError, match="Content-Length"):
+        content_length(header)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*"0123456789, \t+-_ex"]), max_size=18))
+def test_any_content_length_is_a_length_or_an_error(header: str) -> None:
+    try:
+        length = content_length(header)
+    except ValueError:
+        return
+    assert length is not None and length >= 0
+    assert {part.strip(" \t").lstrip("0") for part in header.split(",")} == {str(length).lstrip("0")}

@@ -52,14 +52,57 @@ def test_a_host_stalling_mid_body_times_out(server: HostileServer) -> None:
     assert result.error is not None and result.error.code == FetchCode.TIMEOUT
 
 
-@pytest.mark.parametrize("length", ["abc", "-5", "1e3", ""])
-def test_a_malformed_content_length_is_ignored_and_the_bytes_counted(
-    server: HostileServer, length: str
-) -> None:
+# Not one valid length, or differing lengths: where the body ends cannot be known (RFC 9112 section 6.3).
+INVALID_LENGTHS = ["abc", "-5", "-1", "1e3", "", " ", "+14", "1 4", "0x10", "1_0", "12, 13", "14, abc", "14,"]
+
+
+@pytest.mark.parametrize("length", INVALID_LENGTHS)
+def test_an_invalid_content_length_is_refused_for_good(server: HostileServer, length: str) -> None:
     server.script([http_response(200, PNG, [("Content-Length", length)], content_length=False)])
     result = fetcher().fetch(server.url())
+    assert result.error is not None and result.error.code == FetchCode.BAD_RESPONSE
+    assert not result.error.transient and result.attempts == 1
+    assert result.body is None
+
+
+def test_a_plus_signed_content_length_is_refused_though_python_reads_it(server: HostileServer) -> None:
+    """int("+N") is N to http.client and urllib3, which would read the image as if nothing were wrong."""
+    server.script([http_response(200, PNG, [("Content-Length", f"+{len(PNG)}")], content_length=False)])
+    result = fetcher().fetch(server.url())
+    assert result.error is not None and result.error.code == FetchCode.BAD_RESPONSE
+    assert "Content-Length" in result.error.message
+
+
+def test_an_invalid_content_length_is_refused_before_the_body_is_read(server: HostileServer) -> None:
+    """A host that sends part of a body and then holds the connection open: nothing waits for its close."""
+    head = http_response(200, BIG_PNG[:40], [("Content-Length", "abc")], content_length=False)
+    server.script([head, 3.0], [head, 3.0])
+    result = fetcher(read_timeout=1.0, retries=1).fetch(server.url())
+    assert result.error is not None and result.error.code == FetchCode.BAD_RESPONSE
+    assert result.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"), [(302, [("Location", "/real.png")]), (503, []), (429, [("Retry-After", "1")])]
+)
+def test_a_redirect_or_a_transient_status_with_an_invalid_content_length_is_discarded(
+    server: HostileServer, status: int, headers: list[tuple[str, str]]
+) -> None:
+    server.script([http_response(status, b"", [*headers, ("Content-Length", "x")], content_length=False)])
+    server.script([png_response()])
+    result = fetcher().fetch(server.url())
+    assert result.error is not None and result.error.code == FetchCode.BAD_RESPONSE
+    assert result.attempts == 1
+
+
+@pytest.mark.parametrize("repeated", ["one header", "two headers"])
+def test_identical_repeated_content_lengths_are_one_length(server: HostileServer, repeated: str) -> None:
+    n = str(len(PNG))
+    headers = [("Content-Length", f"{n}, {n}")] if repeated == "one header" else [("Content-Length", n)] * 2
+    server.script([http_response(200, PNG + b"TRAILING-JUNK" * 10, headers, content_length=False)])
+    result = fetcher().fetch(server.url())
     assert result.ok, result.error
-    assert result.body == PNG
+    assert result.body == PNG  # what follows the declared length is not read as the image
 
 
 def test_two_conflicting_content_lengths_are_a_bad_response(server: HostileServer) -> None:
@@ -71,10 +114,11 @@ def test_two_conflicting_content_lengths_are_a_bad_response(server: HostileServe
     assert result.attempts == 1
 
 
-def test_a_malformed_oversize_body_is_counted_not_trusted(server: HostileServer) -> None:
+def test_a_malformed_length_on_an_oversize_body_is_not_trusted(server: HostileServer) -> None:
     server.script([http_response(200, BIG_PNG, [("Content-Length", "abc")], content_length=False)])
     result = fetcher().fetch(server.url())
-    assert result.error is not None and result.error.code == FetchCode.TOO_LARGE
+    assert result.error is not None and result.error.code == FetchCode.BAD_RESPONSE
+    assert result.body is None
 
 
 def test_a_content_length_larger_than_the_body_is_a_dropped_connection(server: HostileServer) -> None:

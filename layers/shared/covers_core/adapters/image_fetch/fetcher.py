@@ -5,7 +5,9 @@ Limits: connect/read timeouts per request, clamped to the remaining budget; a pe
 per-call budget enforced by the transport's watchdog (a host that trickles one byte per second never trips
 a read timeout); a byte limit counted on the bytes actually received (Content-Length is only used to
 refuse early, never trusted; a body shorter than it declares is a dropped connection, bytes beyond it are
-never read, and requests say ``Connection: close`` so no left-over bytes reach a later request);
+never read, and requests say ``Connection: close`` so no left-over bytes reach a later request); an
+invalid Content-Length leaves the body's end unknown: the response is discarded unread, for good
+(README.md, Security);
 magic-byte sniffing, early (on the first bytes) so an HTML page is not downloaded whole; retries with
 exponential backoff and jitter, or Retry-After, for transient failures only (5xx but 501/505, 408, 425,
 429, timeouts, dropped connections), never beyond the budget.
@@ -31,7 +33,7 @@ from urllib.parse import urljoin
 import requests
 import urllib3
 
-from covers_core.adapters.http_headers import retry_after_seconds
+from covers_core.adapters.http_headers import content_length, retry_after_seconds
 from covers_core.adapters.image_fetch.addresses import Resolver, vet
 from covers_core.adapters.image_fetch.results import (
     FetchCode,
@@ -234,6 +236,10 @@ class ImageFetcher:
         return request
 
     def _read(self, response: requests.Response, deadline: float) -> _Outcome:
+        try:  # before anything else: a response whose framing is invalid is discarded whatever its status
+            declared = content_length(response.headers.get("Content-Length"))
+        except ValueError as exc:
+            return _Failure(FetchError(FetchCode.BAD_RESPONSE, f"{exc}: the response is discarded"))
         status = response.status_code
         if status in _REDIRECT_STATUSES:
             location = response.headers.get("Location")
@@ -244,10 +250,9 @@ class ImageFetcher:
             )
         if status != 200:
             return _status_failure(status, response.headers.get("Retry-After"))
-        declared = declared_length(response.headers.get("Content-Length"))
         if declared is not None and declared > self.settings.max_bytes:
             return _Failure(too_large(f"declared {declared} bytes; the limit is {self.settings.max_bytes}"))
-        body = self._body(response, deadline)
+        body = self._body(response, deadline, None if response.raw.chunked else declared)
         if isinstance(body, FetchError):
             return _Failure(body)
         if not body and declared is None:
@@ -258,30 +263,25 @@ class ImageFetcher:
         content_type = sniff_content_type(declared_type, body)
         return _Failure(content_type) if isinstance(content_type, FetchError) else _Image(body, content_type)
 
-    def _body(self, response: requests.Response, deadline: float) -> bytes | FetchError:
-        """The body as received, counted byte by byte (Content-Length is never trusted)."""
+    def _body(self, response: requests.Response, deadline: float, length: int | None) -> bytes | FetchError:
+        """The body as received, counted byte by byte (Content-Length is never trusted to bound it), and
+        never past ``length``, the declared length of a body that is not chunked: bytes beyond it are not
+        this response's (http.client stops there by itself, except for a repeated value: ``12, 12``)."""
         body = bytearray()
         for chunk in response.raw.stream(_CHUNK, decode_content=False):
             sniffed = len(body) >= SNIFF_BYTES
             body += chunk
+            if length is not None:
+                del body[length:]
             if len(body) > self.settings.max_bytes:
                 return too_large(f"body is over the {self.settings.max_bytes}-byte limit")
             if not sniffed and len(body) >= SNIFF_BYTES and sniff(bytes(body)) is None:
                 return not_an_image("the first bytes are not a PNG, JPEG or WebP signature")
+            if length is not None and len(body) == length:
+                break
             if self._clock() >= deadline:
                 return budget_exhausted("the body did not arrive within the time budget")
         return bytes(body)
-
-
-def declared_length(header: str | None) -> int | None:
-    """Content-Length if it is one well-formed number (repeats allowed), else None (count bytes)."""
-    if header is None:
-        return None
-    values = {value.strip() for value in header.split(",")}
-    if len(values) != 1:
-        return None
-    (value,) = values
-    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _status_failure(status: int, retry_after: str | None) -> _Failure:

@@ -17,12 +17,14 @@ LAYER = ROOT / "layers" / "shared"
 NOT_LOADED = {
     "start_cover": {
         "covers_core.adapters.archive",
+        "covers_core.adapters.image_fetch",  # the image fetcher (a package): only archiving uses it
         "covers_core.logic.check",
         "covers_core.logic.intake",
         "aws_lambda_powertools.utilities.data_classes",  # the webhook's event classes
     },
     "check_cover_status": {
         "covers_core.adapters.archive",
+        "covers_core.adapters.image_fetch",
         "covers_core.adapters.eventbus",
         "covers_core.adapters.queues",
         "covers_core.adapters.workflow",
@@ -33,6 +35,7 @@ NOT_LOADED = {
     },
     "finalize_cover": {
         "covers_core.adapters.archive",  # only when archiving is on (ARCHIVE_BUCKET set)
+        "covers_core.adapters.image_fetch",
         "covers_core.adapters.vendor",
         "covers_core.adapters.workflow",
         "covers_core.adapters.queues",
@@ -46,6 +49,7 @@ NOT_LOADED = {
         "covers_core.adapters.vendor",
         "covers_core.adapters.records",
         "covers_core.adapters.archive",
+        "covers_core.adapters.image_fetch",
         "covers_core.adapters.workflow",
         "covers_core.logic.start",
         "covers_core.logic.finalize",
@@ -56,6 +60,7 @@ NOT_LOADED = {
         "covers_core.adapters.queues",
         "covers_core.adapters.workflow",
         "covers_core.adapters.archive",
+        "covers_core.adapters.image_fetch",
         "covers_core.adapters.eventbus",
         "covers_core.adapters.secrets",
         "covers_core.logic.start",

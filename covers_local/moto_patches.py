@@ -10,6 +10,7 @@ checks that the installed moto is :data:`MOTO_VERSION`, the version they were wr
 patch                          who applies it
 =============================  ======================================================================
 :func:`cloudformation`         everything that deploys ``template.yaml`` into moto (``deploy`` insists)
+:func:`empty_map_keys`         the local pipeline (``covers run``, ``covers local-stack``), ``aws``
 :func:`atomic_dynamodb`        the local pipeline, the ``aws`` fixture, tests of concurrent writes
 :func:`lambda_invoke`          the local pipeline (Lambda tasks of the workflow run in-process)
 =============================  ======================================================================
@@ -23,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import moto
@@ -31,6 +32,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.events.models import EventBus
@@ -203,6 +205,50 @@ def cloudformation() -> Patch:
     models, ``AWS::NoValue`` removed from lists, ``Ref`` to an event bus giving its name, JSON templates
     read as JSON. :func:`covers_local.stack.deploy` refuses to run without it."""
     return _CLOUDFORMATION
+
+
+# --- DynamoDB answers: empty keys inside a map --------------------------------------------------------
+
+
+def _empty_map_keys() -> list[Replacement]:
+    """An item whose map attribute has an empty key (``{"metadata": {"M": {"": {"N": "1"}}}}``) is stored
+    as sent, but every answer that carries it (GetItem, Query, Scan, UpdateItem's ``ALL_NEW``...) comes
+    back malformed: moto's JSON response serializer writes the empty-keyed entry's members into the map
+    itself (``{"M": {"N": "1"}}``), and botocore fails to parse the answer ("AttributeError: 'str' object
+    has no attribute 'get'"). Cause: ``BaseJSONSerializer._serialize_type_map`` passes each map key as the
+    member's key (moto/core/serialize.py:550-557), and ``_serialize_type_structure`` takes an empty key
+    for "no key: write into the parent" (serialize.py:391-404). DynamoDB has used this serializer since
+    moto 5.2.0 (https://github.com/getmoto/moto/pull/9773, "DynamoDB: migrate to new request
+    parsing/response serialization"). No upstream issue found for the empty key.
+    The patch serializes an empty-keyed entry under a stand-in key and files the result under ``""``."""
+    original = BaseJSONSerializer._serialize_type_map
+    stand_in = "\x00covers-empty-map-key"
+
+    @functools.wraps(original)
+    def serialize_type_map(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if not isinstance(value, Mapping) or "" not in value:
+            original(self, serialized, value, shape, key)
+            return
+        map_obj = self.MAP_TYPE()
+        self._default_serialize(serialized, map_obj, shape, key)
+        for sub_key, sub_value in value.items():
+            if sub_key:
+                self._serialize(map_obj, sub_value, shape.value, sub_key)
+                continue
+            holder = self.MAP_TYPE()
+            self._serialize(holder, sub_value, shape.value, stand_in)
+            for serialized_value in holder.values():  # one entry (none for a None value)
+                map_obj[""] = serialized_value
+
+    return [(BaseJSONSerializer, "_serialize_type_map", serialize_type_map)]
+
+
+_EMPTY_MAP_KEYS = Patch("empty_map_keys", _empty_map_keys)
+
+
+def empty_map_keys() -> Patch:
+    """moto's answers keep an empty key inside a map attribute (see :func:`_empty_map_keys`)."""
+    return _EMPTY_MAP_KEYS
 
 
 # --- DynamoDB: one request at a time ----------------------------------------------------------------

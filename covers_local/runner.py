@@ -164,6 +164,7 @@ class LocalPipeline:
             for name in [n for n in os.environ if n.startswith(_ENDPOINT_OVERRIDES)]:
                 del os.environ[name]  # (restored on exit) boto3 must reach moto in-process, not an endpoint
             stack.enter_context(moto_patches.atomic_dynamodb())
+            stack.enter_context(moto_patches.empty_map_keys())
             stack.enter_context(moto_patches.cloudformation())
             stack.enter_context(self._mock)
             stack.callback(self._stop_executions)

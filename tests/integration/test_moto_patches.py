@@ -1,4 +1,5 @@
-"""covers_local.moto_patches: applied only when entered, undone on exit, refused on another moto version."""
+"""covers_local.moto_patches: applied only when entered, undone on exit, refused on another moto version;
+and the workaround for moto's answers to an item with an empty key inside a map attribute."""
 
 from __future__ import annotations
 
@@ -6,16 +7,24 @@ import subprocess
 import sys
 import textwrap
 import tomllib
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import moto
 import pytest
+from botocore.exceptions import ClientError
+from covers_core.adapters.records import CoverStore
+from covers_core.domain.claim import Claim
+from covers_core.domain.model import CoverRequest, Status
 from moto import mock_aws
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.events.models import EventBus
 
 from covers_local import moto_patches
+from tests.support.harness import Aws
 from tests.support.paths import ROOT
 
 REGION = "us-east-1"
@@ -117,3 +126,64 @@ def test_deploy_refuses_to_run_without_the_cloudformation_patch() -> None:
 
     with mock_aws(), pytest.raises(RuntimeError, match=r"moto_patches\.cloudformation\(\)"):
         deploy("covers-unpatched", root=ROOT)
+
+
+# --- an empty key inside a map attribute ---------------------------------------------------------------
+
+
+@pytest.fixture
+def table() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+ITEM = {
+    "pk": {"S": "a"},
+    "metadata": {"M": {"": {"N": "1"}, "k": {"S": "v"}, "nested": {"M": {"": {"S": "deep"}}}}},
+}
+
+
+def test_moto_answers_an_empty_map_key_it_stored_in_a_form_botocore_cannot_parse(table: Any) -> None:
+    """The moto bug the workaround is for (when a moto release fixes it, drop the workaround)."""
+    table.put_item(TableName="t", Item=ITEM)
+    with pytest.raises(AttributeError, match="'str' object has no attribute 'get'"):
+        table.get_item(TableName="t", Key={"pk": {"S": "a"}})
+
+
+def test_with_the_workaround_every_answer_keeps_the_empty_map_key(table: Any) -> None:
+    table.put_item(TableName="t", Item=ITEM)
+    with moto_patches.empty_map_keys():
+        assert table.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"] == ITEM
+        assert table.scan(TableName="t")["Items"] == [ITEM]
+        updated = table.update_item(
+            TableName="t",
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET s = :s",
+            ExpressionAttributeValues={":s": {"S": "x"}},
+            ReturnValues="ALL_NEW",
+        )
+        assert updated["Attributes"] == ITEM | {"s": {"S": "x"}}
+        with pytest.raises(ClientError, match="ConditionalCheckFailed"):  # errors still serialize
+            table.put_item(TableName="t", Item=ITEM, ConditionExpression="attribute_not_exists(pk)")
+
+
+def test_a_record_whose_metadata_has_an_empty_key_is_recorded_and_read_back(aws: Aws) -> None:
+    """What the reviewer saw: the UpdateItem of record_cover_task could not read its answer (the record's
+    metadata came back malformed), whatever the music task id (here one that reads like a placeholder)."""
+    store = CoverStore(aws.table)
+    now = datetime.now(UTC)
+    request = CoverRequest(music_task_id=":token", metadata={"": 1, "album": {"": "x"}})
+
+    claim = store.claim(request, now, 60)
+    assert isinstance(claim, Claim)
+    record = store.record_cover_task(":token", claim.token, "cover-1", now)
+
+    assert (record.status, record.cover_task_id) == (Status.IN_PROGRESS, "cover-1")
+    assert aws.records()[":token"]["metadata"] == {"": 1, "album": {"": "x"}}  # a scan, as local-stack's

@@ -27,7 +27,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[S
     """template.yaml deployed into moto, pointing at the emulator, with bus events captured; the functions'
     environment variables set as the stack sets them (plus no secret caching and no metrics). moto's
     DynamoDB is serialised as DynamoDB applies each request atomically (a batch runs in threads); moto is
-    patched as covers_local.moto_patches says (CloudFormation)."""
+    patched as covers_local.moto_patches says (CloudFormation, empty map keys)."""
     parameters = {
         "VendorBaseUrl": emulator.base_url,
         "PollFirstWaitSeconds": 0,
@@ -38,6 +38,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[S
     with (
         mock_aws(),
         moto_patches.cloudformation(),
+        moto_patches.empty_map_keys(),
         moto_patches.atomic_dynamodb(),
     ):
         stack = deploy("covers-test", parameters, root=ROOT)

@@ -10,8 +10,8 @@ checks that the installed moto is :data:`MOTO_VERSION`, the version they were wr
 patch                          who applies it
 =============================  ======================================================================
 :func:`cloudformation`         everything that deploys ``template.yaml`` into moto (``deploy`` insists)
-:func:`empty_map_keys`         the local pipeline (``covers run``, ``covers local-stack``), ``aws``
-:func:`atomic_dynamodb`        the local pipeline, the ``aws`` fixture, tests of concurrent writes
+:func:`empty_map_keys`         the local pipeline (``covers run``, ``local-stack``), the ``aws`` fixture
+:func:`atomic_dynamodb`        the local pipeline, the ``aws`` fixture, concurrency tests, the bench
 :func:`lambda_invoke`          the local pipeline (Lambda tasks of the workflow run in-process)
 =============================  ======================================================================
 

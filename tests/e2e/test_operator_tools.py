@@ -19,9 +19,9 @@ from covers_core.domain.model import Status, iso
 from covers_core.domain.names import execution_name, resumed_execution_name
 from covers_core.errors import ResumeRefusedError
 
-from covers_local import cli
+from covers_local import cli, moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
-from covers_local.runner import WORKFLOW_FAILED, LocalPipeline, LocalSettings, atomic_dynamodb
+from covers_local.runner import WORKFLOW_FAILED, LocalPipeline, LocalSettings
 from covers_local.stack import Stack, load_template
 from tests.integration.test_finalize import assert_valid_event
 from tests.support.paths import ROOT
@@ -77,7 +77,7 @@ def test_two_concurrent_resumes_exactly_one_wins(aws: Stack, capsys: pytest.Capt
         barrier.wait()
         results.append(cli.main(["resume", "--stack", aws.name, "t-1"]))
 
-    with atomic_dynamodb():  # DynamoDB applies each request atomically; moto needs the help
+    with moto_patches.atomic_dynamodb():  # DynamoDB applies each request atomically; moto needs the help
         threads = [threading.Thread(target=operator) for _ in range(6)]
         for thread in threads:
             thread.start()

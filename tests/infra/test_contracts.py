@@ -17,6 +17,7 @@ from covers_core.errors import ErrorCode
 from covers_core.metrics import Metric
 from moto import mock_aws
 
+from covers_local import moto_patches
 from covers_local.stack import deploy, functions, load_template
 from tests.support.paths import ROOT
 
@@ -147,7 +148,7 @@ class Recording(dict[str, str]):
 def deployed_environments() -> dict[str, dict[str, str]]:
     """Each function's environment as CloudFormation resolves it (template.yaml deployed into moto)."""
     # (POWERTOOLS_* are Powertools' own settings; the endpoint override is every AWS client's, below)
-    with mock_aws():
+    with mock_aws(), moto_patches.cloudformation():
         stack = deploy("covers-contracts", root=ROOT)
         return {
             logical_id: {

@@ -26,6 +26,7 @@ from covers_core import wiring
 from covers_core.domain.signature import sign
 from moto import mock_aws
 
+from covers_local import moto_patches
 from covers_local.aws_calls import Recorder
 from covers_local.emulator import VendorEmulator
 from covers_local.lambda_events import http_api_event, status_api_event
@@ -107,7 +108,7 @@ def granted(logical_id: str) -> Grants:
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[Stack]:
-    with mock_aws():
+    with mock_aws(), moto_patches.cloudformation():
         boto3.client("events").create_event_bus(Name=PARAMETERS["UpstreamEventBusName"])
         deployed = deploy(STACK, {**PARAMETERS, "VendorBaseUrl": emulator.base_url}, root=ROOT)
         deployed.put_secret(deployed.api_key_secret_arn, API_KEY)

@@ -542,6 +542,10 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         include_rejected=args.include_rejected,
         limit=args.max,
         progress=lambda n: print(f"moved {n} message(s)...", file=sys.stderr),
+        unsendable=lambda message_id, why: print(
+            f"left DLQ message {message_id} where it is: {why} (read it with its bodyEncoding attribute)",
+            file=sys.stderr,
+        ),
     )
     print(
         f"moved {moved} message(s) back to the cover requests queue; left {kept} rejected as bad input "

@@ -421,7 +421,7 @@ class FakeRequestQueue:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    body: str
+    body: str | bytes
     reason: str
     message_id: str
 
@@ -433,7 +433,7 @@ class FakeDeadLetters:
     journal: Journal = field(default_factory=Journal)
     letters: list[DeadLetter] = field(default_factory=list)
 
-    def send(self, body: str, reason: str, message_id: str) -> None:
+    def send(self, body: str | bytes, reason: str, message_id: str) -> None:
         self.journal.step("dead_letters.send")
         self.letters.append(DeadLetter(body, reason, message_id))
 

@@ -376,7 +376,8 @@ class Stack:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """What waits in the DLQ: ``{"body", "reason"}`` each (``reason``: the ``rejectReason``
-        attribute, else "maxReceiveCount reached"). The messages stay there (for a redrive)."""
+        attribute, else "maxReceiveCount reached"), and ``bodyEncoding`` when the body is an encoded
+        copy (README.md, "Operations"). The messages stay there (for a redrive)."""
         sqs = self._client("sqs")
         letters, handles = [], []
         while True:
@@ -389,8 +390,11 @@ class Stack:
             if not messages:
                 break
             for m in messages:
-                reason = (m.get("MessageAttributes", {}).get("rejectReason") or {}).get("StringValue")
-                letters.append({"body": m["Body"], "reason": reason or "maxReceiveCount reached"})
+                attributes = m.get("MessageAttributes", {})
+                reason = (attributes.get("rejectReason") or {}).get("StringValue")
+                letter = {"body": m["Body"], "reason": reason or "maxReceiveCount reached"}
+                encoding = (attributes.get("bodyEncoding") or {}).get("StringValue")
+                letters.append(letter | ({"bodyEncoding": encoding} if encoding else {}))
                 handles.append(m["ReceiptHandle"])
         for handle in handles:  # visible again at once
             sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)

@@ -1,9 +1,11 @@
 """Operator tools on a stack: `covers list` (the byStatus index), `covers resume` (a TIMED_OUT or
 NEEDS_ATTENTION cover, or an IN_PROGRESS one whose workflow ended, back on the poll workflow, never a second
-generate), and the local runner's report of a workflow that failed for good."""
+generate), `covers redrive` (dead letters back, as they were), and the local runner's report of a workflow
+that failed for good."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -13,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from covers_core.adapters.queues import DeadLetters
 from covers_core.adapters.records import BY_STATUS_INDEX, CoverStore, record_from_item
 from covers_core.domain import resume as resume_policy
 from covers_core.domain.model import Status, iso
@@ -383,3 +386,37 @@ def test_adopt_a_lost_cover_task_id_found_in_the_vendor_dashboard(
         ("Cover Generated", "SUCCEEDED"),
     ]
     assert vendor.stats.credits_charged["lost-op-2"] == 1
+
+
+def test_redrive_sends_rejected_bodies_back_as_they_were_and_leaves_those_sqs_would_refuse(
+    aws: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = boto3.client("sqs")
+    letters = DeadLetters(sqs, aws.dlq_url)
+    letters.send(b"\x00junk", "message body is not valid JSON", "msg-1")  # kept as base64: SQS refuses NUL
+    letters.send(b"", "empty message body", "msg-2")
+    letters.send(b'{"musicTaskId": "fixed-1"}', "rejected for a reason since fixed", "msg-3")  # as it is
+    # A base64 copy of text SQS takes (this format allows it; another producer may write it): decoded.
+    sqs.send_message(
+        QueueUrl=aws.dlq_url,
+        MessageBody=base64.b64encode('{"musicTaskId": "fixed-é"}'.encode()).decode(),
+        MessageAttributes={
+            "rejectReason": {"DataType": "String", "StringValue": "rejected for a reason since fixed"},
+            "bodyEncoding": {"DataType": "String", "StringValue": "base64"},
+        },
+    )
+    sqs.send_message(QueueUrl=aws.dlq_url, MessageBody='{"musicTaskId": "blocked-1"}')  # maxReceiveCount
+
+    code, out, err = covers(["redrive", "--stack", aws.name, "--include-rejected"], capsys)
+    assert (code, out) == (0, "")
+    assert "moved 3 message(s) back to the cover requests queue; left 2 rejected as bad input" in err
+    assert re.search(
+        r"left DLQ message \S+ where it is: its original body \(5 bytes\) holds characters SQS", err
+    )
+    assert re.search(r"left DLQ message \S+ where it is: its original body was empty", err)
+    moved = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in moved) == sorted(
+        ['{"musicTaskId": "fixed-1"}', '{"musicTaskId": "fixed-é"}', '{"musicTaskId": "blocked-1"}']
+    )
+    left = sqs.get_queue_attributes(QueueUrl=aws.dlq_url, AttributeNames=["All"])["Attributes"]
+    assert int(left["ApproximateNumberOfMessages"]) + int(left["ApproximateNumberOfMessagesNotVisible"]) == 2

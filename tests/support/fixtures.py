@@ -13,6 +13,7 @@ from moto import mock_aws
 from covers_local import moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.stack import Stack, deploy
+from tests.support import sqs_rules
 from tests.support.paths import API_KEY, ROOT, WEBHOOK_KEY
 
 
@@ -27,7 +28,9 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[S
     """template.yaml deployed into moto, pointing at the emulator, with bus events captured; the functions'
     environment variables set as the stack sets them (plus no secret caching and no metrics). moto's
     DynamoDB is serialised as DynamoDB applies each request atomically (a batch runs in threads); moto is
-    patched as covers_local.moto_patches says (CloudFormation, empty map keys)."""
+    patched as covers_local.moto_patches says (CloudFormation, empty map keys), and its SendMessage
+    refuses what SQS refuses (``sqs_rules``: characters and size, which moto lets through)."""
+    sqs_rules.enforce(monkeypatch)
     parameters = {
         "VendorBaseUrl": emulator.base_url,
         "PollFirstWaitSeconds": 0,

@@ -124,8 +124,8 @@ class RequestSink(Protocol):
 class DeadLetterSink(Protocol):
     """The dead-letter queue: rejected bodies with their reason."""
 
-    def send(self, body: str, reason: str, message_id: str) -> None:
-        """Keep ``body`` with ``reason``."""
+    def send(self, body: str | bytes, reason: str, message_id: str) -> None:
+        """Keep ``body`` (its exact bytes) with ``reason``."""
 
 
 class LearnedWaits(Protocol):

@@ -324,7 +324,8 @@ def observed() -> Iterator[Observed]:
         assert set(code) == set(LAMBDAS), "every function ran and called AWS"
         workflow = workflow_calls(stack)
         calls = merge(code, event_source_calls(stack), workflow, pre_pinning_calls(workflow))
-        yield Observed(calls, deployed_values(stack), deployed_policies(stack))
+        seen = Observed(calls, deployed_values(stack), deployed_policies(stack))
+    yield seen  # plain data: moto, the emulator and the environment are gone
 
 
 # --- the proof -----------------------------------------------------------------------------------------

@@ -11,21 +11,12 @@ from collections.abc import Iterator
 import pytest
 from covers_core import wiring
 
-from tests.support.paths import REGION
+from tests.support.paths import TEST_ENV
 
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "POWERTOOLS_METRICS_NAMESPACE": "CoverPipeline",
-        "POWERTOOLS_SERVICE_NAME": "covers",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
+    for key, value in TEST_ENV.items():
         monkeypatch.setenv(key, value)
     wiring.reset()
     yield

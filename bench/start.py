@@ -15,9 +15,10 @@ from covers_core import wiring
 from moto import mock_aws
 
 from bench.coldstart import ROOT
+from covers_local import moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import sqs_event
-from covers_local.runner import FakeContext, atomic_dynamodb, load_handler
+from covers_local.runner import FakeContext, load_handler
 from covers_local.stack import deploy
 
 QUIET_LAMBDA_ENV = {
@@ -40,7 +41,8 @@ def run() -> dict[str, Any]:
         mock.patch.dict(os.environ, QUIET_LAMBDA_ENV),
         VendorEmulator(config) as emulator,
         mock_aws(),
-        atomic_dynamodb(),
+        moto_patches.cloudformation(),
+        moto_patches.atomic_dynamodb(),
     ):
         stack = deploy("covers-bench", {"VendorBaseUrl": emulator.base_url})
         stack.put_secret(stack.api_key_secret_arn, "k")

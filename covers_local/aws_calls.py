@@ -1,5 +1,5 @@
-"""Which AWS operations each function performs, recorded while its handler runs (tests/infra/test_iam.py
-compares them with what the function's role grants).
+"""Which AWS operations each function performs, and on which resource ARN, recorded while its handler runs
+(tests/infra/test_iam.py compares them with what the function's role grants).
 
 Every AWS call goes through ``botocore.client.BaseClient._make_api_call``, whichever session made the
 client: boto3's default session (``covers_core.adapters.aws``) and the sessions Powertools Parameters'
@@ -23,6 +23,10 @@ from botocore.client import BaseClient
 #: The logical id of the function whose handler is running in this thread or task.
 current_function: ContextVar[str | None] = ContextVar("covers_current_function", default=None)
 
+#: The account of resources a request names by name alone (moto's default account): ARNs and queue URLs
+#: carry their own.
+DEFAULT_ACCOUNT = "123456789012"
+
 #: Operations whose IAM action is not ``<service prefix>:<operation name>``.
 _IAM_ACTIONS = {
     ("sqs", "SendMessageBatch"): "sqs:SendMessage",
@@ -31,14 +35,13 @@ _IAM_ACTIONS = {
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "ListObjectsV2"): "s3:ListBucket",
 }
-#: Request parameters that name the resource a call acts on.
-_RESOURCE_PARAMETERS = ("TableName", "QueueUrl", "stateMachineArn", "SecretId", "Bucket")
 
 
 @dataclass(frozen=True, order=True)
 class AwsCall:
-    """One kind of call: ``function`` (logical id) performed IAM ``action`` on ``resource`` (the
-    physical identifier the request named; for S3 ``bucket/key``)."""
+    """One kind of call: ``function`` (logical id) performed IAM ``action`` on ``resource`` (the ARN of
+    what the request named: ``arn:aws:s3:::bucket/key`` for an S3 object, ``.../table/name/index/x`` for
+    a DynamoDB index; ``*`` for a request that names no resource)."""
 
     function: str
     action: str
@@ -50,15 +53,41 @@ def iam_action(service_prefix: str, operation: str) -> str:
     return _IAM_ACTIONS.get((service_prefix, operation), f"{service_prefix}:{operation}")
 
 
-def resources(operation: str, params: dict[str, Any]) -> list[str]:
-    """The resources a request names (physical ids; ``bucket/key`` for S3 objects)."""
-    if operation == "PutEvents":
-        return sorted({str(e.get("EventBusName") or "default") for e in params.get("Entries", [])})
-    for name in _RESOURCE_PARAMETERS:
-        if name in params:
-            value = str(params[name])
-            return [f"{value}/{params['Key']}" if name == "Bucket" and "Key" in params else value]
-    return ["*"]
+def _arn(service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+def _named(value: Any, service: str, region: str, account: str, kind: str) -> str:
+    """An ARN as given, or the ARN of the resource of ``kind`` (``table/``, ``event-bus/`` ...) so named."""
+    text = str(value)
+    return text if text.startswith("arn:") else _arn(service, region, account, f"{kind}{text}")
+
+
+def resources(service: str, params: dict[str, Any], region: str, account: str = DEFAULT_ACCOUNT) -> list[str]:
+    """The ARNs of the resources a request to ``service`` (endpoint prefix) names, as IAM matches a
+    grant's ``Resource`` against them (one per entry for batches); ``["*"]`` when it names none.
+    A secret named by name gets no random suffix: the code names its secrets by ARN."""
+    found: set[str] = set()
+    if service == "dynamodb":
+        tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
+        index = f"/index/{params['IndexName']}" if "IndexName" in params else ""
+        found = {_named(t, service, region, account, "table/") + index for t in tables}
+    elif service == "sqs" and "QueueUrl" in params:
+        queue_account, name = str(params["QueueUrl"]).rstrip("/").split("/")[-2:]
+        found = {_arn(service, region, queue_account, name)}
+    elif service == "events" and "Entries" in params:
+        buses = {e.get("EventBusName") or "default" for e in params["Entries"]}
+        found = {_named(b, service, region, account, "event-bus/") for b in buses}
+    elif service == "states":
+        found = {str(params[k]) for k in ("stateMachineArn", "executionArn") if k in params}
+    elif service == "secretsmanager" and "SecretId" in params:
+        found = {_named(params["SecretId"], service, region, account, "secret:")}
+    elif service == "s3" and "Bucket" in params:
+        found = {f"arn:aws:s3:::{params['Bucket']}" + (f"/{params['Key']}" if "Key" in params else "")}
+    elif service == "lambda" and "FunctionName" in params:
+        function = _named(params["FunctionName"], service, region, account, "function:")
+        found = {function + (f":{params['Qualifier']}" if "Qualifier" in params else "")}
+    return sorted(found) or ["*"]
 
 
 @contextlib.contextmanager
@@ -73,10 +102,12 @@ def running(function: str) -> Iterator[None]:
 
 class Recorder:
     """``with Recorder() as recorder:`` ... ``recorder.calls``: every :class:`AwsCall` made by a handler
-    (see :func:`running`) while the block ran, from any thread."""
+    (see :func:`running`) while the block ran, from any thread. ``account`` is the account of the
+    resources requests name by name alone."""
 
-    def __init__(self) -> None:
+    def __init__(self, account: str = DEFAULT_ACCOUNT) -> None:
         self.calls: set[AwsCall] = set()
+        self.account = account
         self._lock = threading.Lock()
         original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private: not in the stubs
         self._patch = mock.patch.object(BaseClient, "_make_api_call", self._wrap(original))
@@ -87,9 +118,11 @@ class Recorder:
         def _make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
             function = current_function.get()
             if function is not None:
-                action = iam_action(client.meta.service_model.endpoint_prefix, operation)
+                service = client.meta.service_model.endpoint_prefix
+                action = iam_action(service, operation)
+                arns = resources(service, params, client.meta.region_name, recorder.account)
                 with recorder._lock:
-                    recorder.calls.update(AwsCall(function, action, r) for r in resources(operation, params))
+                    recorder.calls.update(AwsCall(function, action, arn) for arn in arns)
             return original(client, operation, params)
 
         return _make_api_call
@@ -102,7 +135,7 @@ class Recorder:
         self._patch.stop()
 
     def by_function(self) -> dict[str, dict[str, set[str]]]:
-        """``{function: {action: {resource, ...}}}``."""
+        """``{function: {action: {resource ARN, ...}}}``."""
         found: dict[str, dict[str, set[str]]] = {}
         for call in sorted(self.calls):
             found.setdefault(call.function, {}).setdefault(call.action, set()).add(call.resource)

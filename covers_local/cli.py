@@ -450,7 +450,12 @@ def cmd_local_stack(args: argparse.Namespace) -> int:
     try:
         with function_log(log_path), LocalStack(options) as served:
             _say_local_stack(console, served, args, log_path)
-            served.serve(console.change)
+            served.serve(
+                console.change,
+                on_error=lambda text: console.say(
+                    f"covers local-stack: a round failed ({text}); still serving"
+                ),
+            )
     except PortTakenError as exc:
         raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
@@ -542,6 +547,10 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         include_rejected=args.include_rejected,
         limit=args.max,
         progress=lambda n: print(f"moved {n} message(s)...", file=sys.stderr),
+        unsendable=lambda message_id, why: print(
+            f"left DLQ message {message_id} where it is: {why} (read it with its bodyEncoding attribute)",
+            file=sys.stderr,
+        ),
     )
     print(
         f"moved {moved} message(s) back to the cover requests queue; left {kept} rejected as bad input "

@@ -13,11 +13,18 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-from covers_core.adapters.queues import RequestQueue
+from covers_core.adapters.queues import (
+    BODY_ENCODING,
+    MAX_MESSAGE_BYTES,
+    REJECT_REASON,
+    RequestQueue,
+    is_sqs_text,
+    restored,
+)
 from covers_core.adapters.records import CoverStore
 from covers_core.adapters.workflow import WorkflowStarter
 from covers_core.domain.model import CoverRecord, Status
-from covers_core.domain.requests import request_from_mapping
+from covers_core.domain.requests import COVER_TASK_ID_ATTRIBUTE, request_from_mapping
 from covers_core.errors import AwsTransientError, BadRequestError, ResumeRefusedError
 from covers_core.logic.resume import Resumed, Resumer
 
@@ -140,9 +147,12 @@ def redrive(
     include_rejected: bool = False,
     limit: int = 10_000,
     progress: Callable[[int], None] | None = None,
+    unsendable: Callable[[str, str], None] | None = None,
 ) -> tuple[int, int]:
     """Move DLQ messages back to the requests queue (after a recharge or a key fix). Messages the start
-    function rejected as bad input (``rejectReason``) stay unless ``include_rejected``.
+    function rejected as bad input (``rejectReason``) stay unless ``include_rejected``; those moved go
+    back with their original body (a ``bodyEncoding`` copy decoded, README.md "Operations"), or stay
+    when SQS would refuse that body: ``unsendable`` is told each one's message id and why.
     Returns (moved, left)."""
     sqs = boto3.client("sqs", region_name=target.region)
     queue_url, dlq_url = target.need("queue_url"), target.need("dlq_url")
@@ -160,15 +170,47 @@ def redrive(
         if not batch:
             break
         for message in batch:
-            if "rejectReason" in message.get("MessageAttributes", {}) and not include_rejected:
+            if REJECT_REASON in message.get("MessageAttributes", {}) and not include_rejected:
                 kept += 1
                 continue
-            _call(sqs.send_message, QueueUrl=queue_url, MessageBody=message["Body"])
+            body, why = original_body(message)
+            if body is None:
+                kept += 1
+                if unsendable:
+                    unsendable(str(message.get("MessageId")), why)
+                continue
+            extra = {}  # a cover task id the record could not keep goes back with it (an adoption)
+            cover = message.get("MessageAttributes", {}).get(COVER_TASK_ID_ATTRIBUTE)
+            if cover:
+                extra["MessageAttributes"] = {COVER_TASK_ID_ATTRIBUTE: cover}
+            _call(sqs.send_message, QueueUrl=queue_url, MessageBody=body, **extra)
             _call(sqs.delete_message, QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
             if progress and moved % 50 == 0:
                 progress(moved)
     return moved, kept
+
+
+def original_body(message: dict[str, Any]) -> tuple[str | None, str]:
+    """A DLQ message's original body as SQS would take it back, or None and why not."""
+    attributes = message.get("MessageAttributes", {})
+    if BODY_ENCODING not in attributes:
+        return message["Body"], ""  # the original as it was (SQS took it, so it takes it again)
+    try:
+        raw = restored(message["Body"], attributes)
+    except ValueError as exc:
+        return None, f"its body cannot be decoded: {exc}"
+    if not raw:
+        return None, "its original body was empty, which SQS refuses"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"its original body ({len(raw)} bytes) is not UTF-8, which SQS refuses"
+    if not is_sqs_text(text):
+        return None, f"its original body ({len(raw)} bytes) holds characters SQS refuses"
+    if len(raw) > MAX_MESSAGE_BYTES:
+        return None, f"its original body is {len(raw)} bytes; SQS takes at most {MAX_MESSAGE_BYTES}"
+    return text, ""
 
 
 def _call(func: Callable[..., Any], **kwargs: Any) -> Any:

@@ -86,6 +86,7 @@ class MemoryRecordStore:
     def __init__(self, journal: Journal | None = None) -> None:
         self.journal = journal or Journal()
         self.records: dict[str, CoverRecord] = {}
+        self.open: set[str] = set()  # what the byOpen index holds
         self._lock = threading.RLock()
 
     # --- reads -----------------------------------------------------------------------------------
@@ -93,6 +94,14 @@ class MemoryRecordStore:
     def get(self, music_task_id: str) -> CoverRecord | None:
         with self._lock:
             return self.records.get(music_task_id)
+
+    def open_records(
+        self, created_before: datetime | None = None, limit: int | None = None
+    ) -> Iterator[CoverRecord]:
+        with self._lock:
+            found = [self.records[t] for t in self.open]
+        found = [r for r in found if created_before is None or (r.created_at or "") <= iso(created_before)]
+        yield from sorted(found, key=lambda r: (r.created_at or "", r.music_task_id))[:limit]
 
     def by_status(self, status: Status, since: datetime | None = None) -> Iterator[CoverRecord]:
         with self._lock:
@@ -120,6 +129,7 @@ class MemoryRecordStore:
                     created_at=iso(now),
                     updated_at=iso(now),
                 )
+                self.open.add(request.music_task_id)
                 return Claim(token=token, uncertain=False)
             decision = claims.decide(record, int(now.timestamp()))
             if isinstance(decision, Settled):
@@ -291,6 +301,7 @@ class MemoryRecordStore:
                 if request is not None:
                     record = replace(record, created_at=iso(now))
             if request is not None:
+                self.open.add(music_task_id)
                 record = replace(
                     record,
                     created_at=record.created_at or iso(now),
@@ -334,9 +345,13 @@ class MemoryRecordStore:
                 self.records[music_task_id] = replace(record, event_claimed_until=until)
             return True
 
-    def event_published(self, music_task_id: str, event_id: str, now: datetime) -> None:
+    def event_published(
+        self, music_task_id: str, event_id: str, now: datetime, *, close: bool = True
+    ) -> None:
         self.journal.step("store.event_published")
         with self._lock:
+            if close:
+                self.open.discard(music_task_id)
             record = self.records.get(music_task_id)
             if record is not None:
                 self.records[music_task_id] = replace(
@@ -455,10 +470,11 @@ class FakeRequestQueue:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    body: str
+    body: str | bytes
     reason: str
     message_id: str
     cover_task_id: str | None = None
+    retryable: bool = False
 
 
 @dataclass
@@ -468,9 +484,17 @@ class FakeDeadLetters:
     journal: Journal = field(default_factory=Journal)
     letters: list[DeadLetter] = field(default_factory=list)
 
-    def send(self, body: str, reason: str, message_id: str, *, cover_task_id: str | None = None) -> None:
+    def send(
+        self,
+        body: str | bytes,
+        reason: str,
+        message_id: str,
+        *,
+        cover_task_id: str | None = None,
+        retryable: bool = False,
+    ) -> None:
         self.journal.step("dead_letters.send")
-        self.letters.append(DeadLetter(body, reason, message_id, cover_task_id))
+        self.letters.append(DeadLetter(body, reason, message_id, cover_task_id, retryable))
 
 
 @dataclass

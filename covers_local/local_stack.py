@@ -172,22 +172,31 @@ class LocalStack:
         self,
         on_change: Callable[[str, str | None, str, dict[str, Any]], None],
         stop: threading.Event | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         """Feed the queue to the start function and report each record's changes until ``stop`` is set
-        (or Ctrl-C)."""
+        (or Ctrl-C). A failure of one round (a handler, moto, a record it cannot read) is reported to
+        ``on_error`` and the stack keeps serving: one bad request never takes it down."""
         assert self.pipeline is not None, "enter the LocalStack first"
         stop = stop or threading.Event()
         seen: dict[str, str] = {}
         next_scan = 0.0
         while not stop.is_set():
-            handled = self.pipeline.pump()
-            if time.monotonic() >= next_scan:
-                for task_id, record in self.pipeline.records().items():
-                    status = str(record.get("status", ""))
-                    if seen.get(task_id) != status:
-                        on_change(task_id, seen.get(task_id), status, record)
-                        seen[task_id] = status
-                next_scan = time.monotonic() + 0.5
+            handled = 0
+            try:
+                handled = self.pipeline.pump()
+                if time.monotonic() >= next_scan:
+                    for task_id, record in self.pipeline.records().items():
+                        status = str(record.get("status", ""))
+                        if seen.get(task_id) != status:
+                            on_change(task_id, seen.get(task_id), status, record)
+                            seen[task_id] = status
+                    next_scan = time.monotonic() + 0.5
+            except Exception as exc:  # noqa: BLE001 - report it and keep serving: the next round may succeed
+                if on_error is not None:
+                    on_error(f"{type(exc).__name__}: {str(exc)[:300]}")
+                stop.wait(1.0)
+                continue
             if not handled:
                 stop.wait(0.2)
 

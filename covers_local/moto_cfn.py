@@ -1,34 +1,32 @@
-"""What moto 5.2.5's CloudFormation lacks for our template, added without touching the template.
+"""What moto 5.2.5's CloudFormation lacks for our template: resource models, created through moto's API.
 
 moto's CloudFormation creates most of our resource types itself (queues with redrive, table, bus,
-rules, bucket, topic, log groups, IAM roles, Lambda functions, layer and event source mappings,
-state machine). This module fills its gaps:
+rules, bucket, topic, log groups, IAM roles, Lambda functions, layer and event source mappings).
+The types it skips with a warning (a ``Ref`` to them then resolves to nothing), and the state machine
+(see :class:`StateMachine`), are modelled here: each is created through moto's own API, from the
+resource's CloudFormation properties.
 
-* resource types it skips with a warning (a ``Ref`` to them then resolves to nothing), and the state
-  machine (see :class:`StateMachine`): each is created here through moto's own API, from the resource's
-  CloudFormation properties;
-* ``AWS::NoValue`` inside a list is kept as ``None`` instead of being removed;
-* ``Ref`` to an ``AWS::Events::EventBus`` yields the model object instead of the bus name.
-
-Importing this module applies all of it.
+Importing this module changes nothing in moto: :data:`MODELS` reach moto's CloudFormation only while
+:func:`covers_local.moto_patches.cloudformation` is applied, with moto's other CloudFormation fixes.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import boto3
-from moto.cloudformation import models as cfn_models
-from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.core.common_models import CloudFormationModel
-from moto.events.models import EventBus
 
 
-class _ApiCreated:
-    """A resource moto's CloudFormation cannot create, created through moto's API instead. (Each type
-    subclasses ``CloudFormationModel`` directly: moto finds models among its direct subclasses.)"""
+class ApiCreated(CloudFormationModel):
+    """A resource moto's CloudFormation cannot create, created through moto's API instead.
+
+    moto finds its models among ``CloudFormationModel``'s *direct* subclasses: this base is the only one
+    defined here, and its empty type names no resource, so the types below (subclasses of this base)
+    stay out of moto's own lookup until the patch adds them."""
 
     TYPE = ""
     NAME_PROPERTY = ""
@@ -61,7 +59,7 @@ class _ApiCreated:
     @classmethod
     def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
-    ) -> _ApiCreated:
+    ) -> ApiCreated:
         properties = cloudformation_json.get("Properties", {})
         physical_id, attributes = cls.create(resource_name, properties, region_name)
         return cls(physical_id, attributes)
@@ -71,7 +69,7 @@ class _ApiCreated:
         raise NotImplementedError
 
 
-class Secret(_ApiCreated, CloudFormationModel):
+class Secret(ApiCreated):
     TYPE = "AWS::SecretsManager::Secret"
     NAME_PROPERTY = "Name"
 
@@ -94,7 +92,7 @@ class Secret(_ApiCreated, CloudFormationModel):
         return arn, {"Id": arn}
 
 
-class StateMachine(_ApiCreated, CloudFormationModel):
+class StateMachine(ApiCreated):
     """Replaces moto's own model, which ignores ``DefinitionSubstitutions`` and, with
     ``execute_state_machine`` on, creates the machine where the Step Functions API does not look."""
 
@@ -116,7 +114,7 @@ class StateMachine(_ApiCreated, CloudFormationModel):
         return arn, {"Arn": arn, "Name": name}
 
 
-class Alarm(_ApiCreated, CloudFormationModel):
+class Alarm(ApiCreated):
     TYPE = "AWS::CloudWatch::Alarm"
     NAME_PROPERTY = "AlarmName"
 
@@ -128,7 +126,7 @@ class Alarm(_ApiCreated, CloudFormationModel):
         return name, {"Arn": alarm["AlarmArn"]}
 
 
-class HttpApi(_ApiCreated, CloudFormationModel):
+class HttpApi(ApiCreated):
     TYPE = "AWS::ApiGatewayV2::Api"
 
     @classmethod
@@ -142,7 +140,7 @@ class HttpApi(_ApiCreated, CloudFormationModel):
         return api["ApiId"], {"ApiEndpoint": api["ApiEndpoint"], "ApiId": api["ApiId"]}
 
 
-class HttpApiStage(_ApiCreated, CloudFormationModel):
+class HttpApiStage(ApiCreated):
     TYPE = "AWS::ApiGatewayV2::Stage"
 
     @classmethod
@@ -152,7 +150,7 @@ class HttpApiStage(_ApiCreated, CloudFormationModel):
         return properties["StageName"], {}
 
 
-class BucketPolicy(_ApiCreated, CloudFormationModel):
+class BucketPolicy(ApiCreated):
     TYPE = "AWS::S3::BucketPolicy"
 
     @classmethod
@@ -168,7 +166,7 @@ class BucketPolicy(_ApiCreated, CloudFormationModel):
         return properties["Bucket"], {}
 
 
-class QueuePolicy(_ApiCreated, CloudFormationModel):
+class QueuePolicy(ApiCreated):
     TYPE = "AWS::SQS::QueuePolicy"
 
     @classmethod
@@ -181,7 +179,7 @@ class QueuePolicy(_ApiCreated, CloudFormationModel):
         return name, {}
 
 
-class TopicSubscription(_ApiCreated, CloudFormationModel):
+class TopicSubscription(ApiCreated):
     TYPE = "AWS::SNS::Subscription"
 
     @classmethod
@@ -192,7 +190,7 @@ class TopicSubscription(_ApiCreated, CloudFormationModel):
         return arn, {}
 
 
-class FunctionVersion(_ApiCreated, CloudFormationModel):
+class FunctionVersion(ApiCreated):
     """``AutoPublishAlias``'s version: ``Ref`` is the qualified ARN, ``GetAtt .Version`` the number
     (moto's own model has no attributes)."""
 
@@ -206,7 +204,7 @@ class FunctionVersion(_ApiCreated, CloudFormationModel):
         return published["FunctionArn"], {"Version": published["Version"]}
 
 
-class FunctionAlias(_ApiCreated, CloudFormationModel):
+class FunctionAlias(ApiCreated):
     """``AutoPublishAlias``: the alias (``Ref`` is its ARN, as in CloudFormation)."""
 
     TYPE = "AWS::Lambda::Alias"
@@ -220,7 +218,7 @@ class FunctionAlias(_ApiCreated, CloudFormationModel):
         return arn, {"AliasArn": arn}
 
 
-class TopicPolicy(_ApiCreated, CloudFormationModel):
+class TopicPolicy(ApiCreated):
     TYPE = "AWS::SNS::TopicPolicy"
 
     @classmethod
@@ -235,7 +233,7 @@ class TopicPolicy(_ApiCreated, CloudFormationModel):
         return name, {}
 
 
-class SchemaRegistry(_ApiCreated, CloudFormationModel):
+class SchemaRegistry(ApiCreated):
     """moto has no EventBridge Schemas service: the registry only resolves (``Ref``, ``RegistryName``);
     the schemas' content is checked by tests/infra/test_published_schemas.py."""
 
@@ -248,7 +246,7 @@ class SchemaRegistry(_ApiCreated, CloudFormationModel):
         return arn, {"RegistryName": registry, "RegistryArn": arn}
 
 
-class EventSchema(_ApiCreated, CloudFormationModel):
+class EventSchema(ApiCreated):
     TYPE = "AWS::EventSchemas::Schema"
 
     @classmethod
@@ -259,39 +257,41 @@ class EventSchema(_ApiCreated, CloudFormationModel):
         return arn, {"SchemaArn": arn, "SchemaName": properties["SchemaName"]}
 
 
-# moto builds its type -> model map once, from CloudFormationModel's subclasses (a later one wins): ours too.
-for _cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
-    _cached.cache_clear()
-assert parsing.get_model_map()[StateMachine.TYPE] is StateMachine
+class Schedule(ApiCreated):
+    """EventBridge Scheduler (SAM's ``ScheduleV2`` event: the reconciler's schedule), through moto's API."""
 
-_clean_json = parsing.clean_json
+    TYPE = "AWS::Scheduler::Schedule"
+    NAME_PROPERTY = "Name"
 
-
-def _clean_json_dropping_no_value(resource_json: Any, resources_map: Any) -> Any:
-    cleaned = _clean_json(resource_json, resources_map)
-    if isinstance(resource_json, list):  # CloudFormation removes AWS::NoValue from lists
-        return [value for value in cleaned if value is not None]
-    return cleaned
-
-
-# moto resolves outputs and resource summaries when they are read, not only while creating the stack, so
-# these fixes stay in place from import on. Both only change what moto would otherwise get wrong.
-parsing.clean_json = _clean_json_dropping_no_value
-if not hasattr(EventBus, "physical_resource_id"):
-    EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]
+    @classmethod
+    def create(cls, name: str, properties: dict[str, Any], region: str) -> tuple[str, dict[str, str]]:
+        target = properties["Target"]
+        arn = boto3.client("scheduler", region_name=region).create_schedule(
+            # CloudFormation names an unnamed schedule uniquely (two stacks side by side)
+            Name=properties.get("Name") or f"{name}-{uuid.uuid4().hex[:12]}",
+            ScheduleExpression=properties["ScheduleExpression"],
+            FlexibleTimeWindow=properties.get("FlexibleTimeWindow", {"Mode": "OFF"}),
+            Target={"Arn": target["Arn"], "RoleArn": target["RoleArn"]},
+            State=properties.get("State", "ENABLED"),
+        )["ScheduleArn"]
+        return arn, {"Arn": arn}
 
 
-# moto parses every template body with PyYAML's pure-Python loader first (about 3 s for ours, on every
-# deploy); the transformed template is JSON, which the json module reads in milliseconds.
-_parse_yaml_first = cfn_models.Stack.parse_template
-
-
-def _parse_json_first(template: str) -> dict[str, Any]:
-    try:
-        parsed = json.loads(template)
-    except ValueError:
-        return _parse_yaml_first(template)
-    return parsed if isinstance(parsed, dict) else _parse_yaml_first(template)
-
-
-cfn_models.Stack.parse_template = staticmethod(_parse_json_first)  # type: ignore[method-assign]
+#: The models :func:`covers_local.moto_patches.cloudformation` adds to moto's CloudFormation (a type
+#: moto models too, the state machine, is then created by ours).
+MODELS: tuple[type[ApiCreated], ...] = (
+    Secret,
+    StateMachine,
+    Alarm,
+    HttpApi,
+    HttpApiStage,
+    BucketPolicy,
+    QueuePolicy,
+    TopicSubscription,
+    FunctionVersion,
+    FunctionAlias,
+    TopicPolicy,
+    SchemaRegistry,
+    EventSchema,
+    Schedule,
+)

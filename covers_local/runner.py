@@ -35,11 +35,8 @@ from covers_core.domain.model import TERMINAL_STATUSES
 from covers_core.settings import AWS_ENDPOINT_VARIABLE
 from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
-from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.responses import DynamoHandler
 
-from covers_local import aws_calls
+from covers_local import aws_calls, moto_patches
 from covers_local.lambda_events import LambdaContext as FakeContext  # (tests import it from here)
 from covers_local.lambda_events import sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
@@ -83,39 +80,6 @@ class LocalSettings:
     log_level: str = "WARNING"
     webhook_secret: str = "local-webhook-signing-key"  # noqa: S105 - a local-only test value
     extra_env: dict[str, str] = field(default_factory=dict)
-
-
-@contextlib.contextmanager
-def atomic_dynamodb() -> Iterator[None]:
-    """Serialise moto's DynamoDB requests, as DynamoDB applies each request atomically.
-
-    moto checks a condition and then writes, and iterates items while other threads add them; with Step
-    Functions executions running handlers in threads, both would otherwise race inside moto itself."""
-    lock = threading.RLock()
-    patches: list[Any] = []
-    for name in ("put_item", "update_item", "get_item", "delete_item", "scan", "query"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: Any, *args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        patches.append(mock.patch.object(DynamoDBBackend, name, locked))
-    # BatchGetItem reads live items in moto's response layer (after the backend call): lock it whole.
-    original_batch_get = DynamoHandler.batch_get_item
-
-    def locked_batch_get(self: Any) -> Any:
-        with lock:
-            return original_batch_get(self)
-
-    patches.append(mock.patch.object(DynamoHandler, "batch_get_item", locked_batch_get))
-    for patch in patches:
-        patch.start()
-    try:
-        yield
-    finally:
-        for patch in reversed(patches):
-            patch.stop()
 
 
 class _FunctionLog(io.TextIOBase):
@@ -199,11 +163,13 @@ class LocalPipeline:
             stack.enter_context(mock.patch.dict(os.environ, _FAKE_AWS_ENV))
             for name in [n for n in os.environ if n.startswith(_ENDPOINT_OVERRIDES)]:
                 del os.environ[name]  # (restored on exit) boto3 must reach moto in-process, not an endpoint
-            stack.enter_context(atomic_dynamodb())
+            stack.enter_context(moto_patches.atomic_dynamodb())
+            stack.enter_context(moto_patches.empty_map_keys())
+            stack.enter_context(moto_patches.cloudformation())
             stack.enter_context(self._mock)
             stack.callback(self._stop_executions)
             self._deploy()
-            stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", self._make_invoke()))
+            stack.enter_context(moto_patches.lambda_invoke(self._make_invoke()))
             self._exit_stack = stack.pop_all()  # everything set up: undone in __exit__
         return self
 

@@ -3,9 +3,10 @@
 * :func:`transform` runs the SAM transform (``aws-sam-translator``) offline: the state machine's
   ``DefinitionUri`` file is inlined (SAM then emits ``DefinitionString`` + ``DefinitionSubstitutions``)
   and code locations become placeholder S3 objects in :data:`ARTIFACTS_BUCKET`.
-* :func:`deploy` (inside ``mock_aws``) uploads placeholder code there and creates a CloudFormation stack
-  from the transformed template; :mod:`covers_local.moto_cfn` fills moto's gaps. Physical names derive
-  from the stack name, as in CloudFormation, so stacks of different names never collide.
+* :func:`deploy` (inside ``mock_aws`` and :func:`covers_local.moto_patches.cloudformation`, which fills
+  moto's gaps) uploads placeholder code there and creates a CloudFormation stack from the transformed
+  template. Physical names derive from the stack name, as in CloudFormation, so stacks of different names
+  never collide.
 * :class:`Stack` reads what was deployed (outputs, physical ids, each function's environment as moto
   resolved it) and observes it the way tests and the local runner need (records, bus events, dead
   letters, executions).
@@ -33,7 +34,7 @@ from covers_core.redaction import register as register_secret
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-from covers_local import moto_cfn  # noqa: F401 - fills moto's CloudFormation gaps
+from covers_local import moto_patches
 
 REGION = "us-east-1"
 #: Where :func:`transform` points every ``CodeUri``/``ContentUri`` (``sam deploy`` would upload there).
@@ -154,7 +155,13 @@ def deploy(
     root: Path | None = None,
     region: str = REGION,
 ) -> Stack:
-    """Create ``template.yaml``'s resources in moto as stack ``stack_name`` (call inside ``mock_aws``)."""
+    """Create ``template.yaml``'s resources in moto as stack ``stack_name``. Call it inside ``mock_aws`` and
+    :func:`covers_local.moto_patches.cloudformation`, and read the stack while that patch is applied."""
+    if not moto_patches.cloudformation().applied:
+        raise RuntimeError(
+            "deploy() needs moto's CloudFormation patched: call it inside "
+            "covers_local.moto_patches.cloudformation() (with mock_aws())"
+        )
     root = root or project_root()
     template = transform(parameters, root=root, region=region)
     _upload_placeholder_code(template, region)
@@ -369,7 +376,8 @@ class Stack:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """What waits in the DLQ: ``{"body", "reason"}`` each (``reason``: the ``rejectReason``
-        attribute, else "maxReceiveCount reached"). The messages stay there (for a redrive)."""
+        attribute, else "maxReceiveCount reached"), and ``bodyEncoding`` when the body is an encoded
+        copy (README.md, "Operations"). The messages stay there (for a redrive)."""
         sqs = self._client("sqs")
         letters, handles = [], []
         while True:
@@ -382,8 +390,11 @@ class Stack:
             if not messages:
                 break
             for m in messages:
-                reason = (m.get("MessageAttributes", {}).get("rejectReason") or {}).get("StringValue")
-                letters.append({"body": m["Body"], "reason": reason or "maxReceiveCount reached"})
+                attributes = m.get("MessageAttributes", {})
+                reason = (attributes.get("rejectReason") or {}).get("StringValue")
+                letter = {"body": m["Body"], "reason": reason or "maxReceiveCount reached"}
+                encoding = (attributes.get("bodyEncoding") or {}).get("StringValue")
+                letters.append(letter | ({"bodyEncoding": encoding} if encoding else {}))
                 handles.append(m["ReceiptHandle"])
         for handle in handles:  # visible again at once
             sqs.change_message_visibility(QueueUrl=self.dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)

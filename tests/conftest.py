@@ -13,7 +13,7 @@ import pytest
 from covers_core import wiring
 from hypothesis import HealthCheck, settings
 
-from tests.support.paths import REGION
+from tests.support.paths import TEST_ENV
 
 # Property tests: the same examples on every run ("ci", the default, what make test uses: a property test
 # that fails only on some seeds would fail CI at random), or many new ones ("explore": `make explore`).
@@ -28,16 +28,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "POWERTOOLS_METRICS_NAMESPACE": "CoverPipeline",
-        "POWERTOOLS_SERVICE_NAME": "covers",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
+    for key, value in TEST_ENV.items():
         monkeypatch.setenv(key, value)
     wiring.reset()
     yield

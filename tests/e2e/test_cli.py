@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from covers_local import cli
+from covers_local import cli, moto_patches
 from covers_local.stack import Stack, deploy
 from tests.support.paths import ROOT
 
@@ -167,7 +167,7 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     """template.yaml deployed into moto as stack "covers": the commands find it by its outputs."""
-    with mock_aws():
+    with mock_aws(), moto_patches.cloudformation():
         yield deploy("covers", root=ROOT)
 
 

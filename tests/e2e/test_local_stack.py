@@ -46,6 +46,7 @@ SAMPLES = {
     "start_cover.json": "StartCoverFunction",
     "music_webhook.json": "MusicWebhookFunction",
     "cover_status_api.json": "CoverStatusApiFunction",
+    "reconcile.json": "ReconcileFunction",
 }
 NOT_LAMBDA_EVENTS = {"upstream_music_completed.json"}
 SEEDED = "gen123213213213123bksv"  # the music task check_cover_status.json names
@@ -195,6 +196,7 @@ def sample_runs(served: Served) -> dict[str, tuple[int, Any, str]]:
         ["check_cover_status.json", "cover_status_api.json", "music_webhook.json"],
         ["finalize_cover.json"],
         ["finalize_cover_failure.json", "start_cover.json"],
+        ["reconcile.json"],
     ]
     with ThreadPoolExecutor(max_workers=3) as pool:
         for names in rounds:
@@ -210,6 +212,14 @@ def test_every_file_in_events_is_a_sample_that_runs_or_is_labelled_for_what_it_i
     for name in NOT_LAMBDA_EVENTS:
         row = next(line for line in readme.splitlines() if f"`{name}`" in line)
         assert "not a Lambda event" in row
+
+
+def test_the_reconcile_sample_runs_a_reconciler_pass_over_the_served_stack(
+    sample_runs: dict[str, tuple[int, Any, str]],
+) -> None:
+    code, report, logs = sample_runs["reconcile.json"]
+    assert code == 0, logs
+    assert report["failed"] == 0 and report["repaired"] == {}  # nothing is stranded on a fresh stack
 
 
 def test_the_check_sample_polls_the_cover_task_the_emulator_knows(

@@ -1,9 +1,11 @@
-"""Operator tools on a stack: `covers list` (the byStatus index), `covers resume` (a TIMED_OUT or
+"""Operator tools on a stack: `covers list` (the byOpen index), `covers resume` (a TIMED_OUT or
 NEEDS_ATTENTION cover, or an IN_PROGRESS one whose workflow ended, back on the poll workflow, never a second
-generate), and the local runner's report of a workflow that failed for good."""
+generate), `covers redrive` (dead letters back, as they were), and the local runner's report of a workflow
+that failed for good."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -13,15 +15,16 @@ from typing import Any
 
 import boto3
 import pytest
-from covers_core.adapters.records import BY_STATUS_INDEX, CoverStore, record_from_item
+from covers_core.adapters.queues import DeadLetters
+from covers_core.adapters.records import OPEN_INDEX, A, CoverStore, open_shard, record_from_item
 from covers_core.domain import resume as resume_policy
 from covers_core.domain.model import Status, iso
 from covers_core.domain.names import execution_name, resumed_execution_name
 from covers_core.errors import ResumeRefusedError
 
-from covers_local import cli
+from covers_local import cli, moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
-from covers_local.runner import WORKFLOW_FAILED, LocalPipeline, LocalSettings, atomic_dynamodb
+from covers_local.runner import WORKFLOW_FAILED, LocalPipeline, LocalSettings
 from covers_local.stack import Stack, load_template
 from tests.integration.test_finalize import assert_valid_event
 from tests.support.paths import ROOT
@@ -39,16 +42,17 @@ def events_for(events: list[dict[str, Any]], task: str) -> list[tuple[str, str]]
     return [(e["detail-type"], e["detail"]["status"]) for e in events if e["detail"]["musicTaskId"] == task]
 
 
-def test_the_template_indexes_records_by_status_and_update_time() -> None:
+def test_the_template_indexes_only_open_records_by_keys_spread_over_partitions() -> None:
     table = load_template(ROOT / "template.yaml")["Resources"]["CoversTable"]["Properties"]
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == BY_STATUS_INDEX
+    condition, kept, default = table["GlobalSecondaryIndexes"]["Fn::If"]
+    assert condition == "KeepStatusIndex"  # byStatus survives only the first deploy of an upgrade
+    (index,) = default
+    assert [i["IndexName"] for i in kept] == [OPEN_INDEX, "byStatus"] and index == kept[0]
+    assert index["IndexName"] == OPEN_INDEX and index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == [
-        ("status", "HASH"),
-        ("updatedAt", "RANGE"),
+        (A.OPEN_SHARD, "HASH"),
+        (A.CREATED_AT, "RANGE"),
     ]
-    # what `covers list` shows besides the keys
-    assert set(index["Projection"]["NonKeyAttributes"]) == {"coverTaskId", "error"}
 
 
 def test_resumed_execution_names_are_new_valid_names_for_any_music_task_id() -> None:
@@ -77,7 +81,7 @@ def test_two_concurrent_resumes_exactly_one_wins(aws: Stack, capsys: pytest.Capt
         barrier.wait()
         results.append(cli.main(["resume", "--stack", aws.name, "t-1"]))
 
-    with atomic_dynamodb():  # DynamoDB applies each request atomically; moto needs the help
+    with moto_patches.atomic_dynamodb():  # DynamoDB applies each request atomically; moto needs the help
         threads = [threading.Thread(target=operator) for _ in range(6)]
         for thread in threads:
             thread.start()
@@ -85,10 +89,10 @@ def test_two_concurrent_resumes_exactly_one_wins(aws: Stack, capsys: pytest.Capt
             thread.join()
 
     assert sorted(results) == [0, 1, 1, 1, 1, 1]
-    assert [e["name"] for e in aws.executions()] == ["t-1-r1"]
+    assert [e["name"] for e in aws.executions()] == ["t-1.r1"]
     record = CoverStore(boto3.resource("dynamodb").Table(aws.table_name)).get("t-1")
     assert record is not None and (record.status, record.resume_count) == (Status.IN_PROGRESS, 1)
-    assert record.error is None and record.execution_arn and record.execution_arn.endswith(":t-1-r1")
+    assert record.error is None and record.execution_arn and record.execution_arn.endswith(":t-1.r1")
 
 
 def test_a_resume_that_read_a_stale_record_changes_nothing(
@@ -136,10 +140,10 @@ def test_an_in_progress_cover_is_resumed_only_once_its_workflow_has_ended(
     code, _, err = covers(["resume", "--stack", aws.name, "t-1"], capsys)
     assert code == 0, err
     assert err.startswith("resumed t-1: IN_PROGRESS -> IN_PROGRESS; execution ")
-    assert sorted(e["name"] for e in aws.executions()) == ["t-1", "t-1-r1"]
+    assert sorted(e["name"] for e in aws.executions()) == ["t-1", "t-1.r1"]
     record = aws.record("t-1")
     assert (record["resumeCount"], record["coverTaskId"]) == (1, "cover-1")
-    assert record["executionArn"].endswith(":t-1-r1")
+    assert record["executionArn"].endswith(":t-1.r1")
 
 
 def test_an_in_progress_cover_whose_execution_step_functions_no_longer_has_is_resumed(
@@ -149,7 +153,7 @@ def test_an_in_progress_cover_whose_execution_step_functions_no_longer_has_is_re
     put_record(aws, "IN_PROGRESS", coverTaskId="cover-1", executionArn=gone)
     code, _, err = covers(["resume", "--stack", aws.name, "t-1"], capsys)
     assert code == 0, err
-    assert [e["name"] for e in aws.executions()] == ["t-1-r1"]
+    assert [e["name"] for e in aws.executions()] == ["t-1.r1"]
 
 
 def test_an_express_execution_counts_as_ended_once_the_record_is_quiet_for_longer_than_it_may_run() -> None:
@@ -178,7 +182,7 @@ def test_a_resume_whose_workflow_did_not_start_can_be_run_again(
     )
     code, _, err = covers(["resume", "--stack", aws.name, "t-1"], capsys)
     assert code == 0, err
-    assert [e["name"] for e in aws.executions()] == ["t-1-r2"]
+    assert [e["name"] for e in aws.executions()] == ["t-1.r2"]
 
 
 def test_a_resume_in_the_middle_of_another_is_refused(aws: Stack, capsys: pytest.CaptureFixture[str]) -> None:
@@ -201,6 +205,8 @@ def test_list_pages_through_the_index_and_filters_by_time(
                 "musicTaskId": f"t-{n:02}",
                 "status": "BLOCKED",
                 "updatedAt": f"2026-11-{n + 1:02}T00:00:00.000Z",
+                "createdAt": f"2026-11-{n + 1:02}T00:00:00.000Z",
+                "openShard": open_shard(f"t-{n:02}"),
             }
         )
     store = CoverStore(table)
@@ -208,14 +214,15 @@ def test_list_pages_through_the_index_and_filters_by_time(
     pages: list[int] = []
 
     def small_pages(**kwargs: Any) -> Any:
-        page = query(Limit=10, **kwargs)
+        page = query(Limit=2, **kwargs)
         pages.append(len(page["Items"]))
         return page
 
     monkeypatch.setattr(table, "query", small_pages)
     since = datetime(2026, 11, 11, tzinfo=UTC)
     found = [r.music_task_id for r in store.by_status(Status.BLOCKED, since)]
-    assert found == [f"t-{n:02}" for n in range(10, 25)] and len(pages) == 2
+    assert found == [f"t-{n:02}" for n in range(10, 25)]
+    assert sum(pages) == 25 and len(pages) > 8  # every partition of the index, page after page
     monkeypatch.setattr(cli, "LIST_PROGRESS_EVERY", 10)
     code, out, err = covers(["list", "--stack", aws.name, "--status", "blocked"], capsys)
     assert code == 0 and len(out.splitlines()) == 25
@@ -352,7 +359,7 @@ def test_resume_a_timed_out_cover_runs_the_workflow_again_without_a_new_generate
     records = pipeline.run(["slow-op-1"], timeout=60)
     record = records["slow-op-1"]
     assert (record["status"], record["resumeCount"], len(record["images"])) == ("SUCCEEDED", 1, 2)
-    assert record["executionArn"].endswith(":slow-op-1-r1")
+    assert record["executionArn"].endswith(":slow-op-1.r1")
     assert events_for(pipeline.events, "slow-op-1") == [
         ("Cover Generation Failed", "TIMED_OUT"),
         ("Cover Generated", "SUCCEEDED"),
@@ -383,3 +390,37 @@ def test_adopt_a_lost_cover_task_id_found_in_the_vendor_dashboard(
         ("Cover Generated", "SUCCEEDED"),
     ]
     assert vendor.stats.credits_charged["lost-op-2"] == 1
+
+
+def test_redrive_sends_rejected_bodies_back_as_they_were_and_leaves_those_sqs_would_refuse(
+    aws: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs = boto3.client("sqs")
+    letters = DeadLetters(sqs, aws.dlq_url)
+    letters.send(b"\x00junk", "message body is not valid JSON", "msg-1")  # kept as base64: SQS refuses NUL
+    letters.send(b"", "empty message body", "msg-2")
+    letters.send(b'{"musicTaskId": "fixed-1"}', "rejected for a reason since fixed", "msg-3")  # as it is
+    # A base64 copy of text SQS takes (this format allows it; another producer may write it): decoded.
+    sqs.send_message(
+        QueueUrl=aws.dlq_url,
+        MessageBody=base64.b64encode('{"musicTaskId": "fixed-é"}'.encode()).decode(),
+        MessageAttributes={
+            "rejectReason": {"DataType": "String", "StringValue": "rejected for a reason since fixed"},
+            "bodyEncoding": {"DataType": "String", "StringValue": "base64"},
+        },
+    )
+    sqs.send_message(QueueUrl=aws.dlq_url, MessageBody='{"musicTaskId": "blocked-1"}')  # maxReceiveCount
+
+    code, out, err = covers(["redrive", "--stack", aws.name, "--include-rejected"], capsys)
+    assert (code, out) == (0, "")
+    assert "moved 3 message(s) back to the cover requests queue; left 2 rejected as bad input" in err
+    assert re.search(
+        r"left DLQ message \S+ where it is: its original body \(5 bytes\) holds characters SQS", err
+    )
+    assert re.search(r"left DLQ message \S+ where it is: its original body was empty", err)
+    moved = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in moved) == sorted(
+        ['{"musicTaskId": "fixed-1"}', '{"musicTaskId": "fixed-é"}', '{"musicTaskId": "blocked-1"}']
+    )
+    left = sqs.get_queue_attributes(QueueUrl=aws.dlq_url, AttributeNames=["All"])["Attributes"]
+    assert int(left["ApproximateNumberOfMessages"]) + int(left["ApproximateNumberOfMessagesNotVisible"]) == 2

@@ -61,6 +61,7 @@ def test_two_builds_of_the_layer_are_identical(tmp_path: Path) -> None:
     first, second = build(tmp_path / "one"), build(tmp_path / "two")
     assert first == second
     assert "python/covers_core/adapters/vendor.py" in first
+    assert "python/covers_core/adapters/image_fetch/fetcher.py" in first  # packages are shipped whole
     assert not any(p.startswith("python/aws_lambda_powertools/event_handler") for p in first)  # unused
     # Bytecode for the runtime's python3.13 only, next to each source (none when no 3.13 built it).
     bytecode = {p for p in first if p.endswith(".pyc")}

@@ -11,13 +11,14 @@ import pytest
 from covers_core.settings import AWS_ENDPOINT_VARIABLE
 from moto import mock_aws
 
+from covers_local import moto_patches
 from covers_local.stack import Stack, deploy, load_template, transform
 from tests.support.paths import ROOT
 
 
 @pytest.fixture
 def moto() -> Iterator[None]:
-    with mock_aws():
+    with mock_aws(), moto_patches.cloudformation():
         yield
 
 

@@ -17,12 +17,14 @@ LAYER = ROOT / "layers" / "shared"
 NOT_LOADED = {
     "start_cover": {
         "covers_core.adapters.archive",
+        "covers_core.adapters.image_fetch",  # the image fetcher (a package): only archiving uses it
         "covers_core.logic.check",
         "covers_core.logic.intake",
         "aws_lambda_powertools.utilities.data_classes",  # the webhook's event classes
     },
     "check_cover_status": {
         "covers_core.adapters.archive",
+        "covers_core.adapters.image_fetch",
         "covers_core.adapters.eventbus",
         "covers_core.adapters.queues",
         "covers_core.adapters.workflow",
@@ -34,6 +36,7 @@ NOT_LOADED = {
     },
     "finalize_cover": {
         "covers_core.adapters.archive",  # only when archiving is on (ARCHIVE_BUCKET set)
+        "covers_core.adapters.image_fetch",
         "covers_core.adapters.vendor",
         "covers_core.adapters.workflow",
         "covers_core.adapters.queues",
@@ -48,6 +51,7 @@ NOT_LOADED = {
         "covers_core.adapters.vendor",
         "covers_core.adapters.records",
         "covers_core.adapters.archive",
+        "covers_core.adapters.image_fetch",
         "covers_core.adapters.workflow",
         "covers_core.logic.start",
         "covers_core.logic.batch",
@@ -59,6 +63,7 @@ NOT_LOADED = {
         "covers_core.adapters.queues",
         "covers_core.adapters.workflow",
         "covers_core.adapters.archive",
+        "covers_core.adapters.image_fetch",
         "covers_core.adapters.eventbus",
         "covers_core.adapters.secrets",
         "covers_core.logic.start",
@@ -104,3 +109,24 @@ def test_the_domain_does_no_io() -> None:
     assert {m for m in modules if m.startswith("covers_core.domain.")}  # the domain modules loaded
     assert not {m for m in modules if m.split(".")[0] in ("boto3", "botocore", "requests", "urllib3")}
     assert not {m for m in modules if m.startswith(("covers_core.adapters", "covers_core.logic"))}
+
+
+def test_unit_tests_run_on_fakes_alone() -> None:
+    """tests/unit is the fast loop: nothing it imports loads moto or an AWS adapter's SDK stack."""
+    modules = loaded_modules(
+        "import pkgutil, importlib, tests.unit as u; "
+        "[importlib.import_module(m.name) for m in pkgutil.walk_packages(u.__path__, 'tests.unit.')]"
+    )
+    assert {m for m in modules if m.startswith("tests.unit.")}  # the unit tests loaded
+    assert not {m for m in modules if m.split(".")[0] == "moto"}
+
+
+def test_the_logic_depends_on_ports_not_adapters() -> None:
+    modules = loaded_modules(
+        "import pkgutil, importlib, covers_core.logic as l; "
+        "[importlib.import_module(m.name) for m in pkgutil.iter_modules(l.__path__, 'covers_core.logic.')]"
+    )
+    assert {m for m in modules if m.startswith("covers_core.logic.")}
+    assert not {m for m in modules if m.startswith("covers_core.adapters")}
+    # (botocore comes with Powertools' logger, which log_context uses; no client is made here)
+    assert not {m for m in modules if m.split(".")[0] in ("boto3", "requests", "urllib3")}

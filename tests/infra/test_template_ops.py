@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from covers_core.domain.reconcile import Repair
+from covers_core.metrics import repair_metric
 
 from covers_local.stack import transform
 from tests.support.paths import ROOT
@@ -19,6 +22,7 @@ FUNCTIONS = (
     "FinalizeCoverFunction",
     "MusicWebhookFunction",
     "CoverStatusApiFunction",
+    "ReconcileFunction",
 )
 #: The custom metrics the code emits (namespace CoverPipeline, dimension service).
 CUSTOM_METRICS = {
@@ -30,6 +34,8 @@ CUSTOM_METRICS = {
     "BadMessages",
     "CreditsExhausted",
     "VendorAuthFailed",
+    "Repairs",
+    *(repair_metric(repair) for repair in Repair),
 }
 #: Everything that holds data or pending work, or that data depends on (the key of the alarm topic).
 RETAINED = (
@@ -49,16 +55,29 @@ CFN = transform()
 RESOURCES: dict[str, dict[str, Any]] = CFN["Resources"]
 
 
+#: ``!Ref AWS::NoValue``: :class:`Resolved` drops it from lists and objects, as CloudFormation does.
+NO_VALUE = object()
+
+
 class Resolved:
     """Resolves the transformed template for one stack name and parameter set: pseudo parameters and
-    parameters become values, conditions are evaluated, other refs stay ``<LogicalId>`` / ``<Id.Attr>``."""
+    parameters become values, conditions are evaluated, ``AWS::NoValue`` is dropped, other refs become
+    what ``deployed`` gives for ``"LogicalId"`` (Ref) or ``"LogicalId.Attr"`` (GetAtt), else stay
+    ``<LogicalId>`` / ``<Id.Attr>``."""
 
-    def __init__(self, template: dict[str, Any], stack_name: str, parameters: dict[str, str] | None = None):
+    def __init__(
+        self,
+        template: dict[str, Any],
+        stack_name: str,
+        parameters: dict[str, str] | None = None,
+        deployed: Mapping[str, str] | None = None,
+    ):
         self.template, self.stack_name = template, stack_name
         self.parameters = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
         self.parameters.update(parameters or {})
+        self.deployed = deployed or {}
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
         pseudo = {
             "AWS::StackName": self.stack_name,
             "AWS::Region": "us-east-1",
@@ -66,25 +85,30 @@ class Resolved:
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
         }
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in pseudo:
             return pseudo[name]
-        return self.parameters.get(name, f"<{name}>")
+        return self.parameters.get(name, self.deployed.get(name, f"<{name}>"))
+
+    def attribute(self, name: str) -> str:
+        return self.deployed.get(name, f"<{name}>")
 
     def condition(self, name: str) -> bool:
         return bool(self(self.template["Conditions"][name]))
 
     def __call__(self, node: Any) -> Any:
         if isinstance(node, list):
-            return [self(n) for n in node]
+            return [v for v in (self(n) for n in node) if v is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) != 1 or not next(iter(node)).startswith(("Ref", "Fn::", "Condition")):
-            return {k: self(v) for k, v in node.items()}
+            return {k: v for k, v in ((k, self(v)) for k, v in node.items()) if v is not NO_VALUE}
         ((key, value),) = node.items()
         if key == "Ref":
             return self.ref(value)
         if key == "Fn::GetAtt":
-            return f"<{'.'.join(value) if isinstance(value, list) else value}>"
+            return self.attribute(".".join(value) if isinstance(value, list) else value)
         if key == "Fn::Sub":
             text, names = (value, {}) if isinstance(value, str) else (value[0], self(value[1]))
 
@@ -92,9 +116,12 @@ class Resolved:
                 name = match.group(1)
                 if name in names:
                     return str(names[name])
-                return f"<{name}>" if "." in name else self.ref(name)
+                return self.attribute(name) if "." in name else str(self.ref(name))
 
             return re.sub(r"\$\{([^}!]+)\}", one, text)
+        if key == "Fn::Join":
+            separator, parts = value
+            return separator.join(str(p) for p in self(parts))
         if key == "Fn::If":
             name, yes, no = value
             return self(yes if self.condition(name) else no)
@@ -290,6 +317,7 @@ def test_each_stack_alarms_on_its_own_custom_metrics() -> None:
         "CreditsExhaustedAlarm",
         "VendorAuthFailedAlarm",
         "NeedsAttentionAlarm",
+        "RepairsKeepHappeningAlarm",
     }
     first, second = service_names("covers-pipeline"), service_names("covers-pipeline-prod")
     assert first == ({"covers-pipeline"},) * 3

@@ -1,5 +1,5 @@
 """The image archiver: what it keeps in S3 and what it lists as not archived. (Which URLs and hosts it
-will fetch, and how it survives hostile hosts: tests/integration/test_image_fetch.py.)"""
+will fetch, and how it survives hostile hosts: tests/unit/image_fetch and tests/integration/image_fetch.)"""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from covers_core.errors import AwsTransientError
 from moto import mock_aws
 
 from covers_local.emulator import VendorEmulator, png
+from tests.support.hostile_server import HostileServer, http_response
 from tests.support.scripted_server import Answer, ScriptedServer
 
 
@@ -66,6 +67,23 @@ def test_what_is_not_a_small_image_is_listed_with_its_error_not_stored(
         assert s3.list_objects_v2(Bucket="archive").get("KeyCount", 0) == 0
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "+5", "12, 13", "1 2"])
+def test_an_image_with_an_invalid_content_length_is_listed_as_a_bad_response_not_stored(
+    s3: Any, length: str
+) -> None:
+    """Where such a body ends cannot be known: it is never read to the close and archived."""
+    image = png(4, 4, (9, 9, 9))
+    headers = [("Content-Type", "image/png"), ("Content-Length", length)]
+    with HostileServer() as server:
+        server.script([http_response(200, image, headers, content_length=False)])
+        (result,) = ImageArchiver(s3, "archive", fetcher()).archive_all("m1", (server.url(),))
+        assert len(server.requests) == 1  # refused for good: not tried again
+    assert result.s3_uri is None
+    assert str(result.error).startswith("BAD_RESPONSE: ")
+    assert "Content-Length" in str(result.error)
+    assert s3.list_objects_v2(Bucket="archive").get("KeyCount", 0) == 0
 
 
 def test_a_transient_host_error_is_retried_and_the_copy_made(s3: Any) -> None:

@@ -18,8 +18,8 @@ from covers_core.domain.model import CoverRequest
 from covers_core.domain.names import execution_name
 from covers_core.errors import ClaimBusyError
 
+from covers_local import moto_patches
 from covers_local.emulator import VendorEmulator
-from covers_local.runner import atomic_dynamodb
 from tests.support.harness import Aws, invoke, sqs_event
 
 
@@ -147,7 +147,7 @@ def test_redriving_everything_after_completion_spends_nothing(aws: Aws, emulator
 def serialised_moto() -> Iterator[None]:
     """DynamoDB applies a conditional write atomically; moto checks then writes. Serialise moto's
     requests so the test exercises our conditions, not moto's internals."""
-    with atomic_dynamodb():
+    with moto_patches.atomic_dynamodb():
         yield
 
 

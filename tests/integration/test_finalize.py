@@ -191,7 +191,7 @@ def test_sample_events_exist_for_every_function() -> None:
         spec["Properties"]["CodeUri"].strip("/").split("/")[-1]
         for spec in functions(load_template(ROOT / "template.yaml")).values()
     }
-    assert len(folders) == 5
+    assert len(folders) == 6
     names = {p.name for p in Path(ROOT / "events").glob("*.json")}
     assert {f"{folder}.json" for folder in folders} <= names
 

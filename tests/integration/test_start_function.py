@@ -3,11 +3,13 @@ on moto, against the vendor emulator."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import boto3
 import pytest
+from covers_core.adapters.queues import restored
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +74,26 @@ def test_a_bad_message_that_cannot_be_moved_is_left_for_the_redrive_policy(
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", aws.dlq_url + "-missing")
     response = invoke("start_cover", sqs_event("not json", {"musicTaskId": "good-1"}))
     assert failures(response) == {"msg-0"}
+    assert aws.record("good-1")["status"] == "IN_PROGRESS"
+
+
+def test_a_bad_body_sqs_refuses_as_text_is_kept_in_the_dlq_as_base64_of_its_bytes(aws: Aws) -> None:
+    bodies = ["\x00", '{"musicTaskId": "gen\x1b1"}', '{"musicTaskId": "\ud800"}', "\ufffe"]
+    response = invoke("start_cover", sqs_event(*bodies))
+    assert response == {"batchItemFailures": []}
+    letters = {m["MessageAttributes"]["originalMessageId"]["StringValue"]: m for m in take_dead_letters(aws)}
+    assert sorted(letters) == ["msg-0", "msg-1", "msg-2", "msg-3"]
+    for i, body in enumerate(bodies):
+        letter = letters[f"msg-{i}"]
+        assert letter["MessageAttributes"]["bodyEncoding"]["StringValue"] == "base64"
+        assert base64.b64decode(letter["Body"]) == body.encode("utf-8", "surrogatepass")
+
+
+def test_a_bad_message_too_large_to_copy_to_the_dlq_is_left_for_the_redrive_policy(aws: Aws) -> None:
+    body = "x" * (256 * 1024 - 100)  # SQS delivered it; with the reason, its copy would be too large
+    response = invoke("start_cover", sqs_event(body, {"musicTaskId": "good-1"}))
+    assert failures(response) == {"msg-0"}  # SQS moves it, as it is, after MaxReceiveCount deliveries
+    assert aws.dead_letters() == []
     assert aws.record("good-1")["status"] == "IN_PROGRESS"
 
 
@@ -181,6 +203,7 @@ def test_transient_vendor_faults_keep_the_message_and_the_retry_succeeds(
 @given(
     st.one_of(
         st.text(max_size=300),
+        st.text(st.characters(codec=None, categories=None), max_size=30),  # lone surrogates too
         st.dictionaries(
             st.sampled_from(
                 ["musicTaskId", "taskId", "workId", "metadata", "correlationId", "detail", "detail-type"]
@@ -206,10 +229,14 @@ def test_arbitrary_bodies_never_crash_and_only_valid_ones_reach_the_vendor(
     assert response == {"batchItemFailures": []}  # started, a duplicate, or moved to the DLQ: never retried
     calls = sum(emulator.stats.generate_requests.values()) - before
     letters = take_dead_letters(aws)
-    if letters:  # refused: in the DLQ with its reason, never at the vendor
+    if letters:  # refused: in the DLQ (as SQS takes it, and as it was) with its reason, never at the vendor
         assert [
-            (m["Body"], bool(m["MessageAttributes"]["rejectReason"]["StringValue"])) for m in letters
-        ] == [(body or "(empty)", True)]
+            (
+                restored(m["Body"], m["MessageAttributes"]),
+                bool(m["MessageAttributes"]["rejectReason"]["StringValue"]),
+            )
+            for m in letters
+        ] == [(body.encode("utf-8", "surrogatepass"), True)]
         assert calls == 0
     else:  # accepted: it named a music task, which now has a record; at most one paid call for it
         assert named is not None

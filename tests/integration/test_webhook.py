@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
+from typing import Any
 
 import boto3
 import pytest
+from covers_core.adapters.queues import restored
 from covers_core.domain.signature import sign
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,11 +28,23 @@ def post(
     b64: bool = True,
     signature: str | None = "auto",
     content_type: str | None = "application/json",
+    request_id: str = "local-request",
 ) -> tuple[int, dict]:
     header = sign(key, body, int(at or time.time())) if signature == "auto" else signature
-    event = http_api_event(body, signature=header, b64=b64, content_type=content_type)
+    event = http_api_event(body, signature=header, b64=b64, content_type=content_type, request_id=request_id)
     response = invoke("music_webhook", event)
     return response["statusCode"], json.loads(response["body"])
+
+
+def take_dead_letters(aws: Aws) -> list[Any]:
+    """Receive and delete what the DLQ holds (so each example sees only its own letters)."""
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(
+        QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", [])
+    for m in messages:
+        sqs.delete_message(QueueUrl=aws.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+    return messages
 
 
 def queued(aws: Aws) -> list[dict]:
@@ -96,6 +112,39 @@ def test_any_signed_byte_string_gets_a_clear_answer_and_never_crashes(aws: Aws, 
     status, answer = post(body)
     assert status in (202, 400)
     assert ("musicTaskId" in answer) if status == 202 else answer["error"]
+    letters = take_dead_letters(aws)  # the DLQ takes only what real SQS takes (the aws fixture)
+    if status == 400:  # kept, byte for byte
+        assert [restored(m["Body"], m["MessageAttributes"]) for m in letters] == [body]
+    else:
+        assert letters == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\x00", b'{"musicTaskId": "gen\x1b1"}', b"\xff{", b'{"musicTaskId": "\xed\xa0\x80"}', b"\xef\xbf\xbe"],
+    ids=["nul", "escape", "not-utf8", "encoded-surrogate", "noncharacter"],
+)
+def test_an_authentic_body_sqs_refuses_as_text_is_kept_in_the_dlq_as_base64_of_its_bytes(
+    aws: Aws, body: bytes
+) -> None:
+    status, answer = post(body, request_id="req-7")
+    assert status == 400 and answer["error"]
+    (letter,) = take_dead_letters(aws)
+    attributes = letter["MessageAttributes"]
+    assert attributes["bodyEncoding"]["StringValue"] == "base64"
+    assert base64.b64decode(letter["Body"]) == body
+    assert attributes["rejectReason"]["StringValue"] == answer["error"]
+    assert attributes["originalMessageId"]["StringValue"] == "req-7"
+
+
+def test_a_rejected_body_too_large_to_keep_in_the_dlq_is_refused_and_logged(
+    aws: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = b"\x00" * (256 * 1024)  # the webhook takes it; its base64 copy would be 341 KiB
+    status, answer = post(body)
+    assert status == 400 and answer["error"]
+    assert aws.dead_letters() == []
+    assert "not kept in the DLQ" in caplog.text and hashlib.sha256(body).hexdigest() in caplog.text
 
 
 HEADER_TEXT = st.one_of(

@@ -27,6 +27,7 @@ for module in (covers_core, aws_lambda_powertools, requests):
     origin = Path(str(module.__file__)).resolve()
     assert origin.is_relative_to(layer), f"{module.__name__} not from the layer: {origin}"
 
+from covers_local import moto_patches  # noqa: E402
 from covers_local.emulator import EmulatorConfig, VendorEmulator  # noqa: E402
 from covers_local.lambda_events import signed_webhook_event  # noqa: E402
 from covers_local.runner import FakeContext, load_handler  # noqa: E402
@@ -38,7 +39,11 @@ def event(name: str) -> dict:
 
 
 os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"})
-with VendorEmulator(EmulatorConfig(api_key="k", ready_after=(0, 0))) as emulator, mock_aws():
+with (
+    VendorEmulator(EmulatorConfig(api_key="k", ready_after=(0, 0))) as emulator,
+    mock_aws(),
+    moto_patches.cloudformation(),
+):
     stack = deploy("covers-smoke", {"VendorBaseUrl": emulator.base_url}, root=root)
     stack.put_secret(stack.api_key_secret_arn, "k")
     stack.put_secret(stack.webhook_secret_arn, "hk")

@@ -10,9 +10,10 @@ import pytest
 from covers_core import wiring
 from moto import mock_aws
 
+from covers_local import moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
-from covers_local.runner import atomic_dynamodb
 from covers_local.stack import Stack, deploy
+from tests.support import sqs_rules
 from tests.support.paths import API_KEY, ROOT, WEBHOOK_KEY
 
 
@@ -26,7 +27,10 @@ def emulator() -> Iterator[VendorEmulator]:
 def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[Stack]:
     """template.yaml deployed into moto, pointing at the emulator, with bus events captured; the functions'
     environment variables set as the stack sets them (plus no secret caching and no metrics). moto's
-    DynamoDB is serialised as DynamoDB applies each request atomically (a batch runs in threads)."""
+    DynamoDB is serialised as DynamoDB applies each request atomically (a batch runs in threads); moto is
+    patched as covers_local.moto_patches says (CloudFormation, empty map keys), and its SendMessage
+    refuses what SQS refuses (``sqs_rules``: characters and size, which moto lets through)."""
+    sqs_rules.enforce(monkeypatch)
     parameters = {
         "VendorBaseUrl": emulator.base_url,
         "PollFirstWaitSeconds": 0,
@@ -34,7 +38,12 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[S
         "PollMaxWaitSeconds": 30,
         "PollInvocationBudgetSeconds": 0,  # one status call per invocation, unless a test sets it
     }
-    with mock_aws(), atomic_dynamodb():
+    with (
+        mock_aws(),
+        moto_patches.cloudformation(),
+        moto_patches.empty_map_keys(),
+        moto_patches.atomic_dynamodb(),
+    ):
         stack = deploy("covers-test", parameters, root=ROOT)
         stack.put_secret(stack.api_key_secret_arn, API_KEY)
         stack.put_secret(stack.webhook_secret_arn, WEBHOOK_KEY)

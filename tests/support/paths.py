@@ -11,6 +11,17 @@ EVENTS = ROOT / "events"
 REGION = "us-east-1"
 API_KEY = "test-key-0123456789"
 WEBHOOK_KEY = "webhook-signing-key-abc"
+#: Every test's environment (tests/conftest.py): fake AWS credentials, a region, Powertools' names.
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_METRICS_NAMESPACE": "CoverPipeline",
+    "POWERTOOLS_SERVICE_NAME": "covers",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
 
 
 def load_event(name: str) -> dict[str, Any]:

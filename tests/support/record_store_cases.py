@@ -222,6 +222,36 @@ def case_records_are_listed_by_status_since_a_time(store: RecordStore) -> None:
     assert [r.music_task_id for r in store.by_status(Status.REJECTED, at(5))] == ["task-2"]
 
 
+def case_a_record_is_open_from_its_claim_until_its_event_unless_an_operator_must_act(
+    store: RecordStore,
+) -> None:
+    def open_ids(before: float | None = None, limit: int | None = None) -> list[str]:
+        return sorted(
+            r.music_task_id for r in store.open_records(at(before) if before is not None else None, limit)
+        )
+
+    for n, task in enumerate(("a", "b", "c")):
+        store.claim(CoverRequest(task), at(n), LEASE)
+    assert open_ids() == ["a", "b", "c"] and open_ids(before=1) == ["a", "b"]
+    assert len(open_ids(limit=2)) == 2
+    store.finish("a", Ending(Outcome(Status.SUCCEEDED, images=("u",))), at(5), event_lease_seconds=LEASE)
+    assert open_ids() == ["a", "b", "c"]  # ended, but its event is not sent yet
+    store.event_published("a", "e-1", at(6), close=True)
+    attention = Ending(Outcome.failed(Status.NEEDS_ATTENTION, ErrorCode.COVER_TASK_ID_LOST, "lost"))
+    store.finish("b", attention, at(7))
+    store.event_published("b", "e-2", at(8), close=False)  # an operator acts on it: still listed
+    assert open_ids() == ["b", "c"]
+    assert [r.music_task_id for r in store.by_status(Status.NEEDS_ATTENTION)] == ["b"]
+    assert [r.music_task_id for r in store.by_status(Status.SUCCEEDED)] == ["a"]
+    store.finish(
+        "d",
+        Ending(Outcome.failed(Status.REJECTED, ErrorCode.COVER_ALREADY_EXISTS)),
+        at(9),
+        request=CoverRequest("d"),
+    )
+    assert "d" in open_ids()  # finished by the start function before its event
+
+
 def iso_of(seconds: float) -> str:
     return at(seconds).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -300,4 +330,5 @@ def random_operations(store: RecordStore, seed: int, steps: int = 80) -> list[An
         except (AwsTransientError, ClaimBusyError) as exc:
             result = type(exc).__name__
         trace.append((operation, task, result, comparable(store.get(task))))
+    trace.append(sorted(r.music_task_id for r in store.open_records()))
     return trace

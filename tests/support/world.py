@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from covers_core.domain.model import CoverRecord, WorkflowInput
+from covers_core.domain.reconcile import Timing
 from covers_core.domain.schedule import ONE_CALL, InvocationPolling, PollSchedule
 from covers_core.logic.batch import Message, StartBatch
 from covers_core.logic.check import CheckInput, CoverChecker
 from covers_core.logic.finalize import Finalizer
 from covers_core.logic.ports import Archiver
+from covers_core.logic.reconcile import Reconciler
 from covers_core.logic.start import CoverStarter
 
 from covers_local.asl import Catch, Retry, TaskErrors, load_definition
@@ -34,6 +36,9 @@ from covers_local.fakes import (
 CLAIM_LEASE_SECONDS = 120
 NOT_FOUND_ATTEMPTS = 3
 MAX_RECEIVES = 5
+#: The reconciler's timing with the template's defaults (visibility 180 s x 5 receives + the lease).
+TIMING = Timing(redelivery_seconds=180 * MAX_RECEIVES + CLAIM_LEASE_SECONDS, deadline_seconds=900)
+RECONCILE_INTERVAL_SECONDS = 300
 SCHEDULE = PollSchedule(interval=2, deadline=900, backoff=1.0, max_interval=60, max_polls=500)
 
 
@@ -79,6 +84,18 @@ class World:
             concurrency=concurrency,
             requests=self.requests,
             max_receives=MAX_RECEIVES,
+        )
+
+    def reconciler(self, *, limit: int = 1000) -> Reconciler:
+        return Reconciler(
+            self.store,
+            self.workflows,
+            self.finalizer(),
+            self.requests,
+            timing=TIMING,
+            interval_seconds=RECONCILE_INTERVAL_SECONDS,
+            limit=limit,
+            clock=self.clock.now,
         )
 
     def checker(self, polling: InvocationPolling = ONE_CALL) -> CoverChecker:

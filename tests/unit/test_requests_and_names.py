@@ -47,6 +47,7 @@ def test_the_sample_sqs_event_holds_only_valid_requests() -> None:
         ("{}", "no music task id"),
         ('{"musicTaskId": 42}', "must be a string"),
         ('{"musicTaskId": "a b"}', "printable ASCII"),
+        ('{"musicTaskId": "abc\\n"}', "printable ASCII"),  # (a regex "$" would let the newline through)
         ('{"musicTaskId": "a", "taskId": "b"}', "conflicting"),
         ('{"musicTaskId": "a", "metadata": [1]}', "'metadata' must be a JSON object"),
         ('{"musicTaskId": "a", "correlationId": 5}', "correlationId"),
@@ -120,6 +121,7 @@ def test_simple_ids_are_their_own_names_and_others_are_hashed_with_a_dot() -> No
     assert execution_name("col.x") != "col_x-d28f48b9c255b186" == execution_name("col_x-d28f48b9c255b186")
     assert resumed_execution_name("foo", 1) == "foo.r1" != execution_name("foo-r1") == "foo-r1"
     assert execution_name("col.x").count(".") == 1 and len(execution_name("x" * 81)) == 80
+    assert NAME.fullmatch(execution_name("abc\n"))  # a trailing newline is not an allowed character
     assert len(resumed_execution_name("y" * 80, 12)) == 80
 
 

@@ -87,6 +87,12 @@ class BadRequestError(CoverPipelineError):
     code = ErrorCode.BAD_REQUEST
 
 
+class DeadLetterTooLargeError(CoverPipelineError):
+    """A rejected body whose dead-letter copy SQS would refuse as too large (so it is not sent)."""
+
+    code = ErrorCode.BAD_REQUEST
+
+
 class RetryLaterError(CoverPipelineError):
     """The message cannot be handled now but may succeed later (leave it on the queue)."""
 

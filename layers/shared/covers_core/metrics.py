@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from covers_core.domain.model import Status
+from covers_core.domain.reconcile import Repair
 from covers_core.errors import ErrorCode
 
 
@@ -19,6 +20,7 @@ class Metric(StrEnum):
     BAD_MESSAGES = "BadMessages"
     CREDITS_EXHAUSTED = "CreditsExhausted"  # one per batch that met a 402
     VENDOR_AUTH_FAILED = "VendorAuthFailed"  # one per batch that met a 401
+    REPAIRS = "Repairs"  # the reconciler's repairs in one run, of every kind (RepairsKeepHappeningAlarm)
 
 
 def outcome_metric(status: Status) -> Metric:
@@ -28,6 +30,11 @@ def outcome_metric(status: Status) -> Metric:
     if status == Status.NEEDS_ATTENTION:
         return Metric.COVERS_NEEDING_ATTENTION
     return Metric.COVERS_FAILED
+
+
+def repair_metric(repair: Repair) -> str:
+    """The metric of one kind of reconciler repair: ``Reconciled<kind>`` (e.g. ``ReconciledPublishEvent``)."""
+    return f"Reconciled{repair.value}"
 
 
 #: The metric a batch the vendor refused counts towards, by the refusal's code.

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from covers_core.domain.reconcile import Timing
 from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling, PollSchedule
 from covers_core.errors import ConfigError
 
@@ -242,6 +243,36 @@ class WebhookSettings:
             secret=_text(env, "WEBHOOK_SECRET"),
             tolerance_seconds=_number(env, "WEBHOOK_TOLERANCE_SECONDS", int, 1),
             secret_cache_seconds=_number(env, "SECRET_CACHE_SECONDS", int, 0),
+        )
+
+
+@dataclass(frozen=True)
+class ReconcileSettings:
+    """ReconcileFunction."""
+
+    records: EventSettings
+    state_machine_arn: str
+    queue_url: str
+    timing: Timing
+    interval_seconds: int
+    limit: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ReconcileSettings:
+        visibility = _number(env, "QUEUE_VISIBILITY_TIMEOUT_SECONDS", int, 1)
+        receives = _number(env, "MAX_RECEIVE_COUNT", int, 1)
+        lease = _number(env, "CLAIM_LEASE_SECONDS", int, 1)
+        return cls(
+            records=EventSettings.from_env(env),
+            state_machine_arn=_text(env, "STATE_MACHINE_ARN"),
+            queue_url=_text(env, "COVER_REQUESTS_QUEUE_URL"),
+            # a message comes back at most `receives` times, one visibility timeout apart, after the lease
+            timing=Timing(
+                redelivery_seconds=visibility * receives + lease,
+                deadline_seconds=_number(env, "POLL_MAX_WAIT_SECONDS", int, 1),
+            ),
+            interval_seconds=_number(env, "RECONCILE_INTERVAL_MINUTES", int, 1) * 60,
+            limit=_number(env, "RECONCILE_LIMIT", int, 1),
         )
 
 

@@ -7,8 +7,6 @@ on its own: the generate call costs a credit, so retrying is the caller's decisi
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from covers_core.adapters.http_headers import retry_after_seconds
 from covers_core.domain.model import CoverStatus, VendorStatus
 from covers_core.errors import (
     ConfigError,
@@ -172,15 +171,16 @@ def _interpret(
         raise not_found(f"{where}: 404 {message}", **kwargs)
     if effective == 400 and spends_credit:
         raise CoverAlreadyExistsError(f"{where}: 400 {message}", **kwargs)
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"))  # the rule the fetcher uses too
     if effective == 429:
-        raise VendorTransientError(f"{where}: 429 {message}", retry_after=_retry_after(response), **kwargs)
+        raise VendorTransientError(f"{where}: 429 {message}", retry_after=retry_after, **kwargs)
     if http == 200 and body is None:
         # A success status with a body we cannot read: for generate the credit may be spent.
         cls = VendorAmbiguousError if spends_credit else VendorTransientError
         raise cls(f"{where}: HTTP 200 with an unparsable body", **kwargs)
     if effective is not None and 500 <= effective < 600:
         cls = VendorAmbiguousError if spends_credit else VendorTransientError
-        raise cls(f"{where}: {effective} {message}", retry_after=_retry_after(response), **kwargs)
+        raise cls(f"{where}: {effective} {message}", retry_after=retry_after, **kwargs)
     if effective is not None and 400 <= effective < 500:
         # Undocumented 4xx: keep the message retryable so it ends in the DLQ with its reason.
         raise VendorTransientError(f"{where}: unexpected {effective} {message}", **kwargs)
@@ -201,21 +201,6 @@ def _as_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:

@@ -39,6 +39,9 @@ TERMINAL_STATUSES = frozenset(
     {Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.REJECTED, Status.NEEDS_ATTENTION}
 )
 NON_TERMINAL_STATUSES = frozenset(set(Status) - TERMINAL_STATUSES)
+#: Terminal statuses an operator acts on (``covers resume``): their records stay open (listed) after the
+#: event is sent. Every other record is open from its claim until its terminal event is sent.
+LISTED_WHEN_ENDED = frozenset({Status.NEEDS_ATTENTION, Status.TIMED_OUT})
 
 
 class VendorStatus(StrEnum):

@@ -20,7 +20,7 @@ import hashlib
 import re
 
 MAX_NAME = 80
-_VERBATIM = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_VERBATIM = re.compile(r"[A-Za-z0-9_-]{1,80}")
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_-]")
 _HASH_HEX = 32
 
@@ -33,7 +33,7 @@ def _hashed(music_task_id: str, length: int) -> str:
 
 def execution_name(music_task_id: str) -> str:
     """The execution name of a music task's first run (at most 80 characters)."""
-    if _VERBATIM.match(music_task_id):
+    if _VERBATIM.fullmatch(music_task_id):
         return music_task_id
     return _hashed(music_task_id, MAX_NAME)
 

@@ -90,6 +90,6 @@ def blocked_to_requeue(blocked: Sequence[CoverRecord], since: datetime) -> list[
     credits back (a refused generate costs nothing). While one was blocked (again) since ``since`` (the
     previous run), the cause persists: queue only the oldest, as a canary. Once none was (the last canary
     went through), queue them all."""
-    oldest = sorted(blocked, key=lambda r: r.updated_at or "")
+    oldest = sorted(blocked, key=lambda r: (r.updated_at or "", r.music_task_id))
     recent = any(r.updated_at and parse_iso(r.updated_at) >= since for r in blocked)
     return oldest[:1] if recent else oldest

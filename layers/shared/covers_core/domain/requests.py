@@ -30,7 +30,7 @@ ID_KEYS = ("musicTaskId", "taskId", "workId")
 #: The SQS message attribute that carries a cover task id generate returned for the request but that its
 #: record could not keep (an adoption: the start function stores it instead of calling generate).
 COVER_TASK_ID_ATTRIBUTE = "coverTaskId"
-_ID_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
+_ID_PATTERN = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces
 
 
 def json_depth(raw: bytes) -> int:
@@ -147,6 +147,6 @@ def _music_task_id(doc: dict[str, Any]) -> str:
         raise BadRequestError(f"conflicting music task ids in {names}")
     if len(value) > MAX_ID_LENGTH:
         raise BadRequestError(f"'{key}' is longer than {MAX_ID_LENGTH} characters")
-    if not _ID_PATTERN.match(value):
+    if not _ID_PATTERN.fullmatch(value):
         raise BadRequestError(f"'{key}' must be printable ASCII without spaces")
     return value

@@ -198,7 +198,9 @@ class StartBatch:
             else:
                 return _Done(started=True)
         try:
-            self.dead_letters.send(message.body, exc.message, message.message_id, cover_task_id=cover_task_id)
+            self.dead_letters.send(
+                message.body, exc.message, message.message_id, cover_task_id=cover_task_id, retryable=True
+            )
         except CoverPipelineError as failed:
             log.error(
                 "could not keep cover task %s anywhere (%s): adopt it with `covers resume --cover-task-id`",
@@ -214,11 +216,8 @@ class StartBatch:
         if self.max_receives is None or message.receive_count < self.max_receives:
             return False
         try:
-            self.dead_letters.send(
-                message.body,
-                f"gave up after {message.receive_count} deliveries: {reason}",
-                message.message_id,
-            )
+            reason = f"gave up after {message.receive_count} deliveries: {reason}"
+            self.dead_letters.send(message.body, reason, message.message_id, retryable=True)
         except CoverPipelineError as failed:
             log.error("could not move message %s to the DLQ: %s", message.message_id, failed.message)
             return False

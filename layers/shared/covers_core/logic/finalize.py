@@ -17,7 +17,14 @@ from typing import Any
 
 from covers_core.domain import outcomes
 from covers_core.domain.events import EVENT_LEASE_SECONDS
-from covers_core.domain.model import CoverRecord, CoverRequest, ImageCopy, Status, images_expire_at
+from covers_core.domain.model import (
+    LISTED_WHEN_ENDED,
+    CoverRecord,
+    CoverRequest,
+    ImageCopy,
+    Status,
+    images_expire_at,
+)
 from covers_core.domain.outcomes import Ending, Outcome
 from covers_core.errors import BadRequestError, ErrorCode, EventClaimHeldError
 from covers_core.logic.ports import Archiver, EventBus, RecordStore
@@ -127,4 +134,5 @@ class Finalizer:
         except Exception:
             self.store.release_event(record.music_task_id)
             raise
-        self.store.event_published(record.music_task_id, event_id, self.clock())
+        close = record.status not in LISTED_WHEN_ENDED  # operators list (and resume) these
+        self.store.event_published(record.music_task_id, event_id, self.clock(), close=close)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from covers_core.domain.requests import MAX_BODY_BYTES, parse_request
 from covers_core.domain.signature import WebhookAuthError, verify
-from covers_core.errors import BadRequestError
+from covers_core.errors import BadRequestError, DeadLetterTooLargeError
 from covers_core.logic import HttpAnswer
 from covers_core.logic.ports import DeadLetterSink, RequestSink
 
@@ -58,7 +58,10 @@ class WebhookIntake:
         except BadRequestError as exc:
             # Authentic but unusable: keep it where an operator will see it, and tell the sender why.
             log.error("webhook %s: rejected body: %s", request_id, exc.message)
-            self.dead_letters.send(body.decode("utf-8", "replace"), exc.message, request_id)
+            try:  # the bytes as they came (the DLQ copy is base64 when SQS would refuse them as text)
+                self.dead_letters.send(body, exc.message, request_id)
+            except DeadLetterTooLargeError as lost:  # the sender still has it, and is told why
+                log.error("webhook %s: not kept in the DLQ: %s", request_id, lost.message)
             return HttpAnswer(400, {"error": exc.message})
         message_id = self.requests.send(request)
         return HttpAnswer(202, {"musicTaskId": request.music_task_id, "messageId": message_id})

@@ -37,6 +37,12 @@ class RecordStore(Protocol):
     def by_status(self, status: Status, since: datetime | None = None) -> Iterator[CoverRecord]:
         """Records in ``status`` (updated at or after ``since``), oldest update first."""
 
+    def open_records(
+        self, created_before: datetime | None = None, limit: int | None = None
+    ) -> Iterator[CoverRecord]:
+        """Records still open (from their claim until their terminal event is sent; for good when they
+        ended NEEDS_ATTENTION or TIMED_OUT), created at or before ``created_before``, at most ``limit``."""
+
     def claim(self, request: CoverRequest, now: datetime, lease_seconds: int) -> Claim | Settled:
         """Take the right to call generate for ``request`` for ``lease_seconds``, or the record that makes
         the task unclaimable. Raises ``ClaimBusyError`` while another caller holds a live claim."""
@@ -91,8 +97,10 @@ class RecordStore(Protocol):
     def claim_event(self, music_task_id: str, now: datetime, lease_seconds: int) -> bool:
         """Take the right to publish the terminal event (the record is the outbox)."""
 
-    def event_published(self, music_task_id: str, event_id: str, now: datetime) -> None:
-        """Mark the terminal event published."""
+    def event_published(
+        self, music_task_id: str, event_id: str, now: datetime, *, close: bool = True
+    ) -> None:
+        """Mark the terminal event published; ``close``: the record is no longer open."""
 
     def release_event(self, music_task_id: str) -> None:
         """Give the right to publish back (the publish failed)."""
@@ -136,8 +144,17 @@ class RequestSink(Protocol):
 class DeadLetterSink(Protocol):
     """The dead-letter queue: rejected bodies with their reason."""
 
-    def send(self, body: str, reason: str, message_id: str, *, cover_task_id: str | None = None) -> None:
-        """Keep ``body`` with ``reason`` (and the cover task id generate returned for it, if any)."""
+    def send(
+        self,
+        body: str | bytes,
+        reason: str,
+        message_id: str,
+        *,
+        cover_task_id: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        """Keep ``body`` (its exact bytes) with ``reason`` (and the cover task id generate returned for it,
+        if any). ``retryable``: a good request that kept failing (a redrive sends it back), not bad input."""
 
 
 class LearnedWaits(Protocol):

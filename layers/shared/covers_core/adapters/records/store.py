@@ -1,230 +1,31 @@
-"""The cover record in DynamoDB (one item per music task) and its conditional state changes.
-
-This module alone knows the table's attribute names (``A``) and how a :class:`CoverRecord` is stored.
-Every status change is a conditional write, so concurrent invocations cannot both win, and a terminal
-record never changes again. Which state changes are allowed is decided in ``covers_core.domain``
-(``claim.decide``, the outcomes); this module carries them out.
-"""
+"""The cover record's writes: every status change is a conditional UpdateItem or PutItem, so concurrent
+invocations cannot both win, and a terminal record never changes again (but by an operator's resume).
+Which changes are allowed is decided in ``covers_core.domain`` (``claim.decide``, the outcomes); this
+module carries them out. (Reads: ``listing.py``; how a record is stored: ``items.py``.)"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from covers_core.adapters.aws import CONDITION_FAILED, aws_call
+from covers_core.adapters.records.items import A, ending_item, metadata_item, open_shard, record_from_item
+from covers_core.adapters.records.listing import RecordReads
 from covers_core.domain import claim as claims
-from covers_core.domain import jsontext
 from covers_core.domain.claim import Busy, Claim, Settled
-from covers_core.domain.model import (
-    NON_TERMINAL_STATUSES,
-    CoverError,
-    CoverRecord,
-    CoverRequest,
-    ImageCopy,
-    Status,
-    iso,
-)
+from covers_core.domain.model import NON_TERMINAL_STATUSES, CoverError, CoverRecord, CoverRequest, Status, iso
 from covers_core.domain.outcomes import Ending
 from covers_core.errors import AwsTransientError, ClaimBusyError
 from covers_core.logic.ports import RecordStore
 
 
-class A:
-    """Attribute names of a cover record item."""
-
-    MUSIC_TASK_ID = "musicTaskId"
-    STATUS = "status"
-    COVER_TASK_ID = "coverTaskId"
-    IMAGES = "images"
-    IMAGES_EXPIRE_AT = "imagesExpireAt"
-    ARCHIVED_IMAGES = "archivedImages"
-    ERROR = "error"
-    LAST_ERROR = "lastError"
-    POLL_COUNT = "pollCount"
-    EXECUTION_ARN = "executionArn"
-    CORRELATION_ID = "correlationId"
-    METADATA = "metadata"
-    CREATED_AT = "createdAt"
-    UPDATED_AT = "updatedAt"
-    GENERATED_AT = "generatedAt"
-    COMPLETED_AT = "completedAt"
-    LAST_POLLED_AT = "lastPolledAt"
-    GENERATE_ATTEMPTS = "generateAttempts"
-    GENERATE_UNCERTAIN = "generateUncertain"
-    NOT_FOUND_COUNT = "notFoundCount"
-    CLAIM_TOKEN = "claimToken"  # noqa: S105 - an attribute name, not a secret
-    CLAIM_EXPIRES_AT = "claimExpiresAt"
-    EVENT_PUBLISHED_AT = "eventPublishedAt"
-    EVENT_ID = "eventId"
-    EVENT_CLAIMED_UNTIL = "eventClaimedUntil"
-    RESUME_COUNT = "resumeCount"
-
-
-#: The table's index of records by status, sorted by ``updatedAt`` (template.yaml, ``CoversTable``).
-BY_STATUS_INDEX = "byStatus"
-
-
-def plain(value: Any) -> Any:
-    """DynamoDB's Decimals back to int/float, recursively."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
-def _error(value: Any) -> CoverError | None:
-    if not isinstance(value, Mapping) or not value.get("code"):
-        return None
-    return CoverError(str(value["code"]), str(value.get("message") or ""))
-
-
-def _copy(value: Mapping[str, Any]) -> ImageCopy:
-    return ImageCopy(
-        url=str(value.get("url")),
-        s3_uri=value.get("s3Uri"),
-        size=value.get("size"),
-        sha256=value.get("sha256"),
-        content_type=value.get("contentType"),
-        error=value.get("error"),
-    )
-
-
-def copy_item(copy: ImageCopy) -> dict[str, Any]:
-    if copy.error:
-        return {"url": copy.url, "error": copy.error}
-    return {
-        "url": copy.url,
-        "s3Uri": copy.s3_uri,
-        "size": copy.size,
-        "sha256": copy.sha256,
-        "contentType": copy.content_type,
-    }
-
-
-def _ending_item(ending: Ending) -> dict[str, Any]:
-    """The attributes a terminal write sets for ``ending`` (besides status and timestamps)."""
-    outcome = ending.outcome
-    fields: dict[str, Any] = {}
-    if outcome.images:
-        fields[A.IMAGES] = list(outcome.images)
-        fields[A.IMAGES_EXPIRE_AT] = ending.images_expire_at
-    if ending.archived is not None:
-        fields[A.ARCHIVED_IMAGES] = [copy_item(c) for c in ending.archived]
-    if outcome.error is not None:
-        fields[A.ERROR] = outcome.error.as_dict()
-    if outcome.poll_count is not None:
-        fields[A.POLL_COUNT] = outcome.poll_count
-    if ending.cover_task_id:
-        fields[A.COVER_TASK_ID] = ending.cover_task_id
-    return fields
-
-
-def metadata_item(metadata: Mapping[str, Any]) -> str:
-    """How metadata is stored: its exact JSON text (a string attribute), so any JSON the request contract
-    accepts (numbers of any precision, empty keys, any nesting) is kept as sent (docs/contracts.md)."""
-    return jsontext.dumps(metadata, ensure_ascii=False)
-
-
-def _metadata(value: Any) -> Mapping[str, Any]:
-    """Stored metadata: JSON text, or (items written before 0.3) a DynamoDB map with Decimal numbers."""
-    if isinstance(value, str):
-        parsed = jsontext.loads(value)
-        return parsed if isinstance(parsed, dict) else {}
-    return value if isinstance(value, Mapping) else {}
-
-
-def item_view(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored item as plain values (attribute names and all), metadata decoded: for operators' tools."""
-    view = plain({k: v for k, v in raw.items() if k != A.METADATA})
-    if A.METADATA in raw:
-        view[A.METADATA] = plain(_metadata(raw[A.METADATA]))
-    return view
-
-
-def record_from_item(raw: Mapping[str, Any]) -> CoverRecord:
-    metadata = _metadata(raw.get(A.METADATA))
-    item = plain({k: v for k, v in raw.items() if k != A.METADATA})
-    return CoverRecord(
-        music_task_id=item[A.MUSIC_TASK_ID],
-        status=Status(item[A.STATUS]),
-        cover_task_id=item.get(A.COVER_TASK_ID),
-        images=tuple(item.get(A.IMAGES) or ()),
-        images_expire_at=item.get(A.IMAGES_EXPIRE_AT),
-        archived_images=tuple(_copy(c) for c in item.get(A.ARCHIVED_IMAGES) or ()),
-        error=_error(item.get(A.ERROR)),
-        last_error=_error(item.get(A.LAST_ERROR)),
-        poll_count=int(item.get(A.POLL_COUNT) or 0),
-        execution_arn=item.get(A.EXECUTION_ARN),
-        correlation_id=item.get(A.CORRELATION_ID),
-        metadata=metadata,
-        created_at=item.get(A.CREATED_AT),
-        updated_at=item.get(A.UPDATED_AT),
-        generated_at=item.get(A.GENERATED_AT),
-        completed_at=item.get(A.COMPLETED_AT),
-        last_polled_at=item.get(A.LAST_POLLED_AT),
-        generate_attempts=int(item.get(A.GENERATE_ATTEMPTS) or 0),
-        generate_uncertain=bool(item.get(A.GENERATE_UNCERTAIN)),
-        not_found_count=int(item.get(A.NOT_FOUND_COUNT) or 0),
-        claim_token=item.get(A.CLAIM_TOKEN),
-        claim_expires_at=item.get(A.CLAIM_EXPIRES_AT),
-        event_published_at=item.get(A.EVENT_PUBLISHED_AT),
-        event_id=item.get(A.EVENT_ID),
-        event_claimed_until=item.get(A.EVENT_CLAIMED_UNTIL),
-        resume_count=int(item.get(A.RESUME_COUNT) or 0),
-    )
-
-
-class CoverStore(RecordStore):
+class CoverStore(RecordReads, RecordStore):
     """Data access for the covers table. ``table`` is a boto3 ``dynamodb.Table``."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
-
-    # --- reads -----------------------------------------------------------------------------
-
-    def get(self, music_task_id: str) -> CoverRecord | None:
-        item = self.get_item(music_task_id)
-        return record_from_item(item) if item else None
-
-    def get_item(self, music_task_id: str) -> dict[str, Any] | None:
-        """The stored item as it is (attribute names and all): for operators and tests."""
-        response = aws_call(
-            "DynamoDB GetItem",
-            self.table.get_item,
-            Key={A.MUSIC_TASK_ID: music_task_id},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
-        return item_view(item) if item else None
-
-    def by_status(self, status: Status, since: datetime | None = None) -> Iterator[CoverRecord]:
-        """Records with ``status`` (last updated at or after ``since``), oldest update first, page by
-        page from the ``byStatus`` index. They hold what the index projects: the keys, ``status``,
-        ``updatedAt``, the cover task id and the error (:meth:`get` reads a whole record)."""
-        condition = "#s = :status"
-        values: dict[str, Any] = {":status": status.value}
-        if since is not None:
-            condition += f" AND {A.UPDATED_AT} >= :since"
-            values[":since"] = iso(since)
-        kwargs: dict[str, Any] = {
-            "IndexName": BY_STATUS_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": {"#s": A.STATUS},
-            "ExpressionAttributeValues": values,
-        }
-        while True:
-            page = aws_call("DynamoDB Query", self.table.query, **kwargs)
-            for item in page.get("Items", []):
-                yield record_from_item(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # --- the claim -----------------------------------------------------------------------------
 
@@ -244,6 +45,7 @@ class CoverStore(RecordStore):
             A.POLL_COUNT: 0,
             A.CREATED_AT: stamp,
             A.UPDATED_AT: stamp,
+            A.OPEN_SHARD: open_shard(request.music_task_id),
         }
         if request.correlation_id:
             item[A.CORRELATION_ID] = request.correlation_id
@@ -454,7 +256,7 @@ class CoverStore(RecordStore):
             A.STATUS: ending.status.value,
             A.UPDATED_AT: stamp,
             A.COMPLETED_AT: stamp,
-            **_ending_item(ending),
+            **ending_item(ending),
         }
         if event_lease_seconds is not None:
             sets[A.EVENT_CLAIMED_UNTIL] = int(now.timestamp()) + event_lease_seconds
@@ -463,7 +265,9 @@ class CoverStore(RecordStore):
         expr = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(sets)))
         if request is not None:  # the start function may finish a task before it ever had a record
             expr += f", {A.CREATED_AT} = if_not_exists({A.CREATED_AT}, :now)"
+            expr += f", {A.OPEN_SHARD} = if_not_exists({A.OPEN_SHARD}, :shard)"
             values[":now"] = stamp
+            values[":shard"] = open_shard(music_task_id)
             for key, value in ((A.CORRELATION_ID, request.correlation_id), (A.METADATA, request.metadata)):
                 if value:
                     names[f"#{key}"] = key
@@ -490,10 +294,15 @@ class CoverStore(RecordStore):
         )
         return record is not None
 
-    def event_published(self, music_task_id: str, event_id: str, now: datetime) -> None:
+    def event_published(
+        self, music_task_id: str, event_id: str, now: datetime, *, close: bool = True
+    ) -> None:
+        """Mark the terminal event sent; ``close``: the record leaves the open index (not for the statuses
+        an operator acts on)."""
+        closing = f", {A.OPEN_SHARD}" if close else ""
         self._update(
             music_task_id,
-            f"SET {A.EVENT_PUBLISHED_AT} = :now, {A.EVENT_ID} = :id REMOVE {A.EVENT_CLAIMED_UNTIL}",
+            f"SET {A.EVENT_PUBLISHED_AT} = :now, {A.EVENT_ID} = :id REMOVE {A.EVENT_CLAIMED_UNTIL}{closing}",
             values={":now": iso(now), ":id": event_id},
         )
 

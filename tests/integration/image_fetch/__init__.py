@@ -1,0 +1,1 @@
+"""The image fetcher against loopback servers: pinning, TLS, the watchdog, and hosts that misbehave."""

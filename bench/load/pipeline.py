@@ -1,0 +1,61 @@
+"""One run: Poisson arrivals of cover requests at ``rate`` for ``config.duration`` virtual seconds through
+the whole simulated stack, then a drain until every execution has ended."""
+
+from __future__ import annotations
+
+from bench.load.functions import StartFunction, Workflow, request_body, task_handlers
+from bench.load.mixes import SLOW_TENANT, Mix
+from bench.load.sqs import EventSource, Message
+from bench.load.stack import START, Config, Cover, Stack
+
+
+def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:
+    config = config or Config()
+    if mix.duration is not None and config.duration == Config.duration:
+        config = Config(**{**config.__dict__, "duration": mix.duration})
+    stack = Stack(mix, rate, config)
+    workflow = Workflow(stack, task_handlers(stack))
+    EventSource(
+        stack.sim,
+        stack.queue,
+        stack.lambdas,
+        START,
+        StartFunction(stack, workflow),
+        pollers=int(stack.params["QueueMaxConcurrency"]),
+        batch_size=int(stack.params["QueueBatchSize"]),
+        window=stack.batching_window,
+    )
+    stack.sim.spawn(_arrivals, stack)
+    areas: dict[str, float] = {}
+    stack.sim.at(config.warmup, lambda: areas.update({n: stack.lambdas.area(n) for n in stack.lambdas.specs}))
+    stack.sim.at(config.duration, _mean_concurrency, stack, areas)
+    stack.sim.run(until=config.duration + config.drain)
+    return stack
+
+
+def _mean_concurrency(stack: Stack, at_warmup: dict[str, float]) -> None:
+    """Mean concurrency in use per function over the measured window (warmup to the last arrival)."""
+    seconds = stack.config.duration - stack.config.warmup
+    for name in stack.lambdas.specs:
+        stack.window_concurrency[name] = (stack.lambdas.area(name) - at_warmup.get(name, 0.0)) / seconds
+
+
+def _arrivals(stack: Stack) -> None:
+    sim, mix, rate = stack.sim, stack.mix, stack.rate
+    # Arrivals draw from their own stream, so the same requests arrive whatever the pipeline does.
+    arrivals = type(sim.rng)(stack.config.seed * 7919 + int(rate * 1000))
+    at, n = 0.0, 0
+    while True:
+        at += arrivals.expovariate(rate)
+        if at >= stack.config.duration:
+            return
+        sim.sleep(at - sim.now)
+        n += 1
+        task = f"m{n:07d}"
+        tenant = SLOW_TENANT if mix.slow_share and arrivals.random() < mix.slow_share else None
+        stack.covers[task] = Cover(task, sim.now, tenant)
+        stack.queue.send(Message(task, request_body(task, tenant), sim.now))
+
+
+def covers_in_window(stack: Stack, start: float, end: float) -> list[Cover]:
+    return [c for c in stack.covers.values() if start <= c.arrived < end]

@@ -126,24 +126,29 @@ class SimCoverStore:
         self.items: dict[str, dict[str, Any]] = {}
         self.sizes: dict[str, int] = {}
 
-    def _write(self, task: str, new: dict[str, Any] | None, *, condition: bool = True) -> None:
-        """One write of ``new`` over the current item (``condition`` False: a failed conditional write,
-        which still consumes capacity). Sizes are updated from the changed attributes only."""
+    def _write(
+        self, task: str, sets: Mapping[str, Any], removes: tuple[str, ...] = (), *, condition: bool = True
+    ) -> None:
+        """One write setting ``sets`` and removing ``removes`` (``condition`` False: a failed conditional
+        write, which still consumes capacity). The item's size is updated from the changed attributes."""
         self.latency()
         self.usage.calls += 1
         old = self.items.get(task)
         old_size = self.sizes.get(task, 0)
-        new_size = old_size
-        index = 0
-        if condition and new is not None:
-            changed = [
-                k for k in new.keys() | (old or {}).keys() if (old or {}).get(k, _GONE) != new.get(k, _GONE)
-            ]
+        new_size, index = old_size, 0
+        if condition:
+            before = old or {}
+            changed = [k for k, v in sets.items() if before.get(k, _GONE) != v]
+            changed += [k for k in removes if k in before]
+            new = dict(before)
             for key in changed:
-                if old is not None and key in old:
-                    new_size -= len(key) + value_size(old[key])
-                if key in new:
-                    new_size += len(key) + value_size(new[key])
+                if key in before:
+                    new_size -= len(key) + value_size(before[key])
+                if key in sets:
+                    new[key] = sets[key]
+                    new_size += len(key) + value_size(sets[key])
+                else:
+                    del new[key]
             index = sum(i.writes(old, new) for i in self.indexes if i.touched(changed))
             self.items[task] = new
             self.sizes[task] = new_size
@@ -167,7 +172,7 @@ class SimCoverStore:
     def claim(self, request: CoverRequest, now: datetime, lease_seconds: int) -> Claim | Settled:
         task = request.music_task_id
         if task in self.items:
-            self._write(task, None, condition=False)
+            self._write(task, {}, condition=False)
             decision = claims.decide(self._record(task), int(now.timestamp()))
             if isinstance(decision, Settled):
                 return decision
@@ -199,21 +204,18 @@ class SimCoverStore:
     def record_cover_task(
         self, music_task_id: str, token: str, cover_task_id: str, now: datetime
     ) -> CoverRecord:
-        item = dict(self.items[music_task_id])
+        item = self.items[music_task_id]
         if item[A.STATUS] != Status.GENERATING.value or item[A.CLAIM_TOKEN] != token:
             raise NotImplementedError("sim: a lapsed claim is not modelled")
         stamp = iso(now)
-        item.update({A.STATUS: Status.IN_PROGRESS.value, A.COVER_TASK_ID: cover_task_id})
-        item.update({A.GENERATED_AT: stamp, A.UPDATED_AT: stamp})
-        item.pop(A.CLAIM_EXPIRES_AT, None)
-        item.pop(A.LAST_ERROR, None)
-        self._write(music_task_id, item)
+        sets = {A.STATUS: Status.IN_PROGRESS.value, A.COVER_TASK_ID: cover_task_id}
+        sets.update({A.GENERATED_AT: stamp, A.UPDATED_AT: stamp})
+        self._write(music_task_id, sets, (A.CLAIM_EXPIRES_AT, A.LAST_ERROR))
         return self._record(music_task_id)
 
     def _while_in_progress(self, task: str, fields: Mapping[str, Any]) -> None:
-        item = self.items[task]
-        ok = item[A.STATUS] == Status.IN_PROGRESS.value
-        self._write(task, {**item, **fields}, condition=ok)
+        ok = self.items[task][A.STATUS] == Status.IN_PROGRESS.value
+        self._write(task, fields, condition=ok)
 
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
         self._while_in_progress(music_task_id, {A.EXECUTION_ARN: execution_arn, A.UPDATED_AT: iso(now)})
@@ -235,12 +237,11 @@ class SimCoverStore:
         if item is None or request is not None:
             raise NotImplementedError("sim: finishing a task before its record exists is not modelled")
         if Status(item[A.STATUS]).terminal:
-            self._write(music_task_id, None, condition=False)
+            self._write(music_task_id, {}, condition=False)
             return None
         stamp = iso(now)
-        new = {**item, A.STATUS: status.value, A.UPDATED_AT: stamp, A.COMPLETED_AT: stamp, **fields}
-        new.pop(A.CLAIM_EXPIRES_AT, None)
-        self._write(music_task_id, new)
+        sets = {A.STATUS: status.value, A.UPDATED_AT: stamp, A.COMPLETED_AT: stamp, **fields}
+        self._write(music_task_id, sets, (A.CLAIM_EXPIRES_AT,))
         return self._record(music_task_id)
 
     def claim_event(self, music_task_id: str, now: datetime, lease_seconds: int) -> bool:
@@ -248,19 +249,16 @@ class SimCoverStore:
         until = item.get(A.EVENT_CLAIMED_UNTIL)
         ok = A.EVENT_PUBLISHED_AT not in item and (until is None or until < int(now.timestamp()))
         self._write(
-            music_task_id, {**item, A.EVENT_CLAIMED_UNTIL: int(now.timestamp()) + lease_seconds}, condition=ok
+            music_task_id, {A.EVENT_CLAIMED_UNTIL: int(now.timestamp()) + lease_seconds}, condition=ok
         )
         return ok
 
     def event_published(self, music_task_id: str, event_id: str, now: datetime) -> None:
-        item = {**self.items[music_task_id], A.EVENT_PUBLISHED_AT: iso(now), A.EVENT_ID: event_id}
-        item.pop(A.EVENT_CLAIMED_UNTIL, None)
-        self._write(music_task_id, item)
+        sets = {A.EVENT_PUBLISHED_AT: iso(now), A.EVENT_ID: event_id}
+        self._write(music_task_id, sets, (A.EVENT_CLAIMED_UNTIL,))
 
     def release_event(self, music_task_id: str) -> None:
-        item = dict(self.items[music_task_id])
-        item.pop(A.EVENT_CLAIMED_UNTIL, None)
-        self._write(music_task_id, item)
+        self._write(music_task_id, {}, (A.EVENT_CLAIMED_UNTIL,))
 
 
 class SimStatsTable:

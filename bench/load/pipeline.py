@@ -3,16 +3,29 @@ the whole simulated stack, then a drain until every execution has ended."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bench.load.functions import StartFunction, Workflow, request_body, task_handlers
 from bench.load.mixes import SLOW_TENANT, Mix
 from bench.load.sqs import EventSource, Message
 from bench.load.stack import START, Config, Cover, Stack
 
 
+def effective(config: Config, mix: Mix, rate: float) -> Config:
+    """The run's own duration and warmup: the mix's duration when it has one (a mid-run change needs its
+    window after), else ``config.duration`` shortened to ``max_covers`` arrivals."""
+    if mix.duration is not None:
+        return replace(
+            config, duration=mix.duration, warmup=min(config.warmup, mix.change_at or config.warmup)
+        )
+    if config.max_covers is None or rate * config.duration <= config.max_covers:
+        return config
+    duration = max(config.min_duration, config.max_covers / rate)
+    return replace(config, duration=duration, warmup=config.warmup * duration / config.duration)
+
+
 def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:
-    config = config or Config()
-    if mix.duration is not None and config.duration == Config.duration:
-        config = Config(**{**config.__dict__, "duration": mix.duration})
+    config = effective(config or Config(), mix, rate)
     stack = Stack(mix, rate, config)
     workflow = Workflow(stack, task_handlers(stack))
     EventSource(

@@ -12,9 +12,11 @@ from typing import Any
 from bench.load.mixes import MIXES, RATES
 from bench.load.pipeline import simulate
 from bench.load.report import summarise
-from bench.load.stack import Config
+from bench.load.stack import CHECK, FINALIZE, START, Config
 from bench.prices import PRICES
 
+#: The functions a cover goes through, in order (the table's peak concurrency column).
+PIPELINE = (START, CHECK, FINALIZE)
 #: ``--quick``: a short run (a first look; the figures are not steady state).
 QUICK_DURATION, QUICK_WARMUP = 300.0, 60.0
 QUICK_RATES = (1.0, 11.6)
@@ -23,9 +25,11 @@ QUICK_MIXES = ("lognormal(45s, 0.5)", "bimodal 90% ~35s / 10% ~150s")
 
 def one(mix_name: str, rate: float, config: Config) -> dict[str, Any]:
     logging.disable(logging.CRITICAL)  # the real code logs warnings (lost writes, throttles) by design
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     stack = simulate(MIXES[mix_name], rate, config)
-    return summarise(stack, time.perf_counter() - began)
+    result = summarise(stack, time.perf_counter() - began)
+    result["cpu_seconds"] = round(time.process_time() - cpu, 1)  # the machine may be shared: CPU too
+    return result
 
 
 def plan(mixes: Iterable[str], rates: Iterable[float] | None) -> list[tuple[str, float]]:
@@ -47,7 +51,7 @@ def run(
     config = config or Config()
     runs = plan(mixes or MIXES, rates)
     # Longest first (most covers), so the workers finish together.
-    runs.sort(key=lambda r: -r[1] * (MIXES[r[0]].duration or config.duration))
+    runs.sort(key=lambda r: -min(r[1] * (MIXES[r[0]].duration or config.duration), config.max_covers or 1e9))
     began = time.perf_counter()
     if workers <= 1:
         results = [one(name, rate, config) for name, rate in runs]
@@ -61,6 +65,8 @@ def run(
         "config": {
             "duration": config.duration,
             "warmup": config.warmup,
+            "max_covers": config.max_covers,
+            "min_duration": config.min_duration,
             "seed": config.seed,
             "account_limit": config.account_limit,
             "reserved": dict(config.reserved),
@@ -76,6 +82,7 @@ def run(
         },
         "mixes": by_mix,
         "run_seconds": round(time.perf_counter() - began, 1),
+        "cpu_seconds": round(sum(r["cpu_seconds"] for r in results), 1),
     }
 
 

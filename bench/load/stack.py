@@ -49,8 +49,13 @@ def _adaptive(stack: Stack) -> Learner:
 class Config:
     """One run's knobs. ``learner``/``check``/``finalize`` build the pluggable parts from the stack."""
 
-    duration: float = 1200.0  # arrivals for this long (virtual seconds)
+    duration: float = 1200.0  # arrivals for this long (virtual seconds), unless max_covers is reached first
     warmup: float = 300.0  # distributions are read from covers that arrived after this
+    #: Bounds a run's wall time at high rates (about 1 ms of CPU per cover): the duration shrinks to
+    #: max_covers / rate, but never under min_duration (by then the high rates are in steady state: a
+    #: cover lives 1-3 minutes, Retry blocks give up within about 2); warmup shrinks in proportion.
+    max_covers: int | None = 30_000
+    min_duration: float = 300.0
     drain: float = 6 * 3600.0  # then run until every execution ended, at most this long
     seed: int = 42
     account_limit: int = 1000

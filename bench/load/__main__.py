@@ -12,6 +12,7 @@ from typing import Any
 from bench.load import run as runs
 from bench.load.mixes import MIXES
 from bench.load.stack import Config
+from bench.load.vendor import RateLimit
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -81,6 +82,24 @@ def main() -> None:
         "--max-covers", type=int, help="shorten high-rate runs to this many covers (0: never)"
     )
     parser.add_argument("--account-limit", type=int, help="Lambda account concurrency (default 1000)")
+    parser.add_argument(
+        "--reserved", nargs="+", default=[], metavar="FUNCTION=N", help="reserved concurrency, by logical id"
+    )
+    parser.add_argument(
+        "--vendor-limit",
+        type=float,
+        nargs=2,
+        metavar=("RATE", "BURST"),
+        help="vendor status calls/s (token bucket) for every mix",
+    )
+    parser.add_argument(
+        "--ddb-latency",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="seconds per DynamoDB call, uniform (default 0.005 0.010)",
+    )
+    parser.add_argument("--archive", action="store_true", help="ArchiveImages=true (S3 puts in the cost)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--json", type=Path, help="where to write the figures (default bench/results/)")
@@ -90,6 +109,14 @@ def main() -> None:
     for name in ("duration", "warmup", "account_limit"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    if args.reserved:
+        overrides["reserved"] = {k: int(v) for k, v in (item.split("=", 1) for item in args.reserved)}
+    if args.vendor_limit:
+        overrides["vendor_limit"] = RateLimit(*args.vendor_limit)
+    if args.ddb_latency:
+        overrides["latencies"] = replace(Config().latencies, dynamodb=tuple(args.ddb_latency))
+    if args.archive:
+        overrides["archive"] = True
     if args.max_covers is not None:
         overrides["max_covers"] = args.max_covers or None
     config = replace(config, **overrides)

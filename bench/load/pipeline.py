@@ -21,7 +21,8 @@ def effective(config: Config, mix: Mix, rate: float) -> Config:
     if config.max_covers is None or rate * config.duration <= config.max_covers:
         return config
     duration = max(config.min_duration, config.max_covers / rate)
-    return replace(config, duration=duration, warmup=config.warmup * duration / config.duration)
+    warmup = max(config.warmup * duration / config.duration, min(config.warmup, duration / 2))
+    return replace(config, duration=duration, warmup=warmup)
 
 
 def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:

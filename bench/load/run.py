@@ -73,6 +73,7 @@ def run(
             "parameters": dict(config.parameters),
             "latencies": config.latencies.__dict__,
             "archive": config.archive,
+            "vendor_limit": config.vendor_limit.__dict__ if config.vendor_limit else None,
         },
         "billing_rule": "Step Functions STANDARD: one state transition per state entered plus one per retry "
         "attempt (https://aws.amazon.com/step-functions/pricing/)",

@@ -19,7 +19,7 @@ from bench.load.lambdas import Container, Invocation, LambdaService, template_fu
 from bench.load.learners import AdaptiveFirstWait, Learner
 from bench.load.mixes import Mix
 from bench.load.sqs import RequestQueue
-from bench.load.vendor import Vendor
+from bench.load.vendor import RateLimit, Vendor
 from covers_local.stack import load_template, parameter_defaults, project_root
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -53,7 +53,8 @@ class Config:
     warmup: float = 300.0  # distributions are read from covers that arrived after this
     #: Bounds a run's wall time at high rates (about 1 ms of CPU per cover): the duration shrinks to
     #: max_covers / rate, but never under min_duration (by then the high rates are in steady state: a
-    #: cover lives 1-3 minutes, Retry blocks give up within about 2); warmup shrinks in proportion.
+    #: cover lives 1-3 minutes, Retry blocks give up within about 2); the warmup shrinks in proportion,
+    #: but not under half the run or the configured warmup, whichever is less.
     max_covers: int | None = 30_000
     min_duration: float = 300.0
     drain: float = 6 * 3600.0  # then run until every execution ended, at most this long
@@ -62,7 +63,8 @@ class Config:
     reserved: Mapping[str, int] = field(default_factory=dict)
     parameters: Mapping[str, Any] = field(default_factory=dict)  # template parameter overrides
     latencies: Latencies = field(default_factory=Latencies)
-    archive: bool = False
+    archive: bool = False  # ArchiveImages=true: finalize downloads each image and puts it in S3
+    vendor_limit: RateLimit | None = None  # for every mix (a mix may set its own)
     images_per_cover: int = 1
     learner: Callable[[Stack], Learner] = _adaptive
     check: Callable[[Stack], TaskHandler] | None = None  # None: bench.load.functions.CheckFunction
@@ -116,7 +118,7 @@ class Stack:
             on_status=self._status_answered,
             status_seconds=lambda: self.sim.rng.uniform(*lat.status_call),
             generate_seconds=lambda: self.sim.rng.uniform(*lat.generate_call),
-            limit=mix.vendor_limit,
+            limit=config.vendor_limit or mix.vendor_limit,
         )
         self.learner = config.learner(self)
         substitutions = template["Resources"]["CoverWorkflow"]["Properties"]["DefinitionSubstitutions"]

@@ -49,9 +49,11 @@ def row(r: dict[str, Any]) -> str:
 def print_tables(result: dict[str, Any]) -> None:
     c = result["config"]
     print(
-        f"Load simulation (virtual time): {c['duration']:.0f} s of Poisson arrivals per rate (fewer at high "
-        f"rates: at most {c['max_covers']} covers, never under {c['min_duration']:.0f} s), distributions "
-        f"after a {c['warmup']:.0f} s warm-up, account concurrency {c['account_limit']}, seed {c['seed']}.\n"
+        f"Load simulation (virtual time), Poisson arrivals: figures of the covers that arrived between a "
+        f"{c['warmup']:.0f} s warm-up and {c['duration']:.0f} s (shorter at high rates: at most "
+        f"{c['max_covers']} covers, never under {c['min_duration']:.0f} s; arrivals go on {c['tail']:.0f} s "
+        f"after, so they live under steady load), account concurrency {c['account_limit']}, "
+        f"seed {c['seed']}.\n"
         f"Columns: first wait read by start containers (s); detection delay = vendor ready -> the status "
         f"call that saw SUCCESS (s); status calls, state transitions, check Lambda-seconds per cover; peak "
         f"concurrency start/check/finalize; Lambda throttles; covers ended NEEDS_ATTENTION; stranded = paid "

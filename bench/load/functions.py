@@ -28,7 +28,7 @@ from bench.load import asl
 from bench.load.lambdas import Container, Invocation
 from bench.load.learners import CoverOutcome
 from bench.load.sqs import Message
-from bench.load.stack import CHECK, FINALIZE, Stack, TaskHandler
+from bench.load.stack import CHECK, FINALIZE, START, Stack, TaskHandler
 
 VENDOR_URL = "https://vendor.sim/api"
 
@@ -90,7 +90,18 @@ class Workflow:
         began = stack.sim.now
 
         def invoke(function: str, payload: Any) -> Any:
-            return stack.lambdas.invoke(function, self.tasks[function], payload)
+            began, admitted = stack.sim.now, False
+
+            def handler(data: Any, invocation: Invocation) -> Any:
+                nonlocal admitted
+                admitted = True
+                return self.tasks[function](data, invocation)
+
+            try:
+                return stack.lambdas.invoke(function, handler, payload)
+            finally:
+                if admitted:  # a throttled call costs nothing
+                    cover.bill(function, stack.sim.now - began)
 
         ended = asl.run(stack.machine, data, invoke, _Clock(stack))
         cover.execution, cover.execution_error = ended.status, ended.error
@@ -156,6 +167,9 @@ class StartFunction:
         sim = self.stack.sim
         for proc in [sim.spawn(worker) for _ in range(min(self.concurrency, len(batch)))]:
             sim.wait(proc)
+        share = (sim.now - invocation.started) / len(batch)
+        for message in batch:
+            self.stack.covers[message.id].bill(START, share, 1 / len(batch))
         return failed
 
 

@@ -43,7 +43,7 @@ def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:
     areas: dict[str, float] = {}
     stack.sim.at(config.warmup, lambda: areas.update({n: stack.lambdas.area(n) for n in stack.lambdas.specs}))
     stack.sim.at(config.duration, _mean_concurrency, stack, areas)
-    stack.sim.run(until=config.duration + config.drain)
+    stack.sim.run(until=config.duration + config.tail + config.drain)
     return stack
 
 
@@ -61,7 +61,7 @@ def _arrivals(stack: Stack) -> None:
     at, n = 0.0, 0
     while True:
         at += arrivals.expovariate(rate)
-        if at >= stack.config.duration:
+        if at >= stack.config.duration + stack.config.tail:
             return
         sim.sleep(at - sim.now)
         n += 1

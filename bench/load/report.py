@@ -12,7 +12,7 @@ from covers_core.domain.model import Status
 
 from bench.load.learners import AdaptiveFirstWait
 from bench.load.pipeline import covers_in_window
-from bench.load.stack import CHECK, FINALIZE, START, Stack
+from bench.load.stack import CHECK, FINALIZE, START, Cover, Stack
 from bench.prices import usd
 
 #: CloudWatch Logs bytes per invocation (an ESTIMATE, not measured in AWS): Lambda's START/END/REPORT
@@ -43,8 +43,10 @@ def percentiles(values: list[float]) -> dict[str, float] | None:
 
 
 def summarise(stack: Stack, wall_seconds: float) -> dict[str, Any]:
-    config, covers = stack.config, list(stack.covers.values())
-    n = max(1, len(covers))
+    """Figures of the covers that arrived between warmup and duration (they lived under steady load:
+    arrivals went on ``tail`` seconds after), except the few counts no cover owns (the learner's table,
+    SQS, Secrets Manager: whole-run totals over every cover)."""
+    config, everyone = stack.config, list(stack.covers.values())
     window = covers_in_window(stack, config.warmup, config.duration)
     detections = [
         c.detected - c.ready_at for c in window if c.detected is not None and c.ready_at is not None
@@ -54,8 +56,8 @@ def summarise(stack: Stack, wall_seconds: float) -> dict[str, Any]:
         "rate": stack.rate,
         "duration": config.duration,
         "warmup": config.warmup,
-        "covers": len(covers),
-        "measured": len(window),
+        "covers": len(window),
+        "covers_simulated": len(everyone),
         "first_wait": percentiles([float(c.first_wait) for c in window if c.first_wait is not None]),
         "detection": percentiles(detections),
         "queue_wait": percentiles([c.generated - c.arrived for c in window if c.generated is not None]),
@@ -66,55 +68,55 @@ def summarise(stack: Stack, wall_seconds: float) -> dict[str, Any]:
         out["detection_after_change"] = percentiles(
             [c.detected - c.ready_at for c in after if c.detected is not None and c.ready_at is not None]
         )
-    out.update(_counts(stack, n))
-    out["outcomes"] = _outcomes(stack)
+    out.update(_per_cover(stack, window, max(1, len(everyone))))
+    out["outcomes"] = _outcomes(stack, window)
     out["learner"] = _learner(stack)
     out["cost_per_million"] = costs(out)
     out["wall_seconds"] = round(wall_seconds, 1)
     return out
 
 
-def _counts(stack: Stack, n: int) -> dict[str, Any]:
+def _per_cover(stack: Stack, window: list[Cover], everyone: int) -> dict[str, Any]:
+    n = max(1, len(window))
     lambdas, usage, queue = stack.lambdas, stack.usage, stack.queue.stats
     functions = {}
     for name, stats in lambdas.stats.items():
-        spec = lambdas.specs[name]
         functions[name] = {
-            "memory_mb": spec.memory_mb,
-            "requests_per_cover": stats.requests / n,
-            "seconds_per_cover": stats.seconds / n,
+            "memory_mb": lambdas.specs[name].memory_mb,
+            "requests_per_cover": sum(c.requests.get(name, 0.0) for c in window) / n,
+            "seconds_per_cover": sum(c.seconds.get(name, 0.0) for c in window) / n,
             "peak_concurrency": stats.peak,
             "mean_concurrency": stack.window_concurrency.get(name, 0.0),
             "throttles": stats.throttles,
             "cold_starts": stats.cold_starts,
         }
-    covers = stack.covers.values()
+    writes = [usage.per_cover.get(c.task, (0, 0)) for c in window]
     return {
-        "status_calls_per_cover": stack.vendor.stats.status_calls / n,
-        "rate_limited_per_cover": stack.vendor.stats.rate_limited / n,
-        "transitions_per_cover": sum(c.transitions for c in covers) / n,
-        "retries_per_cover": sum(c.retries for c in covers) / n,
-        "express_seconds_per_cover": sum(math.ceil(c.execution_seconds * 10) / 10 for c in covers) / n,
+        "status_calls_per_cover": sum(c.status_calls for c in window) / n,
+        "rate_limited_per_cover": sum(c.rate_limited for c in window) / n,
+        "transitions_per_cover": sum(c.transitions for c in window) / n,
+        "retries_per_cover": sum(c.retries for c in window) / n,
+        "express_seconds_per_cover": sum(math.ceil(c.execution_seconds * 10) / 10 for c in window) / n,
         "lambda": functions,
         "peak_concurrency_total": lambdas.peak_total,
         "dynamodb_per_cover": {
-            "table_wcu": usage.table_wcu / n,
-            "index_wcu": usage.index_wcu / n,
-            "stats_wcu": usage.stats_wcu / n,
-            "table_rcu": usage.table_rcu / n,
-            "stats_rcu": usage.stats_rcu / n,
+            "table_wcu": sum(w[0] for w in writes) / n,
+            "index_wcu": sum(w[1] for w in writes) / n,
+            "stats_wcu": usage.stats_wcu / everyone,
+            "table_rcu": usage.table_rcu / everyone,
+            "stats_rcu": usage.stats_rcu / everyone,
         },
-        "sqs_requests_per_cover": (queue.sends + queue.receives + queue.empty_receives + queue.deletes) / n,
-        "secrets_calls_per_cover": stack.secrets_calls / n,
-        "events_per_cover": stack.events_published / n,
-        "s3_puts_per_cover": stack.s3_puts / n,
+        "sqs_requests_per_cover": (queue.sends + queue.receives + queue.empty_receives + queue.deletes)
+        / everyone,
+        "secrets_calls_per_cover": stack.secrets_calls / everyone,
+        "events_per_cover": stack.events_published / everyone,
+        "s3_puts_per_cover": stack.s3_puts / everyone,
     }
 
 
-def _outcomes(stack: Stack) -> dict[str, Any]:
-    covers = list(stack.covers.values())
-    statuses = Counter(c.status or "none" for c in covers)
-    started = [c for c in covers if c.generated is not None]
+def _outcomes(stack: Stack, window: list[Cover]) -> dict[str, Any]:
+    statuses = Counter(c.status or "none" for c in window)
+    started = [c for c in window if c.generated is not None]
     return {
         "statuses": dict(statuses),
         "needs_attention": statuses.get(Status.NEEDS_ATTENTION.value, 0),
@@ -122,9 +124,9 @@ def _outcomes(stack: Stack) -> dict[str, Any]:
         "stranded": sum(1 for c in started if c.status is None or not Status(c.status).terminal),
         "executions_failed": sum(1 for c in started if c.execution not in (None, "SUCCEEDED")),
         "executions_unfinished": sum(1 for c in started if c.execution is None),
-        "never_started": len(covers) - len(started),
-        "dead_lettered": stack.queue.stats.dead_lettered,
-        "throttles": {k: v.throttles for k, v in stack.lambdas.stats.items() if v.throttles},
+        "never_started": len(window) - len(started),
+        "dead_lettered": stack.queue.stats.dead_lettered,  # whole run
+        "throttles": {k: v.throttles for k, v in stack.lambdas.stats.items() if v.throttles},  # whole run
     }
 
 

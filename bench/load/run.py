@@ -65,6 +65,7 @@ def run(
         "config": {
             "duration": config.duration,
             "warmup": config.warmup,
+            "tail": config.tail,
             "max_covers": config.max_covers,
             "min_duration": config.min_duration,
             "seed": config.seed,

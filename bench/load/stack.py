@@ -49,8 +49,11 @@ def _adaptive(stack: Stack) -> Learner:
 class Config:
     """One run's knobs. ``learner``/``check``/``finalize`` build the pluggable parts from the stack."""
 
-    duration: float = 1200.0  # arrivals for this long (virtual seconds), unless max_covers is reached first
-    warmup: float = 300.0  # distributions are read from covers that arrived after this
+    duration: float = 1200.0  # measured arrivals for this long (virtual s), unless max_covers is reached
+    warmup: float = 300.0  # figures are read from covers that arrived between warmup and duration
+    #: Arrivals go on this long after ``duration``, so the measured covers live their whole life under
+    #: the same load (at 116/s the last 3 minutes' covers would otherwise see the system drain).
+    tail: float = 300.0
     #: Bounds a run's wall time at high rates (about 1 ms of CPU per cover): the duration shrinks to
     #: max_covers / rate, but never under min_duration (by then the high rates are in steady state: a
     #: cover lives 1-3 minutes, Retry blocks give up within about 2); the warmup shrinks in proportion,
@@ -93,6 +96,15 @@ class Cover:
     transitions: int = 0
     retries: int = 0
     observed: bool | None = None  # True: the learner stored it; False: dropped
+    status_calls: int = 0
+    rate_limited: int = 0
+    #: Billed seconds and invocations, by function (a start batch's shared evenly by its messages).
+    seconds: dict[str, float] = field(default_factory=dict)
+    requests: dict[str, float] = field(default_factory=dict)
+
+    def bill(self, function: str, seconds: float, requests: float = 1.0) -> None:
+        self.seconds[function] = self.seconds.get(function, 0.0) + seconds
+        self.requests[function] = self.requests.get(function, 0.0) + requests
 
 
 class Stack:
@@ -133,7 +145,6 @@ class Stack:
         self.batching_window = float(mapping.get("MaximumBatchingWindowInSeconds", 0))
         self.covers: dict[str, Cover] = {}
         self.by_cover_task: dict[str, Cover] = {}
-        self.status_calls = 0
         self.secrets_calls = 0
         self.events_published = 0
         self.s3_puts = 0
@@ -204,10 +215,12 @@ class Stack:
         self.by_cover_task[cover_task_id] = cover
         return cover_task_id, cover.ready_at
 
-    def _status_answered(self, cover_task_id: str, now: float, ready: bool) -> None:
-        self.status_calls += 1
+    def _status_answered(self, cover_task_id: str, now: float, ready: bool | None) -> None:
         cover = self.by_cover_task[cover_task_id]
-        if ready and cover.detected is None:
+        cover.status_calls += 1
+        if ready is None:
+            cover.rate_limited += 1
+        elif ready and cover.detected is None:
             cover.detected = now
 
 

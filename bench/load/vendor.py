@@ -65,14 +65,15 @@ class Vendor:
     """The vendor's side: when each cover task is ready, and the rate limit.
 
     ``on_generate(music_task_id, now) -> (cover_task_id, ready_at)`` is the pipeline's hook (it draws the
-    cover's latency); ``on_status(cover_task_id, now, ready)`` sees every answered status call."""
+    cover's latency); ``on_status(cover_task_id, now, ready)`` sees every status call (``ready`` None:
+    answered 429)."""
 
     def __init__(
         self,
         sim: Sim,
         *,
         on_generate: Callable[[str, float], tuple[str, float]],
-        on_status: Callable[[str, float, bool], None],
+        on_status: Callable[[str, float, bool | None], None],
         status_seconds: Callable[[], float],
         generate_seconds: Callable[[], float],
         limit: RateLimit | None = None,
@@ -96,6 +97,7 @@ class Vendor:
         self.sim.sleep(self.status_seconds())
         if wait is not None:
             self.stats.rate_limited += 1
+            self.on_status(cover_task_id, self.sim.now, None)
             retry_after = str(max(1, math.ceil(wait)))
             return _response(429, {"code": 429, "msg": "too many requests"}, {"Retry-After": retry_after})
         ready = self.sim.now >= self.ready_at[cover_task_id]

@@ -38,6 +38,7 @@ class Mix:
     change_factor: float = 2.0
     slow_share: float = 0.0
     vendor_limit: RateLimit | None = None
+    tail: float | None = None  # arrivals after the measured window (None: the run's); >= a cover's life
 
     def latency(self, rng: random.Random, generated_at: float, tenant: str | None) -> float:
         seconds = self.draw(rng)
@@ -59,13 +60,14 @@ MIXES: dict[str, Mix] = {
         # production rate (11.6/s, 1M covers a day) by default: above it the account's concurrency is
         # already saturated without a doubling (and a 25-minute run at 116/s takes minutes of CPU).
         Mix("lognormal, doubling at 10 min", LOGNORMAL, rates=(11.6,), duration=1500, change_at=600),
-        Mix("slow vendor (~10 min)", lognormal(600, 0.15), rates=(0.3, 1.0, 11.6)),
+        Mix("slow vendor (~10 min)", lognormal(600, 0.15), rates=(0.3, 1.0, 11.6), tail=600),
         Mix("lognormal, 10% tenant 'slow' x3", LOGNORMAL, slow_share=0.1, rates=(1.0, 11.6)),
+        # About half the status calls the production rate needs (~115/s): 429s, Retry-After ignored.
         Mix(
-            "lognormal, vendor limit 100 status/s",
+            "lognormal, vendor limit 60 status/s",
             LOGNORMAL,
-            rates=(11.6, 35.0),
-            vendor_limit=RateLimit(rate=100.0, burst=200.0),
+            rates=(11.6,),
+            vendor_limit=RateLimit(60.0, 120.0),
         ),
     )
 }

@@ -27,6 +27,8 @@ def effective(config: Config, mix: Mix, rate: float) -> Config:
 
 def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:
     config = effective(config or Config(), mix, rate)
+    if mix.tail is not None:
+        config = replace(config, tail=max(config.tail, mix.tail))
     stack = Stack(mix, rate, config)
     workflow = Workflow(stack, task_handlers(stack))
     EventSource(

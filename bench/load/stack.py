@@ -53,13 +53,13 @@ class Config:
     warmup: float = 300.0  # figures are read from covers that arrived between warmup and duration
     #: Arrivals go on this long after ``duration``, so the measured covers live their whole life under
     #: the same load (at 116/s the last 3 minutes' covers would otherwise see the system drain).
-    tail: float = 300.0
+    tail: float = 240.0
     #: Bounds a run's wall time at high rates (about 1 ms of CPU per cover): the duration shrinks to
     #: max_covers / rate, but never under min_duration (by then the high rates are in steady state: a
     #: cover lives 1-3 minutes, Retry blocks give up within about 2); the warmup shrinks in proportion,
     #: but not under half the run or the configured warmup, whichever is less.
     max_covers: int | None = 30_000
-    min_duration: float = 300.0
+    min_duration: float = 240.0
     drain: float = 6 * 3600.0  # then run until every execution ended, at most this long
     seed: int = 42
     account_limit: int = 1000

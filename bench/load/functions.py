@@ -7,7 +7,7 @@ the sim's clock, sleep and fakes, built once per container as ``covers_core.wiri
 * finalize: ``Finalizer.finish`` on ``outcomes.from_workflow`` (functions/finalize_cover/app.py), with the
   learner's ``observe`` as its ``learn`` hook.
 
-A new check behaviour is a new handler class with the same call signature, passed as ``Config.check``.
+A new check behaviour is a new handler with the same call signature, passed as ``Config.tasks``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from bench.load import asl
 from bench.load.lambdas import Container, Invocation
 from bench.load.learners import CoverOutcome
 from bench.load.sqs import Message
-from bench.load.stack import CHECK, FINALIZE, START, Stack, TaskHandler
+from bench.load.stack import CHECK, FINALIZE, START, Cover, Stack, TaskHandler
 
 VENDOR_URL = "https://vendor.sim/api"
 
@@ -85,7 +85,7 @@ class Workflow:
         stack.sim.spawn(self._execute, cover, workflow_input.to_state())
         return f"arn:sim:execution:{workflow_input.music_task_id}"
 
-    def _execute(self, cover: Any, data: dict[str, Any]) -> None:
+    def _execute(self, cover: Cover, data: dict[str, Any]) -> None:
         stack = self.stack
         began = stack.sim.now
 
@@ -240,12 +240,14 @@ class FinalizeFunction:
 
 
 def task_handlers(stack: Stack) -> dict[str, TaskHandler]:
-    """The Task states' functions (by logical id), as ``Config`` chooses them."""
-    config = stack.config
-    return {
-        CHECK: config.check(stack) if config.check else CheckFunction(stack),
-        FINALIZE: config.finalize(stack) if config.finalize else FinalizeFunction(stack),
-    }
+    """The Task states' functions (by logical id): the real ones, then ``Config.tasks`` over them. Every
+    function the ASL names must have one."""
+    handlers: dict[str, TaskHandler] = {CHECK: CheckFunction(stack), FINALIZE: FinalizeFunction(stack)}
+    handlers.update({name: build(stack) for name, build in stack.config.tasks.items()})
+    missing = {s.resource for s in stack.machine.states.values() if s.resource} - set(handlers)
+    if missing:
+        raise ValueError(f"no handler for the ASL's functions {sorted(missing)} (Config.tasks)")
+    return handlers
 
 
 def request_body(task: str, tenant: str | None) -> str:

@@ -102,9 +102,10 @@ class LambdaService:
     ) -> None:
         self.sim = sim
         self.specs = dict(specs)
-        self.reserved = {
-            n: r for n, r in ((n, (reserved or {}).get(n, s.reserved)) for n, s in specs.items()) if r
-        }
+        unknown = set(reserved or {}) - set(specs)
+        if unknown:
+            raise ValueError(f"reserved concurrency for unknown functions: {sorted(unknown)}")
+        self.reserved = {n: r for n, s in specs.items() if (r := (reserved or {}).get(n, s.reserved))}
         self.unreserved = account_limit - sum(self.reserved.values())
         if self.unreserved < 0:
             raise ValueError("reserved concurrency exceeds the account limit")

@@ -47,7 +47,7 @@ def _adaptive(stack: Stack) -> Learner:
 
 @dataclass
 class Config:
-    """One run's knobs. ``learner``/``check``/``finalize`` build the pluggable parts from the stack."""
+    """One run's knobs. ``learner`` and ``tasks`` build the pluggable parts from the stack."""
 
     duration: float = 1200.0  # measured arrivals for this long (virtual s), unless max_covers is reached
     warmup: float = 300.0  # figures are read from covers that arrived between warmup and duration
@@ -70,8 +70,9 @@ class Config:
     vendor_limit: RateLimit | None = None  # for every mix (a mix may set its own)
     images_per_cover: int = 1
     learner: Callable[[Stack], Learner] = _adaptive
-    check: Callable[[Stack], TaskHandler] | None = None  # None: bench.load.functions.CheckFunction
-    finalize: Callable[[Stack], TaskHandler] | None = None
+    #: Handlers of the ASL's Task states by function logical id, over the defaults (the real check and
+    #: finalize logic, bench.load.functions): a new check behaviour, or a function a new ASL calls.
+    tasks: Mapping[str, Callable[[Stack], TaskHandler]] = field(default_factory=dict)
     asl_path: Path = field(
         default_factory=lambda: project_root() / "statemachine" / "cover_workflow.asl.json"
     )

@@ -15,6 +15,7 @@ from bench.load import asl
 from bench.load.dynamo import SimStatsTable, Usage
 from bench.load.engine import Sim
 from bench.load.lambdas import FunctionSpec, Invocation, LambdaService, TooManyRequests
+from bench.load.learners import FixedFirstWait
 from bench.load.mixes import MIXES
 from bench.load.pipeline import simulate
 from bench.load.report import summarise
@@ -188,3 +189,26 @@ def test_a_seed_gives_the_same_figures(small_run: dict[str, Any]) -> None:
         0.0,
     )
     assert again == small_run
+
+
+def test_a_plugged_in_learner_and_check_behaviour_are_the_ones_that_run() -> None:
+    calls: list[str] = []
+
+    def instant_check(payload: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
+        calls.append(payload["musicTaskId"])
+        return {"status": "SUCCESS", "pollCount": 1, "nextPollSeconds": None, "images": ["u"], "error": None}
+
+    config = Config(
+        duration=120.0,
+        warmup=0.0,
+        tail=0.0,
+        max_covers=None,
+        learner=lambda stack: FixedFirstWait(30),
+        tasks={CHECK: lambda stack: instant_check},
+    )
+    run = summarise(simulate(MIXES["lognormal(45s, 0.5)"], 1.0, config), 0.0)
+
+    assert run["first_wait"] is not None and run["first_wait"]["p5"] == run["first_wait"]["p95"] == 30
+    assert len(calls) == run["covers"] and run["status_calls_per_cover"] == 0
+    assert run["outcomes"]["statuses"] == {"SUCCEEDED": run["covers"]}
+    assert run["learner"]["observations"] == 0  # the fixed learner learns nothing

@@ -13,7 +13,7 @@ A new check behaviour is a new handler with the same call signature, passed as `
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from covers_core.adapters.vendor import VendorClient
 from covers_core.domain import outcomes
@@ -30,7 +30,21 @@ from bench.load.learners import CoverOutcome
 from bench.load.sqs import Message
 from bench.load.stack import CHECK, FINALIZE, START, Cover, Stack, TaskHandler
 
+if TYPE_CHECKING:
+    from covers_core.adapters.eventbus import EventPublisher
+    from covers_core.adapters.records import CoverStore
+    from covers_core.adapters.workflow import WorkflowStarter
+
 VENDOR_URL = "https://vendor.sim/api"
+
+
+# The sim's fakes stand in for the real adapters by duck typing (the methods the logic calls).
+def store(stack: Stack) -> CoverStore:
+    return cast("CoverStore", stack.store)
+
+
+def publisher(stack: Stack) -> EventPublisher:
+    return cast("EventPublisher", Publisher(stack))
 
 
 def vendor_client(stack: Stack, container: Container) -> VendorClient:
@@ -138,11 +152,11 @@ class StartFunction:
         starter = container.state.get("starter")
         if starter is None:
             stack = self.stack
-            finalizer = Finalizer(stack.store, Publisher(stack), clock=stack.clock)
+            finalizer = Finalizer(store(stack), publisher(stack), clock=stack.clock)
             starter = container.state["starter"] = CoverStarter(
-                stack.store,
+                store(stack),
                 vendor_client(stack, container),
-                self.workflow,
+                cast("WorkflowStarter", self.workflow),
                 finalizer,
                 claim_lease_seconds=120,
                 not_found_attempts=int(stack.params["NotFoundAttempts"]),
@@ -190,7 +204,7 @@ class CheckFunction:
             checker = container.state["checker"] = CoverChecker(
                 vendor_client(stack, container),
                 self.schedule,
-                stack.store,
+                store(stack),
                 polling=self.polling,
                 call_seconds=connect + read,
                 clock=stack.clock,
@@ -212,8 +226,8 @@ class FinalizeFunction:
         finalizer = container.state.get("finalizer")
         if finalizer is None:
             finalizer = container.state["finalizer"] = Finalizer(
-                stack.store,
-                Publisher(stack),
+                store(stack),
+                publisher(stack),
                 archiver=Archiver(stack) if stack.config.archive else None,
                 learn=self._learn,
                 clock=stack.clock,

@@ -4,7 +4,9 @@ Supported: Task (Lambda resources named by the template's DefinitionSubstitution
 IntervalSeconds/MaxAttempts/BackoffRate/MaxDelaySeconds/JitterStrategy, Catch, ResultPath,
 TimeoutSeconds), Wait (Seconds, SecondsPath), Choice (the comparison operators below, And/Or/Not), Pass,
 Succeed and Fail, with simple ``$.a.b`` paths. Anything else raises :class:`Unsupported` when the file is
-loaded, so a changed ASL never runs silently with a part of it ignored.
+loaded, so a changed ASL never runs silently with a part of it ignored. A Task's TimeoutSeconds is judged
+when the call returns (a late result becomes States.Timeout) and the execution's TimeoutSeconds between
+states: neither cuts a call short.
 
 Billing rule (Step Functions STANDARD, https://aws.amazon.com/step-functions/pricing/, read 2026-05:
 "Step Functions counts a state transition each time a step of your workflow is executed ... including

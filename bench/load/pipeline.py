@@ -1,5 +1,6 @@
-"""One run: Poisson arrivals of cover requests at ``rate`` for ``config.duration`` virtual seconds through
-the whole simulated stack, then a drain until every execution has ended."""
+"""One run: Poisson arrivals of cover requests at ``rate`` through the whole simulated stack, for
+``config.duration`` virtual seconds (the measured ones) and ``config.tail`` more, then a drain until every
+execution has ended."""
 
 from __future__ import annotations
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import coldstart, local_scale, schedule, sizes, start
+from bench.load import run as load
+from bench.load.__main__ import print_tables as print_load_tables
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -76,6 +78,7 @@ def main() -> None:
         "sizes": sizes.run,
         "local_scale": lambda: local_scale.run(args.large),
         "schedule": schedule.run,
+        "load": load.run,  # the concurrent simulation (bench/load): about 3 minutes on 2 cores
     }
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     began = time.perf_counter()
@@ -90,11 +93,14 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
-    if any(k in results for k in sections if k != "schedule"):
+    if any(k in results for k in sections if k not in ("schedule", "load")):
         print("\n".join(table(results)))
     if "schedule" in results:  # its own table: one row per scheme and mix
         print()
         schedule.print_table(results["schedule"])
+    if "load" in results:  # one table per mix, rows = rates
+        print()
+        print_load_tables(results["load"])
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     print(f"\n{results['total_seconds']:.0f} s; figures in {shown}")
 

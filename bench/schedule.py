@@ -29,16 +29,20 @@ from covers_core.domain.schedule import (
 )
 from covers_core.logic.check import CheckInput, CoverChecker
 
+from bench.prices import usd
 from covers_local.stack import parameter_defaults
 
-# --- published prices (us-east-1, USD, as of 2025; per unit) -------------------------------------------
+# --- list prices (bench/prices.py: one place, with sources), per unit --------------------------------
 PRICES = {
-    "sfn_standard_transition": 25.0 / 1e6,  # $0.025 per 1,000 state transitions
-    "sfn_express_request": 1.0 / 1e6,  # $1.00 per 1M requests
-    "sfn_express_gb_second": 0.00001667,  # duration, billed in 64 MB steps (64 MB here)
-    "lambda_request": 0.20 / 1e6,  # $0.20 per 1M requests
-    "lambda_arm_gb_second": 0.0000133334,  # arm64
-    "dynamodb_write": 0.625 / 1e6,  # on-demand, per write request unit (the record's poll count)
+    name: usd(name)
+    for name in (
+        "sfn_standard_transition",
+        "sfn_express_request",
+        "sfn_express_gb_second",  # duration, billed in 64 MB steps (64 MB here)
+        "lambda_request",
+        "lambda_arm_gb_second",
+        "dynamodb_write",  # on-demand, per write request unit (the record's poll count)
+    )
 }
 EXPRESS_MEMORY_GB = 64 / 1024
 #: Modelled times: one vendor status call, the rest of an invocation, and finalize (an Express execution

@@ -1,0 +1,136 @@
+"""``python -m bench.load``: the load simulation's tables (one per mix, rows = rates) and its JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.load import run as runs
+from bench.load.mixes import MIXES
+from bench.load.stack import Config
+from bench.load.vendor import RateLimit
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def _fmt(dist: dict[str, float] | None, keys: tuple[str, ...], width: int) -> str:
+    if not dist:
+        return "-".rjust(width)
+    return "/".join(f"{dist[k]:.0f}" if dist[k] >= 10 else f"{dist[k]:.1f}" for k in keys).rjust(width)
+
+
+HEADER = (
+    f"{'rate/s':>6} {'covers':>7} {'1st wait p5/50/95':>17} {'detect mean/50/95':>17} {'calls':>5} "
+    f"{'trans':>5} {'chk λs':>6} {'peak S/C/F':>12} {'thrott':>7} {'N_A':>6} {'strand':>6} {'drop%':>5} "
+    f"{'WCU t/i/s':>12} {'$/1M std':>8} {'$/1M exp':>8}"
+)
+
+
+def row(r: dict[str, Any]) -> str:
+    fn = r["lambda"]
+    peak = "/".join(str(fn[n]["peak_concurrency"]) for n in runs.PIPELINE)
+    db = r["dynamodb_per_cover"]
+    out = r["outcomes"]
+    return (
+        f"{r['rate']:>6g} {r['covers']:>7} {_fmt(r['first_wait'], ('p5', 'p50', 'p95'), 17)} "
+        f"{_fmt(r['detection'], ('mean', 'p50', 'p95'), 17)} {r['status_calls_per_cover']:>5.1f} "
+        f"{r['transitions_per_cover']:>5.1f} {fn[runs.PIPELINE[1]]['seconds_per_cover']:>6.1f} {peak:>12} "
+        f"{sum(out['throttles'].values()):>7} {out['needs_attention']:>6} {out['stranded']:>6} "
+        f"{r['learner']['dropped_pct']:>5.1f} "
+        f"{db['table_wcu']:>4.1f}/{db['index_wcu']:.1f}/{db['stats_wcu']:.1f} "
+        f"{r['cost_per_million']['total_standard']:>8.0f} {r['cost_per_million']['total_express']:>8.0f}"
+    )
+
+
+def print_tables(result: dict[str, Any]) -> None:
+    c = result["config"]
+    print(
+        f"Load simulation (virtual time), Poisson arrivals: figures of the covers that arrived between a "
+        f"{c['warmup']:.0f} s warm-up and {c['duration']:.0f} s (shorter at high rates: at most "
+        f"{c['max_covers']} covers, never under {c['min_duration']:.0f} s; arrivals go on {c['tail']:.0f} s "
+        f"after, so they live under steady load), account concurrency {c['account_limit']}, "
+        f"seed {c['seed']}.\n"
+        f"Columns: first wait read by start containers (s); detection delay = vendor ready -> the status "
+        f"call that saw SUCCESS (s); status calls, state transitions, check Lambda-seconds per cover; peak "
+        f"concurrency start/check/finalize; Lambda throttles; covers ended NEEDS_ATTENTION; stranded = paid "
+        f"for, record never terminal; learner observations dropped (lost conditional writes); DynamoDB WCU "
+        f"per cover (table/index/stats); list price per 1M covers, STANDARD and the same executions as "
+        f"EXPRESS. {result['billing_rule']}."
+    )
+    for mix, rows in result["mixes"].items():
+        print(f"\n{mix}\n{HEADER}")
+        for r in rows:
+            print(row(r))
+            after = r.get("detection_after_change")
+            if after:
+                print(
+                    f"{'':>6} detection within 15 min after the doubling, mean/50/95: "
+                    f"{_fmt(after, ('mean', 'p50', 'p95'), 0)}"
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a 5-minute run of the two main mixes")
+    parser.add_argument("--rates", type=float, nargs="+", help="covers/s (default: each mix's own)")
+    parser.add_argument("--mixes", nargs="+", choices=list(MIXES), metavar="MIX", help=", ".join(MIXES))
+    parser.add_argument("--duration", type=float, help="virtual seconds of arrivals per rate")
+    parser.add_argument("--warmup", type=float, help="virtual seconds before distributions are read")
+    parser.add_argument(
+        "--max-covers", type=int, help="shorten high-rate runs to this many covers (0: never)"
+    )
+    parser.add_argument("--account-limit", type=int, help="Lambda account concurrency (default 1000)")
+    parser.add_argument(
+        "--reserved", nargs="+", default=[], metavar="FUNCTION=N", help="reserved concurrency, by logical id"
+    )
+    parser.add_argument(
+        "--vendor-limit",
+        type=float,
+        nargs=2,
+        metavar=("RATE", "BURST"),
+        help="vendor status calls/s (token bucket) for every mix",
+    )
+    parser.add_argument(
+        "--ddb-latency",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="seconds per DynamoDB call, uniform (default 0.005 0.010)",
+    )
+    parser.add_argument("--archive", action="store_true", help="ArchiveImages=true (S3 puts in the cost)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--json", type=Path, help="where to write the figures (default bench/results/)")
+    args = parser.parse_args()
+    config = runs.quick_config(Config()) if args.quick else Config()
+    overrides: dict[str, Any] = {"seed": args.seed}
+    for name in ("duration", "warmup", "account_limit"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.reserved:
+        overrides["reserved"] = {k: int(v) for k, v in (item.split("=", 1) for item in args.reserved)}
+    if args.vendor_limit:
+        overrides["vendor_limit"] = RateLimit(*args.vendor_limit)
+    if args.ddb_latency:
+        overrides["latencies"] = replace(Config().latencies, dynamodb=tuple(args.ddb_latency))
+    if args.archive:
+        overrides["archive"] = True
+    if args.max_covers is not None:
+        overrides["max_covers"] = args.max_covers or None
+    config = replace(config, **overrides)
+    mixes = args.mixes or (runs.QUICK_MIXES if args.quick else None)
+    rates = args.rates or (runs.QUICK_RATES if args.quick else None)
+    result = runs.run(mixes=mixes, rates=rates, config=config, workers=args.workers)
+    print_tables(result)
+    path = args.json or RESULTS / f"load-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\n{result['run_seconds']:.0f} s ({result['cpu_seconds']:.0f} s of CPU); figures in {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""The three pipeline functions as simulated Lambda handlers, each running the project's REAL logic with
+the sim's clock, sleep and fakes, built once per container as ``covers_core.wiring`` builds them:
+
+* start: ``CoverStarter`` per message of a batch (the batch's messages in parallel, StartConcurrency at
+  once, as ``StartBatch`` runs them), the first wait from the learner, the workflow started as a process;
+* check: ``CoverChecker.check`` (what functions/check_cover_status/app.py does);
+* finalize: ``Finalizer.finish`` on ``outcomes.from_workflow`` (functions/finalize_cover/app.py), with the
+  learner's ``observe`` as its ``learn`` hook.
+
+A new check behaviour is a new handler with the same call signature, passed as ``Config.tasks``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, cast
+
+from covers_core.adapters.vendor import VendorClient
+from covers_core.domain import outcomes
+from covers_core.domain.model import CoverRecord, ImageCopy, WorkflowInput
+from covers_core.domain.requests import parse_request
+from covers_core.errors import CoverPipelineError
+from covers_core.logic.check import CheckInput, CoverChecker
+from covers_core.logic.finalize import Finalizer
+from covers_core.logic.start import CoverStarter
+
+from bench.load import asl
+from bench.load.lambdas import Container, Invocation
+from bench.load.learners import CoverOutcome
+from bench.load.sqs import Message
+from bench.load.stack import CHECK, FINALIZE, START, Cover, Stack, TaskHandler
+
+if TYPE_CHECKING:
+    from covers_core.adapters.eventbus import EventPublisher
+    from covers_core.adapters.records import CoverStore
+    from covers_core.adapters.workflow import WorkflowStarter
+
+VENDOR_URL = "https://vendor.sim/api"
+
+
+# The sim's fakes stand in for the real adapters by duck typing (the methods the logic calls).
+def store(stack: Stack) -> CoverStore:
+    return cast("CoverStore", stack.store)
+
+
+def publisher(stack: Stack) -> EventPublisher:
+    return cast("EventPublisher", Publisher(stack))
+
+
+def vendor_client(stack: Stack, container: Container) -> VendorClient:
+    return VendorClient(
+        VENDOR_URL, stack.api_key(container), timeout=stack.vendor_timeout(), session=stack.vendor.session()
+    )
+
+
+class Publisher:
+    """EventBridge PutEvents: one event per terminal record."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def publish(self, record: CoverRecord) -> str:
+        self.stack.sim.sleep(self.stack.config.latencies.put_events)
+        self.stack.events_published += 1
+        return f"event-{record.music_task_id}"
+
+
+class Archiver:
+    """S3 archiving (``ArchiveImages=true``): one download + PutObject per image."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def archive_all(self, music_task_id: str, urls: tuple[str, ...]) -> tuple[ImageCopy, ...]:
+        copies = []
+        for i, url in enumerate(urls):
+            self.stack.sim.sleep(self.stack.config.latencies.archive_image)
+            self.stack.s3_puts += 1
+            uri = f"s3://archive/covers/{music_task_id}/{i}.png"
+            copies.append(
+                ImageCopy(url=url, s3_uri=uri, size=1_500_000, sha256="0" * 64, content_type="image/png")
+            )
+        return tuple(copies)
+
+
+class Workflow:
+    """``WorkflowStarter``: StartExecution runs the REAL state machine as a process of its own."""
+
+    def __init__(self, stack: Stack, tasks: dict[str, TaskHandler]) -> None:
+        self.stack = stack
+        self.tasks = tasks
+
+    def start(self, workflow_input: WorkflowInput) -> str:
+        stack = self.stack
+        stack.sim.sleep(stack.config.latencies.start_execution)
+        cover = stack.covers[workflow_input.music_task_id]
+        cover.first_wait = workflow_input.first_wait_seconds
+        stack.executions_started += 1
+        stack.sim.spawn(self._execute, cover, workflow_input.to_state())
+        return f"arn:sim:execution:{workflow_input.music_task_id}"
+
+    def _execute(self, cover: Cover, data: dict[str, Any]) -> None:
+        stack = self.stack
+        began = stack.sim.now
+
+        def invoke(function: str, payload: Any) -> Any:
+            began, admitted = stack.sim.now, False
+
+            def handler(data: Any, invocation: Invocation) -> Any:
+                nonlocal admitted
+                admitted = True
+                return self.tasks[function](data, invocation)
+
+            try:
+                return stack.lambdas.invoke(function, handler, payload)
+            finally:
+                if admitted:  # a throttled call costs nothing
+                    cover.bill(function, stack.sim.now - began)
+
+        ended = asl.run(stack.machine, data, invoke, _Clock(stack))
+        cover.execution, cover.execution_error = ended.status, ended.error
+        cover.transitions, cover.retries = ended.transitions, ended.retries
+        cover.execution_seconds = stack.sim.now - began
+
+
+class _Clock:
+    """What the ASL interpreter needs of the sim (its jitter draws from the seeded RNG)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.sim = stack.sim
+
+    @property
+    def now(self) -> float:
+        return self.sim.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sim.sleep(seconds)
+
+    def uniform(self, low: float, high: float) -> float:
+        return self.sim.rng.uniform(low, high)
+
+
+class StartFunction:
+    """The SQS batch handler: returns the ids of the messages to leave on the queue."""
+
+    def __init__(self, stack: Stack, workflow: Workflow) -> None:
+        self.stack = stack
+        self.workflow = workflow
+        self.concurrency = int(stack.params["StartConcurrency"])
+
+    def _starter(self, container: Container) -> CoverStarter:
+        starter = container.state.get("starter")
+        if starter is None:
+            stack = self.stack
+            finalizer = Finalizer(store(stack), publisher(stack), clock=stack.clock)
+            starter = container.state["starter"] = CoverStarter(
+                store(stack),
+                vendor_client(stack, container),
+                cast("WorkflowStarter", self.workflow),
+                finalizer,
+                claim_lease_seconds=120,
+                not_found_attempts=int(stack.params["NotFoundAttempts"]),
+                first_wait_seconds=lambda: stack.learner.first_wait(container, stack.sim.now),
+                clock=stack.clock,
+            )
+        return starter
+
+    def __call__(self, batch: list[Message], invocation: Invocation) -> list[str]:
+        starter = self._starter(invocation.container)
+        failed: list[str] = []
+        pending = list(batch)
+
+        def worker() -> None:
+            while pending:
+                message = pending.pop(0)
+                try:
+                    starter.start(parse_request(message.body))
+                except CoverPipelineError:
+                    failed.append(message.id)
+
+        sim = self.stack.sim
+        for proc in [sim.spawn(worker) for _ in range(min(self.concurrency, len(batch)))]:
+            sim.wait(proc)
+        share = (sim.now - invocation.started) / len(batch)
+        for message in batch:
+            self.stack.covers[message.id].bill(START, share, 1 / len(batch))
+        return failed
+
+
+class CheckFunction:
+    """functions/check_cover_status/app.py: the REAL ``CoverChecker`` on the sim's clock and sleep."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.schedule = stack.poll_schedule()
+        self.polling = stack.invocation_polling()
+
+    def __call__(self, payload: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
+        container = invocation.container
+        checker = container.state.get("checker")
+        if checker is None:
+            stack = self.stack
+            connect, read = stack.vendor_timeout()
+            checker = container.state["checker"] = CoverChecker(
+                vendor_client(stack, container),
+                self.schedule,
+                store(stack),
+                polling=self.polling,
+                call_seconds=connect + read,
+                clock=stack.clock,
+                sleep=stack.sim.sleep,
+            )
+        state = CheckInput.from_state(payload)
+        return checker.check(state, time_left=invocation.time_left).to_state()
+
+
+class FinalizeFunction:
+    """functions/finalize_cover/app.py: the REAL ``Finalizer`` with the learner as its ``learn`` hook."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def __call__(self, payload: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
+        stack = self.stack
+        container = invocation.container
+        finalizer = container.state.get("finalizer")
+        if finalizer is None:
+            finalizer = container.state["finalizer"] = Finalizer(
+                store(stack),
+                publisher(stack),
+                archiver=Archiver(stack) if stack.config.archive else None,
+                learn=self._learn,
+                clock=stack.clock,
+            )
+        task = payload["musicTaskId"]
+        failed_before = payload.get("finalizeFailure")
+        record = finalizer.finish(
+            task,
+            outcomes.from_workflow(payload),
+            cover_task_id=payload.get("coverTaskId"),
+            generated_at=payload.get("generatedAt"),
+            skip_archive=outcomes.finalize_failure_reason(failed_before) if failed_before else None,
+        )
+        cover = stack.covers[task]
+        cover.status, cover.finalized = record.status.value, stack.sim.now
+        error = record.error.as_dict() if record.error else None
+        return {"musicTaskId": task, "status": record.status, "images": list(record.images), "error": error}
+
+    def _learn(self, record: CoverRecord) -> None:
+        cover = self.stack.covers[record.music_task_id]
+        cover.observed = self.stack.learner.observe(
+            CoverOutcome(record, cover.first_wait), self.stack.sim.now
+        )
+
+
+def task_handlers(stack: Stack) -> dict[str, TaskHandler]:
+    """The Task states' functions (by logical id): the real ones, then ``Config.tasks`` over them. Every
+    function the ASL names must have one."""
+    handlers: dict[str, TaskHandler] = {CHECK: CheckFunction(stack), FINALIZE: FinalizeFunction(stack)}
+    handlers.update({name: build(stack) for name, build in stack.config.tasks.items()})
+    missing = {s.resource for s in stack.machine.states.values() if s.resource} - set(handlers)
+    if missing:
+        raise ValueError(f"no handler for the ASL's functions {sorted(missing)} (Config.tasks)")
+    return handlers
+
+
+def request_body(task: str, tenant: str | None) -> str:
+    body: dict[str, Any] = {"musicTaskId": task}
+    if tenant:
+        body["metadata"] = {"tenant": tenant}
+    return json.dumps(body)

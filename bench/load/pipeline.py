@@ -1,0 +1,78 @@
+"""One run: Poisson arrivals of cover requests at ``rate`` through the whole simulated stack, for
+``config.duration`` virtual seconds (the measured ones) and ``config.tail`` more, then a drain until every
+execution has ended."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bench.load.functions import StartFunction, Workflow, request_body, task_handlers
+from bench.load.mixes import SLOW_TENANT, Mix
+from bench.load.sqs import EventSource, Message
+from bench.load.stack import START, Config, Cover, Stack
+
+
+def effective(config: Config, mix: Mix, rate: float) -> Config:
+    """The run's own duration and warmup: the mix's duration when it has one (a mid-run change needs its
+    window after), else ``config.duration`` shortened to ``max_covers`` arrivals."""
+    if mix.duration is not None:
+        return replace(
+            config, duration=mix.duration, warmup=min(config.warmup, mix.change_at or config.warmup)
+        )
+    if config.max_covers is None or rate * config.duration <= config.max_covers:
+        return config
+    duration = max(config.min_duration, config.max_covers / rate)
+    warmup = max(config.warmup * duration / config.duration, min(config.warmup, duration / 2))
+    return replace(config, duration=duration, warmup=warmup)
+
+
+def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:
+    config = effective(config or Config(), mix, rate)
+    if mix.tail is not None:
+        config = replace(config, tail=max(config.tail, mix.tail))
+    stack = Stack(mix, rate, config)
+    workflow = Workflow(stack, task_handlers(stack))
+    EventSource(
+        stack.sim,
+        stack.queue,
+        stack.lambdas,
+        START,
+        StartFunction(stack, workflow),
+        pollers=int(stack.params["QueueMaxConcurrency"]),
+        batch_size=int(stack.params["QueueBatchSize"]),
+        window=stack.batching_window,
+    )
+    stack.sim.spawn(_arrivals, stack)
+    areas: dict[str, float] = {}
+    stack.sim.at(config.warmup, lambda: areas.update({n: stack.lambdas.area(n) for n in stack.lambdas.specs}))
+    stack.sim.at(config.duration, _mean_concurrency, stack, areas)
+    stack.sim.run(until=config.duration + config.tail + config.drain)
+    return stack
+
+
+def _mean_concurrency(stack: Stack, at_warmup: dict[str, float]) -> None:
+    """Mean concurrency in use per function over the measured window (warmup to the last arrival)."""
+    seconds = stack.config.duration - stack.config.warmup
+    for name in stack.lambdas.specs:
+        stack.window_concurrency[name] = (stack.lambdas.area(name) - at_warmup.get(name, 0.0)) / seconds
+
+
+def _arrivals(stack: Stack) -> None:
+    sim, mix, rate = stack.sim, stack.mix, stack.rate
+    # Arrivals draw from their own stream, so the same requests arrive whatever the pipeline does.
+    arrivals = type(sim.rng)(stack.config.seed * 7919 + int(rate * 1000))
+    at, n = 0.0, 0
+    while True:
+        at += arrivals.expovariate(rate)
+        if at >= stack.config.duration + stack.config.tail:
+            return
+        sim.sleep(at - sim.now)
+        n += 1
+        task = f"m{n:07d}"
+        tenant = SLOW_TENANT if mix.slow_share and arrivals.random() < mix.slow_share else None
+        stack.covers[task] = Cover(task, sim.now, tenant)
+        stack.queue.send(Message(task, request_body(task, tenant), sim.now))
+
+
+def covers_in_window(stack: Stack, start: float, end: float) -> list[Cover]:
+    return [c for c in stack.covers.values() if start <= c.arrived < end]

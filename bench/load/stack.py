@@ -1,0 +1,236 @@
+"""The simulated stack: configuration, the covers in flight, and the shared fakes (DynamoDB, vendor,
+Lambda, queue) that the functions' handlers use. Settings come from template.yaml's parameter defaults
+(overridable), as a default deployment has them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling, PollSchedule
+
+from bench.load import asl
+from bench.load.dynamo import SimCoverStore, SimStatsTable, Usage, table_indexes
+from bench.load.engine import Sim
+from bench.load.lambdas import Container, Invocation, LambdaService, template_functions
+from bench.load.learners import AdaptiveFirstWait, Learner
+from bench.load.mixes import Mix
+from bench.load.sqs import RequestQueue
+from bench.load.vendor import RateLimit, Vendor
+from covers_local.stack import load_template, parameter_defaults, project_root
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+START, CHECK, FINALIZE = "StartCoverFunction", "CheckCoverStatusFunction", "FinalizeCoverFunction"
+TaskHandler = Callable[[Any, Invocation], Any]
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """Modelled service times, in seconds ((low, high): uniform between)."""
+
+    dynamodb: tuple[float, float] = (0.005, 0.010)
+    status_call: tuple[float, float] = (0.15, 0.35)  # one GET /v2/cover/status
+    generate_call: tuple[float, float] = (0.2, 0.4)  # one POST /v2/cover/generate
+    start_execution: float = 0.03
+    put_events: float = 0.02
+    secrets: float = 0.02
+    cold_start: float = 0.8  # INIT, billed since 2025-08 (aws.amazon.com/blogs/compute, INIT billing)
+    archive_image: float = 0.5  # download + PutObject, per image
+
+
+def _adaptive(stack: Stack) -> Learner:
+    return AdaptiveFirstWait(stack.first_wait_policy(), stack.stats_table, lambda: stack.sim.now)
+
+
+@dataclass
+class Config:
+    """One run's knobs. ``learner`` and ``tasks`` build the pluggable parts from the stack."""
+
+    duration: float = 1200.0  # measured arrivals for this long (virtual s), unless max_covers is reached
+    warmup: float = 300.0  # figures are read from covers that arrived between warmup and duration
+    #: Arrivals go on this long after ``duration``, so the measured covers live their whole life under
+    #: the same load (at 116/s the last 3 minutes' covers would otherwise see the system drain).
+    tail: float = 240.0
+    #: Bounds a run's wall time at high rates (about 1 ms of CPU per cover): the duration shrinks to
+    #: max_covers / rate, but never under min_duration (by then the high rates are in steady state: a
+    #: cover lives 1-3 minutes, Retry blocks give up within about 2); the warmup shrinks in proportion,
+    #: but not under half the run or the configured warmup, whichever is less.
+    max_covers: int | None = 30_000
+    min_duration: float = 240.0
+    drain: float = 6 * 3600.0  # then run until every execution ended, at most this long
+    seed: int = 42
+    account_limit: int = 1000
+    reserved: Mapping[str, int] = field(default_factory=dict)
+    parameters: Mapping[str, Any] = field(default_factory=dict)  # template parameter overrides
+    latencies: Latencies = field(default_factory=Latencies)
+    archive: bool = False  # ArchiveImages=true: finalize downloads each image and puts it in S3
+    vendor_limit: RateLimit | None = None  # for every mix (a mix may set its own)
+    images_per_cover: int = 1
+    learner: Callable[[Stack], Learner] = _adaptive
+    #: Handlers of the ASL's Task states by function logical id, over the defaults (the real check and
+    #: finalize logic, bench.load.functions): a new check behaviour, or a function a new ASL calls.
+    tasks: Mapping[str, Callable[[Stack], TaskHandler]] = field(default_factory=dict)
+    asl_path: Path = field(
+        default_factory=lambda: project_root() / "statemachine" / "cover_workflow.asl.json"
+    )
+
+
+@dataclass(slots=True)
+class Cover:
+    """One music task's path through the pipeline (virtual seconds)."""
+
+    task: str
+    arrived: float
+    tenant: str | None = None
+    generated: float | None = None
+    ready_at: float | None = None
+    first_wait: int | None = None
+    detected: float | None = None  # the status call that first saw SUCCESS
+    finalized: float | None = None
+    status: str | None = None  # the record's status after finalize
+    execution: str | None = None  # SUCCEEDED / FAILED / TIMED_OUT (None: still running)
+    execution_error: str | None = None
+    execution_seconds: float = 0.0
+    transitions: int = 0
+    retries: int = 0
+    observed: bool | None = None  # True: the learner stored it; False: dropped
+    status_calls: int = 0
+    rate_limited: int = 0
+    #: Billed seconds and invocations, by function (a start batch's shared evenly by its messages).
+    seconds: dict[str, float] = field(default_factory=dict)
+    requests: dict[str, float] = field(default_factory=dict)
+
+    def bill(self, function: str, seconds: float, requests: float = 1.0) -> None:
+        self.seconds[function] = self.seconds.get(function, 0.0) + seconds
+        self.requests[function] = self.requests.get(function, 0.0) + requests
+
+
+class Stack:
+    def __init__(self, mix: Mix, rate: float, config: Config) -> None:
+        self.mix, self.rate, self.config = mix, rate, config
+        self.sim = Sim(config.seed)
+        self.params = {**parameter_defaults(), **config.parameters}
+        template = load_template()
+        self.lambdas = LambdaService(
+            self.sim,
+            template_functions(),
+            account_limit=config.account_limit,
+            reserved=config.reserved,
+            cold_start_seconds=config.latencies.cold_start,
+        )
+        self.usage = Usage()
+        self.store = SimCoverStore(self.ddb, table_indexes(), self.usage)
+        self.stats_table = SimStatsTable(self.ddb, self.usage)
+        lat = config.latencies
+        self.vendor = Vendor(
+            self.sim,
+            on_generate=self._generated,
+            on_status=self._status_answered,
+            status_seconds=lambda: self.sim.rng.uniform(*lat.status_call),
+            generate_seconds=lambda: self.sim.rng.uniform(*lat.generate_call),
+            limit=config.vendor_limit or mix.vendor_limit,
+        )
+        self.learner = config.learner(self)
+        substitutions = template["Resources"]["CoverWorkflow"]["Properties"]["DefinitionSubstitutions"]
+        self.machine = asl.StateMachine.load(config.asl_path, _functions_of(substitutions))
+        queue = template["Resources"]["CoverRequestsQueue"]["Properties"]
+        self.queue = RequestQueue(
+            self.sim,
+            visibility_timeout=float(queue["VisibilityTimeout"]),
+            max_receives=int(self.params["MaxReceiveCount"]),
+        )
+        mapping = template["Resources"][START]["Properties"]["Events"]["CoverRequests"]["Properties"]
+        self.batching_window = float(mapping.get("MaximumBatchingWindowInSeconds", 0))
+        self.covers: dict[str, Cover] = {}
+        self.by_cover_task: dict[str, Cover] = {}
+        self.secrets_calls = 0
+        self.events_published = 0
+        self.s3_puts = 0
+        self.executions_started = 0
+        self.window_concurrency: dict[str, float] = {}
+
+    # --- shared services -------------------------------------------------------------------------
+
+    def clock(self) -> datetime:
+        return EPOCH + timedelta(seconds=self.sim.now)
+
+    def ddb(self) -> None:
+        self.sim.sleep(self.sim.rng.uniform(*self.config.latencies.dynamodb))
+
+    def api_key(self, container: Container) -> Callable[[], str]:
+        """The container's API key read, cached SecretCacheSeconds as ``api_key_reader`` does."""
+        ttl = float(self.params["SecretCacheSeconds"])
+
+        def read() -> str:
+            at = container.state.get("secret_read_at")
+            if at is None or self.sim.now - at >= ttl:
+                self.secrets_calls += 1
+                self.sim.sleep(self.config.latencies.secrets)
+                container.state["secret_read_at"] = self.sim.now
+            return "sim-api-key"
+
+        return read
+
+    # --- settings, as covers_core.settings reads them from the template's variables -----------------
+
+    def first_wait_policy(self) -> FirstWaitPolicy:
+        p = self.params
+        return FirstWaitPolicy(
+            fallback=int(p["PollFirstWaitSeconds"]),
+            minimum=int(p["PollFirstWaitMinSeconds"]),
+            maximum=int(p["PollFirstWaitMaxSeconds"]),
+            percentile=float(p["PollFirstWaitPercentile"]),
+        )
+
+    def poll_schedule(self) -> PollSchedule:
+        p = self.params
+        return PollSchedule(
+            interval=int(p["PollIntervalSeconds"]),
+            deadline=int(p["PollMaxWaitSeconds"]),
+            backoff=float(p["PollBackoffRate"]),
+            max_interval=int(p["PollMaxIntervalSeconds"]),
+            max_polls=int(p["PollMaxPolls"]),
+        )
+
+    def invocation_polling(self) -> InvocationPolling:
+        p = self.params
+        return InvocationPolling(
+            int(p["PollInvocationBudgetSeconds"]), int(p["PollInvocationIntervalSeconds"])
+        )
+
+    def vendor_timeout(self) -> tuple[float, float]:
+        return float(self.params["VendorConnectTimeoutSeconds"]), float(
+            self.params["VendorReadTimeoutSeconds"]
+        )
+
+    # --- the vendor's hooks ------------------------------------------------------------------------
+
+    def _generated(self, music_task_id: str, now: float) -> tuple[str, float]:
+        cover = self.covers[music_task_id]
+        cover.generated = now
+        cover.ready_at = now + self.mix.latency(self.sim.rng, now, cover.tenant)
+        cover_task_id = "ct-" + music_task_id
+        self.by_cover_task[cover_task_id] = cover
+        return cover_task_id, cover.ready_at
+
+    def _status_answered(self, cover_task_id: str, now: float, ready: bool | None) -> None:
+        cover = self.by_cover_task[cover_task_id]
+        cover.status_calls += 1
+        if ready is None:
+            cover.rate_limited += 1
+        elif ready and cover.detected is None:
+            cover.detected = now
+
+
+def _functions_of(substitutions: Mapping[str, Any]) -> dict[str, str]:
+    """DefinitionSubstitutions (``!Ref Fn.Version``, ``!GetAtt Fn.Arn``) -> function logical ids."""
+    out = {}
+    for name, value in substitutions.items():
+        ref = value.get("Ref") or value.get("Fn::GetAtt") if isinstance(value, Mapping) else value
+        if isinstance(ref, list):
+            ref = ref[0]
+        out[name] = str(ref).split(".")[0]
+    return out

@@ -108,6 +108,15 @@ def parameter_defaults(path: Path | None = None) -> dict[str, Any]:
     return {name: spec.get("Default") for name, spec in load_template(path)["Parameters"].items()}
 
 
+def constant(template: dict[str, Any], value: Any) -> Any:
+    """A template value that is a constant of its ``Mappings`` (``Fn::FindInMap``) resolved; any other
+    value as it is."""
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        mapping, top, second = value["Fn::FindInMap"]
+        return template["Mappings"][mapping][top][second]
+    return value
+
+
 @functools.cache
 def _parse_yaml(path: Path, mtime_ns: int) -> dict[str, Any]:  # parsing YAML is slow: once per version
     return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass

@@ -13,24 +13,24 @@ costs 1 RCU per started 4 KB, an eventually consistent one half that.
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
-from covers_core.adapters.records import A, CoverStore, record_from_item
-from covers_core.domain import claim as claims
+from covers_core.adapters.records.items import record_to_item
 from covers_core.domain.claim import Claim, Settled
-from covers_core.domain.model import CoverRecord, CoverRequest, Status, iso
+from covers_core.domain.model import CoverError, CoverRecord, CoverRequest
+from covers_core.domain.outcomes import Ending
 
+from covers_local.fakes import MemoryRecordStore
 from covers_local.stack import load_template
 
 Latency = Callable[[], None]
-_GONE = object()
+T = TypeVar("T")
 
 
 def value_size(value: Any) -> int:
@@ -89,7 +89,10 @@ def table_indexes(table: str = "CoversTable", template: Path | None = None) -> t
     props = load_template(template)["Resources"][table]["Properties"]
     table_keys = [k["AttributeName"] for k in props["KeySchema"]]
     specs = []
-    for gsi in props.get("GlobalSecondaryIndexes", ()):
+    indexes = props.get("GlobalSecondaryIndexes", ())
+    if isinstance(indexes, dict) and "Fn::If" in indexes:  # the default parameters' branch
+        indexes = indexes["Fn::If"][2]
+    for gsi in indexes:
         keys = tuple(k["AttributeName"] for k in gsi["KeySchema"])
         projection = gsi.get("Projection", {})
         kind = projection.get("ProjectionType", "KEYS_ONLY")
@@ -112,153 +115,119 @@ class Usage:
     per_cover: dict[str, list[int]] = field(default_factory=dict)  # task -> [table wcu, index wcu]
 
 
-class SimCoverStore:
-    """What the start, check and finalize logic call on ``CoverStore``, on in-memory items (one per
-    music task). Only the paths the simulated pipeline takes are modelled; a path it does not model
-    raises NotImplementedError rather than returning something plausible."""
-
-    outcome_fields = staticmethod(CoverStore.outcome_fields)
+class SimCoverStore(MemoryRecordStore):
+    """The covers table behind the REAL logic: the project's in-memory record store (the fake that
+    ``tests/integration/test_port_contracts.py`` holds to DynamoDB's conditional semantics), each call
+    taking ``latency()`` virtual seconds and charged in capacity units by the size of the item the real
+    mapping stores (``covers_core.adapters.records.items.record_to_item``) before and after it."""
 
     def __init__(self, latency: Latency, indexes: tuple[IndexSpec, ...], usage: Usage) -> None:
+        super().__init__()
         self.latency = latency
         self.indexes = indexes
         self.usage = usage
-        self.items: dict[str, dict[str, Any]] = {}
-        self.sizes: dict[str, int] = {}
 
-    def _write(
-        self, task: str, sets: Mapping[str, Any], removes: tuple[str, ...] = (), *, condition: bool = True
-    ) -> None:
-        """One write setting ``sets`` and removing ``removes`` (``condition`` False: a failed conditional
-        write, which still consumes capacity). The item's size is updated from the changed attributes."""
+    def _item(self, task: str) -> dict[str, Any] | None:
+        record = self.records.get(task)
+        return record_to_item(record, open_record=task in self.open) if record else None
+
+    def _metered(self, task: str, call: Callable[[], T]) -> T:
         self.latency()
         self.usage.calls += 1
-        old = self.items.get(task)
-        old_size = self.sizes.get(task, 0)
-        new_size, index = old_size, 0
-        if condition:
-            before = old or {}
-            changed = [k for k, v in sets.items() if before.get(k, _GONE) != v]
-            changed += [k for k in removes if k in before]
-            new = dict(before)
-            for key in changed:
-                if key in before:
-                    new_size -= len(key) + value_size(before[key])
-                if key in sets:
-                    new[key] = sets[key]
-                    new_size += len(key) + value_size(sets[key])
-                else:
-                    del new[key]
-            index = sum(i.writes(old, new) for i in self.indexes if i.touched(changed))
-            self.items[task] = new
-            self.sizes[task] = new_size
-        units = write_units(max(old_size, new_size))
-        self.usage.table_wcu += units
-        self.usage.index_wcu += index
-        counts = self.usage.per_cover.setdefault(task, [0, 0])
-        counts[0] += units
-        counts[1] += index
-
-    def _record(self, task: str) -> CoverRecord:
-        return record_from_item(self.items[task])
+        before = self._item(task)
+        try:
+            return call()
+        finally:
+            after = self._item(task)
+            units = write_units(max(item_size(before or {}), item_size(after or {})))
+            index = sum(spec.writes(before, after) for spec in self.indexes)
+            self.usage.table_wcu += units
+            self.usage.index_wcu += index
+            counts = self.usage.per_cover.setdefault(task, [0, 0])
+            counts[0] += units
+            counts[1] += index
 
     def get(self, music_task_id: str) -> CoverRecord | None:
         self.latency()
         self.usage.calls += 1
-        item = self.items.get(music_task_id)
-        self.usage.table_rcu += math.ceil(item_size(item or {}) / 4096) or 1  # ConsistentRead
-        return record_from_item(item) if item else None
+        self.usage.table_rcu += math.ceil(item_size(self._item(music_task_id) or {}) / 4096) or 1
+        return super().get(music_task_id)
 
     def claim(self, request: CoverRequest, now: datetime, lease_seconds: int) -> Claim | Settled:
-        task = request.music_task_id
-        if task in self.items:
-            self._write(task, {}, condition=False)
-            decision = claims.decide(self._record(task), int(now.timestamp()))
-            if isinstance(decision, Settled):
-                return decision
-            raise NotImplementedError("sim: a second claim of a GENERATING/BLOCKED task is not modelled")
-        stamp = iso(now)
-        item: dict[str, Any] = {
-            A.MUSIC_TASK_ID: task,
-            A.STATUS: Status.GENERATING.value,
-            A.CLAIM_TOKEN: secrets.token_hex(8),
-            A.CLAIM_EXPIRES_AT: int(now.timestamp()) + lease_seconds,
-            A.GENERATE_ATTEMPTS: 1,
-            A.POLL_COUNT: 0,
-            A.CREATED_AT: stamp,
-            A.UPDATED_AT: stamp,
-        }
-        if request.correlation_id:
-            item[A.CORRELATION_ID] = request.correlation_id
-        if request.metadata:
-            item[A.METADATA] = dict(request.metadata)
-        self._write(task, item)
-        return Claim(token=item[A.CLAIM_TOKEN], uncertain=False)
+        return self._metered(
+            request.music_task_id, lambda: super(SimCoverStore, self).claim(request, now, lease_seconds)
+        )
 
-    def release(self, *args: Any, **kwargs: Any) -> int:
-        raise NotImplementedError("sim: generate never fails")
+    def release(self, music_task_id: str, token: str, **kwargs: Any) -> int:
+        return self._metered(
+            music_task_id, lambda: super(SimCoverStore, self).release(music_task_id, token, **kwargs)
+        )
 
-    def block(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("sim: generate never fails")
+    def block(self, music_task_id: str, token: str, error: CoverError, now: datetime) -> None:
+        self._metered(
+            music_task_id, lambda: super(SimCoverStore, self).block(music_task_id, token, error, now)
+        )
 
     def record_cover_task(
         self, music_task_id: str, token: str, cover_task_id: str, now: datetime
     ) -> CoverRecord:
-        item = self.items[music_task_id]
-        if item[A.STATUS] != Status.GENERATING.value or item[A.CLAIM_TOKEN] != token:
-            raise NotImplementedError("sim: a lapsed claim is not modelled")
-        stamp = iso(now)
-        sets = {A.STATUS: Status.IN_PROGRESS.value, A.COVER_TASK_ID: cover_task_id}
-        sets.update({A.GENERATED_AT: stamp, A.UPDATED_AT: stamp})
-        self._write(music_task_id, sets, (A.CLAIM_EXPIRES_AT, A.LAST_ERROR))
-        return self._record(music_task_id)
+        return self._metered(
+            music_task_id,
+            lambda: super(SimCoverStore, self).record_cover_task(music_task_id, token, cover_task_id, now),
+        )
 
-    def _while_in_progress(self, task: str, fields: Mapping[str, Any]) -> None:
-        ok = self.items[task][A.STATUS] == Status.IN_PROGRESS.value
-        self._write(task, fields, condition=ok)
+    def adopt(self, music_task_id: str, cover_task_id: str, now: datetime) -> CoverRecord | None:
+        return self._metered(
+            music_task_id, lambda: super(SimCoverStore, self).adopt(music_task_id, cover_task_id, now)
+        )
 
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
-        self._while_in_progress(music_task_id, {A.EXECUTION_ARN: execution_arn, A.UPDATED_AT: iso(now)})
+        self._metered(
+            music_task_id,
+            lambda: super(SimCoverStore, self).record_execution(music_task_id, execution_arn, now),
+        )
 
     def record_poll(self, music_task_id: str, poll_count: int, now: datetime) -> None:
-        stamp = iso(now)
-        fields = {A.POLL_COUNT: poll_count, A.LAST_POLLED_AT: stamp, A.UPDATED_AT: stamp}
-        self._while_in_progress(music_task_id, fields)
+        self._metered(
+            music_task_id, lambda: super(SimCoverStore, self).record_poll(music_task_id, poll_count, now)
+        )
+
+    def resume(self, record: CoverRecord, cover_task_id: str, now: datetime) -> CoverRecord | None:
+        return self._metered(
+            record.music_task_id, lambda: super(SimCoverStore, self).resume(record, cover_task_id, now)
+        )
 
     def finish(
         self,
         music_task_id: str,
-        status: Status,
-        fields: Mapping[str, Any],
+        ending: Ending,
         now: datetime,
         request: CoverRequest | None = None,
+        *,
+        event_lease_seconds: int | None = None,
     ) -> CoverRecord | None:
-        item = self.items.get(music_task_id)
-        if item is None or request is not None:
-            raise NotImplementedError("sim: finishing a task before its record exists is not modelled")
-        if Status(item[A.STATUS]).terminal:
-            self._write(music_task_id, {}, condition=False)
-            return None
-        stamp = iso(now)
-        sets = {A.STATUS: status.value, A.UPDATED_AT: stamp, A.COMPLETED_AT: stamp, **fields}
-        self._write(music_task_id, sets, (A.CLAIM_EXPIRES_AT,))
-        return self._record(music_task_id)
+        return self._metered(
+            music_task_id,
+            lambda: super(SimCoverStore, self).finish(
+                music_task_id, ending, now, request, event_lease_seconds=event_lease_seconds
+            ),
+        )
 
     def claim_event(self, music_task_id: str, now: datetime, lease_seconds: int) -> bool:
-        item = self.items[music_task_id]
-        until = item.get(A.EVENT_CLAIMED_UNTIL)
-        ok = A.EVENT_PUBLISHED_AT not in item and (until is None or until < int(now.timestamp()))
-        self._write(
-            music_task_id, {A.EVENT_CLAIMED_UNTIL: int(now.timestamp()) + lease_seconds}, condition=ok
+        return self._metered(
+            music_task_id, lambda: super(SimCoverStore, self).claim_event(music_task_id, now, lease_seconds)
         )
-        return ok
 
-    def event_published(self, music_task_id: str, event_id: str, now: datetime) -> None:
-        sets = {A.EVENT_PUBLISHED_AT: iso(now), A.EVENT_ID: event_id}
-        self._write(music_task_id, sets, (A.EVENT_CLAIMED_UNTIL,))
+    def event_published(
+        self, music_task_id: str, event_id: str, now: datetime, *, close: bool = True
+    ) -> None:
+        self._metered(
+            music_task_id,
+            lambda: super(SimCoverStore, self).event_published(music_task_id, event_id, now, close=close),
+        )
 
     def release_event(self, music_task_id: str) -> None:
-        self._write(music_task_id, {}, (A.EVENT_CLAIMED_UNTIL,))
+        self._metered(music_task_id, lambda: super(SimCoverStore, self).release_event(music_task_id))
 
 
 class SimStatsTable:

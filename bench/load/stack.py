@@ -20,7 +20,7 @@ from bench.load.learners import AdaptiveFirstWait, Learner
 from bench.load.mixes import Mix
 from bench.load.sqs import RequestQueue
 from bench.load.vendor import RateLimit, Vendor
-from covers_local.stack import load_template, parameter_defaults, project_root
+from covers_local.stack import constant, load_template, parameter_defaults, project_root
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 START, CHECK, FINALIZE = "StartCoverFunction", "CheckCoverStatusFunction", "FinalizeCoverFunction"
@@ -139,7 +139,7 @@ class Stack:
         queue = template["Resources"]["CoverRequestsQueue"]["Properties"]
         self.queue = RequestQueue(
             self.sim,
-            visibility_timeout=float(queue["VisibilityTimeout"]),
+            visibility_timeout=float(constant(template, queue["VisibilityTimeout"])),
             max_receives=int(self.params["MaxReceiveCount"]),
         )
         mapping = template["Resources"][START]["Properties"]["Events"]["CoverRequests"]["Properties"]

@@ -18,6 +18,7 @@ from covers_core.metrics import Metric
 from moto import mock_aws
 
 from covers_local import moto_patches
+from covers_local.stack import constant as template_constant
 from covers_local.stack import deploy, functions, load_template
 from tests.support.paths import ROOT
 
@@ -38,11 +39,7 @@ FUNCTION_SETTINGS: dict[str, Callable[[Mapping[str, str]], object]] = {
 
 
 def constant(value: Any) -> Any:
-    """A template value, with ``Fn::FindInMap`` into the template's Mappings resolved."""
-    if isinstance(value, dict) and "Fn::FindInMap" in value:
-        mapping, top, second = value["Fn::FindInMap"]
-        return TEMPLATE["Mappings"][mapping][top][second]
-    return value
+    return template_constant(TEMPLATE, value)
 
 
 def retry_names(state: str) -> list[set[str]]:

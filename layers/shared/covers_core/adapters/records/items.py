@@ -177,6 +177,30 @@ def record_from_item(raw: Mapping[str, Any]) -> CoverRecord:
     return CoverRecord(**values)
 
 
+def record_to_item(record: CoverRecord, *, open_record: bool = False) -> dict[str, Any]:
+    """The item that holds ``record`` as the writes store it (attributes left unset when empty; ``openShard``
+    when the record is open). For sizing items (the load simulation's write units) and for tests."""
+    item: dict[str, Any] = {}
+    for name, field in RECORD_FIELDS.items():
+        value = getattr(record, name)
+        if value is None or value is False or (isinstance(value, tuple | dict) and not value):
+            continue
+        if name == "status":
+            value = value.value
+        elif name in ("error", "last_error"):
+            value = value.as_dict()
+        elif name == "archived_images":
+            value = [copy_item(c) for c in value]
+        elif name == "metadata":
+            value = metadata_item(value)
+        elif name == "images":
+            value = list(value)
+        item[field.attribute] = value
+    if open_record:
+        item[A.OPEN_SHARD] = open_shard(record.music_task_id)
+    return item
+
+
 def item_view(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A stored item as plain values (attribute names and all), metadata decoded: for operators' tools."""
     view = plain({k: v for k, v in raw.items() if k != A.METADATA})

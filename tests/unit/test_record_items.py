@@ -1,0 +1,37 @@
+"""The record's one field table: every field of a CoverRecord is stored under one attribute, and a record
+written as an item reads back the same."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+from covers_core.adapters.records.items import RECORD_FIELDS, A, record_from_item, record_to_item
+from covers_core.domain.model import CoverError, CoverRecord, ImageCopy, Status
+
+
+def test_the_field_table_covers_every_field_of_the_record_once() -> None:
+    assert set(RECORD_FIELDS) == {f.name for f in dataclasses.fields(CoverRecord)}
+    attributes = [f.attribute for f in RECORD_FIELDS.values()]
+    assert len(set(attributes)) == len(attributes)
+    assert set(attributes) | {A.OPEN_SHARD} == {v for k, v in vars(A).items() if k.isupper()}
+
+
+def test_a_record_written_as_an_item_reads_back_the_same() -> None:
+    record = CoverRecord(
+        music_task_id="t1",
+        status=Status.SUCCEEDED,
+        cover_task_id="c1",
+        images=("u1", "u2"),
+        images_expire_at="2026-12-14T00:00:00.000Z",
+        archived_images=(ImageCopy("u1", s3_uri="s3://b/k", size=3, sha256="ab", content_type="image/png"),),
+        error=CoverError("VENDOR_FAILED", "no"),
+        poll_count=3,
+        metadata={"bpm": Decimal("120.50"), "": [1, None]},
+        generate_uncertain=True,
+        claim_expires_at=5,
+        resume_count=2,
+    )
+    item = record_to_item(record, open_record=True)
+    assert item[A.METADATA] == '{"bpm":120.50,"":[1,null]}' and A.OPEN_SHARD in item
+    assert record_from_item(item) == record

@@ -310,7 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         defaults = parameter_defaults()
         first_wait, poll_interval, max_wait = (
             int(defaults[name])
-            for name in ("PollFirstWaitSeconds", "PollIntervalSeconds", "PollMaxWaitSeconds")
+            for name in ("PollFirstWaitSeconds", "PollInvocationIntervalSeconds", "PollMaxWaitSeconds")
         )
     summary = run_local(
         args.music_task_ids,

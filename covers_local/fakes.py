@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from covers_core.domain import claim as claims
 from covers_core.domain.claim import Busy, Claim, Settled
 from covers_core.domain.events import detail_type_for, event_detail
+from covers_core.domain.first_wait import Counts, Observation, counts_from_item
 from covers_core.domain.model import (
     CoverError,
     CoverRecord,
@@ -34,7 +35,6 @@ from covers_core.domain.model import (
 )
 from covers_core.domain.names import execution_name
 from covers_core.domain.outcomes import Ending
-from covers_core.domain.schedule import FirstWaitPolicy, LearnedWait
 from covers_core.errors import AwsTransientError, ClaimBusyError, CoverAlreadyExistsError, VendorError
 
 
@@ -499,16 +499,18 @@ class FakeDeadLetters:
 
 @dataclass
 class MemoryLearnedWaits:
-    """The learned first wait, in memory (each observation lands: no concurrent writer to lose to)."""
+    """What recent covers taught the poll schedule, per key and minute, in memory."""
 
-    learned: LearnedWait | None = None
+    minutes: dict[tuple[str, int], Counts] = field(default_factory=dict)
 
-    def get(self) -> LearnedWait | None:
-        return self.learned
+    def observe(self, keys: Sequence[str], observation: Observation, now: datetime) -> None:
+        minute = int(now.timestamp()) // 60
+        for key in keys:
+            self.minutes.setdefault((key, minute), Counts()).add(counts_from_item(observation.fields()))
 
-    def observe(self, policy: FirstWaitPolicy, *, ready_at_first_check: bool) -> LearnedWait | None:
-        self.learned = policy.observe(self.learned, ready_at_first_check=ready_at_first_check)
-        return self.learned
+    def recent(self, key: str, now: datetime) -> list[Counts]:
+        minute = int(now.timestamp()) // 60
+        return [self.minutes[(key, m)] for m in range(minute, minute - 60, -1) if (key, m) in self.minutes]
 
 
 @dataclass

@@ -183,7 +183,7 @@ class LocalPipeline:
         parameters = {
             "VendorBaseUrl": s.vendor_url,
             "PollFirstWaitSeconds": s.first_wait,
-            "PollIntervalSeconds": s.poll_interval,
+            "PollInvocationIntervalSeconds": s.poll_interval,
             "PollMaxWaitSeconds": s.max_wait,
             "ArchiveImages": "true" if s.archive else "false",
         }

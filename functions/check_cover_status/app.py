@@ -1,7 +1,8 @@
 """CheckCoverStatusFunction: vendor status polls (a few per invocation) for the CoverWorkflow's poll loop.
 
-Vendor errors propagate as typed exceptions; their class names are what the state machine's Retry and
-Catch blocks match (see covers_core.domain.outcomes.RETRIED)."""
+Done (or past the deadline): the check result. Not ready: a not-ready error whose class name the state
+machine's Retry blocks match (the loop's cadence); vendor errors propagate as typed exceptions likewise
+(see covers_core.domain.outcomes.RETRIED)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import log_context
+from covers_core.errors import CoverNotReadyError
 from covers_core.logic.check import CheckInput
 from covers_core.metrics import Metric
 from covers_core.wiring import check_cover_status as wiring
@@ -24,8 +26,14 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = CheckInput.from_state(event)
     with log_context.task(state.music_task_id, state.correlation_id):
-        result = wiring.checker().check(state, time_left=lambda: context.get_remaining_time_in_millis() / 1e3)
-        polls = result.poll_count - state.poll_count
-        metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=polls)
+        try:
+            result = wiring.checker().check(
+                state, time_left=lambda: context.get_remaining_time_in_millis() / 1e3
+            )
+        except CoverNotReadyError as exc:
+            metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=exc.calls)
+            logger.info("cover not ready", extra={"polls": exc.polls, "next": type(exc).__name__})
+            raise
+        metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=result.calls)
         logger.info("cover status", extra={"status": result.status, "pollCount": result.poll_count})
     return result.to_state()

@@ -12,7 +12,7 @@ import pytest
 from covers_core import errors, settings
 from covers_core.domain import outcomes
 from covers_core.domain.model import CheckStatus, Status
-from covers_core.domain.schedule import PollSchedule
+from covers_core.domain.schedule import FirstWaitPolicy
 from covers_core.errors import ErrorCode
 from covers_core.metrics import Metric
 from moto import mock_aws
@@ -71,6 +71,8 @@ def test_retries_have_backoff_jitter_and_a_cap_and_never_retry_every_error() -> 
     for state, blocks in outcomes.RETRIED.items():
         for name, block in zip(blocks, ASL["States"][state]["Retry"], strict=True):
             assert not {"States.ALL", "States.TaskFailed"} & set(block["ErrorEquals"])
+            if name in outcomes.CADENCES:  # the poll loop itself (its own test)
+                continue
             if name in outcomes.LEASE_WAITS:  # waits a lease out: no jitter, and longer than the lease
                 waits = [
                     block["IntervalSeconds"] * block["BackoffRate"] ** n for n in range(block["MaxAttempts"])
@@ -109,19 +111,20 @@ def test_failures_are_caught_into_finalize_keeping_the_input_and_each_has_an_out
         if name in errors.LAMBDA_ERRORS:
             assert (status, code) == (Status.NEEDS_ATTENTION, ErrorCode.INTERNAL_ERROR), name
             continue
+        if issubclass(getattr(errors, name), errors.CoverNotReadyError):  # the loop ran out of attempts
+            assert (status, code) == (Status.TIMED_OUT, ErrorCode.DEADLINE_EXCEEDED), name
+            continue
         exception = getattr(errors, name)
         # The code a caught error leaves on the record is the exception's own (or the transient one).
         assert code in (exception.code, errors.VendorTransientError.code), name
 
 
-def test_the_choice_branches_on_check_statuses_and_every_other_one_has_an_outcome() -> None:
-    choice = ASL["States"]["IsCoverReady"]
-    assert choice["Default"] == "FinalizeCover"
-    for rule in choice["Choices"]:
-        assert rule["Variable"] == "$.check.status"
-        assert CheckStatus(rule["StringEquals"]) == CheckStatus.IN_PROGRESS
+def test_a_check_that_returns_goes_to_finalize_and_every_status_it_returns_has_an_outcome() -> None:
+    check = ASL["States"]["CheckCoverStatus"]
+    assert check["Next"] == "FinalizeCover" and check["ResultPath"] == "$.check"
+    assert check["Parameters"]["attempt.$"] == "$$.State.RetryCount"  # the poll loop's round
     assert set(outcomes.CHECK_OUTCOMES) == set(CheckStatus) - {CheckStatus.IN_PROGRESS}
-    assert ASL["States"]["WaitForNextCheck"]["SecondsPath"] == "$.check.nextPollSeconds"
+    assert not any(state["Type"] == "Choice" for state in ASL["States"].values())  # no transition to spare
 
 
 def test_the_loop_is_bounded_well_under_the_history_limit() -> None:
@@ -253,15 +256,32 @@ def test_functions_run_python313_on_arm64_with_partial_batch_failures() -> None:
     assert "MaximumConcurrency" in sqs["ScalingConfig"]
 
 
-def test_poll_schedule_defaults_are_a_valid_schedule() -> None:
+def test_poll_schedule_defaults_are_a_valid_policy() -> None:
     p = TEMPLATE["Parameters"]
-    PollSchedule(
-        interval=p["PollIntervalSeconds"]["Default"],
-        deadline=p["PollMaxWaitSeconds"]["Default"],
-        backoff=p["PollBackoffRate"]["Default"],
+    FirstWaitPolicy(
+        fallback=p["PollFirstWaitSeconds"]["Default"],
+        minimum=p["PollFirstWaitMinSeconds"]["Default"],
+        maximum=p["PollFirstWaitMaxSeconds"]["Default"],
+        percentile=p["PollFirstWaitPercentile"]["Default"],
+        interval=p["PollInvocationIntervalSeconds"]["Default"],
         max_interval=p["PollMaxIntervalSeconds"]["Default"],
-        max_polls=p["PollMaxPolls"]["Default"],
     )
+
+
+def test_the_poll_loops_cadences_are_the_not_ready_errors_own() -> None:
+    """Each not-ready error's Retry block waits exactly its cadence, without jitter or backoff, with attempts
+    for the longest deadline at that cadence (the check ends the loop with TIMED_OUT before)."""
+    longest = TEMPLATE["Parameters"]["PollMaxWaitSeconds"]["MaxValue"]
+    for block in ASL["States"]["CheckCoverStatus"]["Retry"]:
+        (name,) = block["ErrorEquals"] if len(block["ErrorEquals"]) == 1 else ("-",)
+        error = getattr(errors, name, None)
+        if isinstance(error, type) and issubclass(error, errors.CoverNotReadyError):
+            assert (block["IntervalSeconds"], block["BackoffRate"], block["JitterStrategy"]) == (
+                error.cadence,
+                1,
+                "NONE",
+            )
+            assert block["MaxAttempts"] * error.cadence >= longest
 
 
 #: The CloudWatch Logs actions Step Functions logging needs; AWS supports only Resource "*" for them.

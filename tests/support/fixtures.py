@@ -34,7 +34,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[S
     parameters = {
         "VendorBaseUrl": emulator.base_url,
         "PollFirstWaitSeconds": 0,
-        "PollIntervalSeconds": 1,
+        "PollInvocationIntervalSeconds": 1,
         "PollMaxWaitSeconds": 30,
         "PollInvocationBudgetSeconds": 0,  # one status call per invocation, unless a test sets it
     }

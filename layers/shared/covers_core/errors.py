@@ -121,6 +121,43 @@ class AwsTransientError(CoverPipelineError):
         self.aws_code = aws_code
 
 
+class CoverNotReadyError(CoverPipelineError):
+    """The cover is still being made: the state machine calls the check again after this class's
+    ``cadence`` seconds (a Retry block of its own, which spends no attempt of any other: docs/design.md,
+    "The poll loop"). ``polls``: the status calls made so far, carried in the message."""
+
+    code = ErrorCode.RETRY_LATER
+    cadence: ClassVar[int] = 2
+
+    def __init__(self, message: str, *, polls: int = 0, calls: int = 0) -> None:
+        super().__init__(message)
+        self.polls = polls  # status calls for this cover so far
+        self.calls = calls  # of which this invocation made
+
+
+class PollAgainError(CoverNotReadyError):
+    """The check polled for its whole budget: poll on in a new invocation at once (2 s)."""
+
+    cadence = 2
+
+
+class PollSoonError(CoverNotReadyError):
+    """One status call per invocation (EXPRESS, or no in-invocation budget): the next in 5 s."""
+
+    cadence = 5
+
+
+class PollLaterError(CoverNotReadyError):
+    """A vendor whose covers take minutes, or one that answered 429: the next check in 30 s (no Lambda is
+    held while waiting)."""
+
+    cadence = 30
+
+
+#: The not-ready errors, by how long the state machine waits before the next check.
+NOT_READY_ERRORS: tuple[type[CoverNotReadyError], ...] = (PollAgainError, PollSoonError, PollLaterError)
+
+
 class EventClaimHeldError(CoverPipelineError):
     """Another finalize holds the right to publish the terminal event and has not published it (it may
     have been killed): retry once its lease has run out (the state machine does; docs/design.md)."""

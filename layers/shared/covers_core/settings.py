@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from covers_core.domain.reconcile import Timing
-from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling, PollSchedule
+from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling
 from covers_core.errors import ConfigError
 
 N = TypeVar("N", int, float)
@@ -117,11 +117,27 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class LearningSettings:
+    """Where the poll schedule's history lives, and the metadata field that names a cover's tenant
+    (empty: one schedule for every cover)."""
+
+    table_name: str
+    tenant_field: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LearningSettings:
+        return cls(
+            table_name=_text(env, "POLL_STATS_TABLE_NAME"),
+            tenant_field=_text(env, "FIRST_WAIT_TENANT_FIELD", allow_empty=True) or None,
+        )
+
+
+@dataclass(frozen=True)
 class FirstWaitSettings:
-    """The adaptive first wait: the policy, and the table holding what it learned."""
+    """The learned first wait and poll interval: the policy, and where its history lives."""
 
     policy: FirstWaitPolicy
-    table_name: str
+    learning: LearningSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FirstWaitSettings:
@@ -131,10 +147,12 @@ class FirstWaitSettings:
                 minimum=_number(env, "POLL_FIRST_WAIT_MIN_SECONDS", int, 0),
                 maximum=_number(env, "POLL_FIRST_WAIT_MAX_SECONDS", int, 0),
                 percentile=_number(env, "POLL_FIRST_WAIT_PERCENTILE", float, 0.0),
+                interval=_number(env, "POLL_INVOCATION_INTERVAL_SECONDS", int, 1),
+                max_interval=_number(env, "POLL_MAX_INTERVAL_SECONDS", int, 1),
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-        return cls(policy=policy, table_name=_text(env, "POLL_STATS_TABLE_NAME"))
+        return cls(policy=policy, learning=LearningSettings.from_env(env))
 
 
 @dataclass(frozen=True)
@@ -172,34 +190,25 @@ class StartSettings:
 
 @dataclass(frozen=True)
 class CheckSettings:
-    """CheckCoverStatusFunction."""
+    """CheckCoverStatusFunction (it reads and writes no table: the poll count travels in the workflow)."""
 
-    table_name: str
     vendor: VendorSettings
-    schedule: PollSchedule
+    deadline: int
+    max_polls: int
     polling: InvocationPolling
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CheckSettings:
-        interval = _number(env, "POLL_INTERVAL_SECONDS", int, 1)
         try:
-            schedule = PollSchedule(
-                interval=interval,
-                deadline=_number(env, "POLL_MAX_WAIT_SECONDS", int, 1),
-                backoff=_number(env, "POLL_BACKOFF_RATE", float, 1.0),
-                max_interval=_number(env, "POLL_MAX_INTERVAL_SECONDS", int, 1),
-                max_polls=_number(env, "POLL_MAX_POLLS", int, 1),
-            )
             polling = InvocationPolling(
-                budget=_number(env, "POLL_INVOCATION_BUDGET_SECONDS", int, 0),
-                interval=_number(env, "POLL_INVOCATION_INTERVAL_SECONDS", int, 1),
+                budget=_number(env, "POLL_INVOCATION_BUDGET_SECONDS", int, 0), interval=1
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         return cls(
-            table_name=_text(env, "COVERS_TABLE_NAME"),
             vendor=VendorSettings.from_env(env),
-            schedule=schedule,
+            deadline=_number(env, "POLL_MAX_WAIT_SECONDS", int, 1),
+            max_polls=_number(env, "POLL_MAX_POLLS", int, 1),
             polling=polling,
         )
 
@@ -212,7 +221,7 @@ class FinalizeSettings:
     archive_bucket: str | None
     archive_max_bytes: int
     archive_allow_loopback: bool
-    first_wait: FirstWaitSettings
+    learning: LearningSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> FinalizeSettings:
@@ -221,7 +230,7 @@ class FinalizeSettings:
             archive_bucket=_text(env, "ARCHIVE_BUCKET", allow_empty=True) or None,
             archive_max_bytes=_number(env, "ARCHIVE_MAX_BYTES", int, 1),
             archive_allow_loopback=_flag(env, "ARCHIVE_ALLOW_LOOPBACK"),
-            first_wait=FirstWaitSettings.from_env(env),
+            learning=LearningSettings.from_env(env),
         )
 
 

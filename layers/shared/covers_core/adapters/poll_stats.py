@@ -1,31 +1,31 @@
-"""The adaptive first wait, stored as ONE item of the small PollStatsTable (never in the covers table, so
-no list, scan or status path can mistake it for a cover).
-
-Finalize teaches it (one conditional write per SUCCEEDED cover, optimistic on ``count``); the start
-function reads it, at most once a minute per container."""
+"""What recent covers taught the poll schedule, in the small PollStatsTable (never in the covers table, so no
+list, scan or status path can mistake it for a cover): one item per key and minute, ``name`` =
+``fw|<key>|<minute>``, holding counters (``w<bucket>``, ``e<bucket>``, ``d<bucket>``:
+``covers_core.domain.first_wait``) that finalize adds to with one atomic ``ADD`` (no read-modify-write:
+nothing is lost at any rate) and that start containers read once a minute. Items expire (TTL) after the
+window they can be read in."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from decimal import Decimal
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from covers_core.adapters.aws import CONDITION_FAILED, aws_call
-from covers_core.domain.schedule import FirstWaitPolicy, LearnedWait
-from covers_core.errors import AwsTransientError
+from covers_core.adapters.aws import aws_call
+from covers_core.domain.first_wait import Counts, Observation, counts_from_item
 from covers_core.logic.ports import LearnedWaits
 
 log = logging.getLogger(__name__)
 
-#: The item's key, and its attribute names.
-FIRST_WAIT_KEY = "firstWait"
-NAME, SECONDS, COUNT = "name", "seconds", "count"
-#: Writers that lose the conditional write this many times give the observation up (best effort).
-WRITE_ATTEMPTS = 3
-#: How long the start function trusts its copy of the learned wait.
-READ_CACHE_SECONDS = 60.0
+#: The item key's attribute, and the TTL attribute (template.yaml: PollStatsTable).
+NAME, EXPIRES = "name", "expiresAt"
+#: Minutes a plan may look back (the newest ones first, until they hold enough covers).
+WINDOW_MINUTES = 60
+
+
+def item_name(key: str, minute: int) -> str:
+    return f"fw|{key}|{minute}"
 
 
 class LearnedWaitStore(LearnedWaits):
@@ -34,73 +34,31 @@ class LearnedWaitStore(LearnedWaits):
     def __init__(self, table: Any) -> None:
         self.table = table
 
-    def get(self) -> LearnedWait | None:
-        item = aws_call("DynamoDB GetItem", self.table.get_item, Key={NAME: FIRST_WAIT_KEY}).get("Item")
-        if not item:
-            return None
-        return LearnedWait(float(item[SECONDS]), int(item[COUNT]))
+    def observe(self, keys: Sequence[str], observation: Observation, now: datetime) -> None:
+        minute = int(now.timestamp()) // 60
+        added = observation.fields()
+        names = {f"#c{i}": name for i, name in enumerate(added)}
+        for key in keys:
+            aws_call(
+                "DynamoDB UpdateItem (poll stats)",
+                self.table.update_item,
+                Key={NAME: item_name(key, minute)},
+                UpdateExpression="ADD "
+                + ", ".join(f"#c{i} :one" for i in range(len(added)))
+                + " SET #x = if_not_exists(#x, :expires)",
+                ExpressionAttributeNames={**names, "#x": EXPIRES},
+                ExpressionAttributeValues={":one": 1, ":expires": (minute + WINDOW_MINUTES + 60) * 60},
+            )
 
-    def observe(self, policy: FirstWaitPolicy, *, ready_at_first_check: bool) -> LearnedWait | None:
-        """Apply one SUCCEEDED cover's lesson atomically; None when it could not be stored (best effort:
-        the schedule is an optimisation, never a reason to fail a finalize)."""
-        try:
-            for _ in range(WRITE_ATTEMPTS):
-                current = self.get()
-                learned = policy.observe(current, ready_at_first_check=ready_at_first_check)
-                if self._put(learned, current):
-                    return learned
-        except AwsTransientError:
-            log.warning("could not update the learned first wait", exc_info=True)
-            return None
-        log.info("the learned first wait was busy; observation dropped")
-        return None
-
-    def _put(self, learned: LearnedWait, current: LearnedWait | None) -> bool:
-        """Store ``learned`` unless another writer changed the item since ``current`` was read."""
-        if current is None:
-            condition: dict[str, Any] = {
-                "ConditionExpression": "attribute_not_exists(#n)",
-                "ExpressionAttributeNames": {"#n": NAME},
-            }
-        else:
-            condition = {
-                "ConditionExpression": "#c = :c",
-                "ExpressionAttributeNames": {"#c": COUNT},
-                "ExpressionAttributeValues": {":c": current.count},
-            }
-        item = {NAME: FIRST_WAIT_KEY, SECONDS: Decimal(f"{learned.seconds:.3f}"), COUNT: learned.count}
-        put = self.table.put_item
-        return (
-            aws_call("DynamoDB PutItem", put, tolerate={CONDITION_FAILED}, Item=item, **condition) is not None
-        )
-
-
-class CachedFirstWait:
-    """The first wait for a new execution: the policy applied to the stored learned wait, read at most
-    every ``ttl`` seconds (the fallback when the table cannot be read)."""
-
-    def __init__(
-        self,
-        store: LearnedWaitStore,
-        policy: FirstWaitPolicy,
-        *,
-        ttl: float = READ_CACHE_SECONDS,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.store = store
-        self.policy = policy
-        self.ttl = ttl
-        self.monotonic = monotonic
-        self._value: int | None = None
-        self._read_at = 0.0
-
-    def __call__(self) -> int:
-        now = self.monotonic()
-        if self._value is None or now - self._read_at >= self.ttl:
-            try:
-                self._value = self.policy.first_wait(self.store.get())
-            except AwsTransientError:
-                log.warning("could not read the learned first wait; using the fixed one", exc_info=True)
-                self._value = self.policy.fallback
-            self._read_at = now
-        return self._value
+    def recent(self, key: str, now: datetime) -> list[Counts]:
+        minute = int(now.timestamp()) // 60
+        names = [item_name(key, minute - back) for back in range(WINDOW_MINUTES)]
+        client = self.table.meta.client  # (the resource's client: Python values both ways)
+        request: dict[str, Any] = {self.table.name: {"Keys": [{NAME: n} for n in names]}}
+        found: dict[str, Counts] = {}
+        while request:
+            page = aws_call("DynamoDB BatchGetItem (poll stats)", client.batch_get_item, RequestItems=request)
+            for item in page.get("Responses", {}).get(self.table.name, []):
+                found[str(item[NAME])] = counts_from_item(item)
+            request = page.get("UnprocessedKeys") or {}
+        return [found[n] for n in names if n in found]

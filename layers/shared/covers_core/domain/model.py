@@ -174,36 +174,48 @@ class CoverStatus:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One status check's result: what the state machine stores at ``$.check`` and branches on."""
+    """How the status checks of a cover ended (SUCCESS, FAILED or TIMED_OUT): what the state machine stores
+    at ``$.check`` for finalize. ``first_wait``, ``ready_at_first_check`` and ``ready_after`` (seconds from
+    generation to ready, as well as the checks can tell) are what the poll schedule learns from."""
 
     status: CheckStatus
     poll_count: int
-    next_poll_seconds: int | None = None
     images: tuple[str, ...] = ()
     error: str | None = None
+    first_wait: int | None = None
+    ready_at_first_check: bool = False
+    ready_after: float | None = None
+    #: Status calls the last invocation made (for its metric; not part of the state).
+    calls: int = 1
 
     def to_state(self) -> dict[str, Any]:
         return {
             "status": self.status.value,
             "pollCount": self.poll_count,
-            "nextPollSeconds": self.next_poll_seconds,
             "images": list(self.images),
             "error": self.error,
+            "firstWaitSeconds": self.first_wait,
+            "readyAtFirstCheck": self.ready_at_first_check,
+            "readyAfterSeconds": self.ready_after,
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> CheckResult | None:
-        """The ``check`` result in a workflow state, or None when there is none. An unknown status is
-        kept as None-able by the caller: it raises ValueError."""
+        """The ``check`` result in a workflow state, or None when there is none. An unknown status
+        raises ValueError."""
         if not state:
             return None
         images = state.get("images") or []
+        ready_after = state.get("readyAfterSeconds")
+        first_wait = state.get("firstWaitSeconds")
         return cls(
             status=CheckStatus(str(state.get("status"))),
             poll_count=int(state.get("pollCount") or 0),
-            next_poll_seconds=state.get("nextPollSeconds"),
             images=tuple(u for u in images if isinstance(u, str) and u) if isinstance(images, list) else (),
             error=str(state["error"]) if state.get("error") else None,
+            first_wait=int(first_wait) if isinstance(first_wait, int | float) else None,
+            ready_at_first_check=state.get("readyAtFirstCheck") is True,
+            ready_after=float(ready_after) if isinstance(ready_after, int | float) else None,
         )
 
 
@@ -218,9 +230,13 @@ class WorkflowInput:
     generated_at: str
     first_wait_seconds: int
     correlation_id: str | None = None
+    #: Seconds between status checks after the first (learned with the first wait).
+    poll_interval_seconds: int = 3
 
     @classmethod
-    def for_record(cls, record: CoverRecord, first_wait_seconds: int) -> WorkflowInput:
+    def for_record(
+        cls, record: CoverRecord, first_wait_seconds: int, poll_interval_seconds: int = 3
+    ) -> WorkflowInput:
         if not record.cover_task_id or not record.generated_at:
             raise ValueError(f"record of {record.music_task_id} has no cover task yet")
         return cls(
@@ -229,6 +245,7 @@ class WorkflowInput:
             generated_at=record.generated_at,
             first_wait_seconds=first_wait_seconds,
             correlation_id=record.correlation_id,
+            poll_interval_seconds=poll_interval_seconds,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -238,5 +255,5 @@ class WorkflowInput:
             "generatedAt": self.generated_at,
             "correlationId": self.correlation_id,
             "firstWaitSeconds": self.first_wait_seconds,
-            "pollCount": 0,
+            "pollIntervalSeconds": self.poll_interval_seconds,
         }

@@ -26,6 +26,7 @@ from covers_core.errors import (
     FUNCTION_KILLED_ERRORS,
     LAMBDA_SERVICE_ERRORS,
     LAMBDA_THROTTLED,
+    NOT_READY_ERRORS,
     AwsTransientError,
     CoverTaskNotFoundError,
     ErrorCode,
@@ -47,6 +48,7 @@ RETRIED: dict[str, dict[str, tuple[str, ...]]] = {
         "transient": (VendorTransientError.__name__, VendorAmbiguousError.__name__),
         "blocked": (VendorAuthError.__name__, VendorCreditsExhaustedError.__name__),
         "not_found": (CoverTaskNotFoundError.__name__,),
+        **{f"not_ready_{e.cadence}s": (e.__name__,) for e in NOT_READY_ERRORS},
     },
     "FinalizeCover": {
         **_SERVICE,
@@ -63,6 +65,9 @@ RETRIED: dict[str, dict[str, tuple[str, ...]]] = {
 #: Retry blocks that wait out a lease rather than back off: no jitter, and their waits add up to more than
 #: the lease, so a retry always finds it lapsed (the right to publish held by a killed finalize).
 LEASE_WAITS: dict[str, int] = {"event_claim_held": EVENT_LEASE_SECONDS}
+#: Retry blocks that are the poll loop itself: a fixed wait (the error's cadence), no jitter, no backoff,
+#: and attempts enough for the longest deadline (the check ends the loop with TIMED_OUT at the deadline).
+CADENCES: dict[str, int] = {f"not_ready_{e.cadence}s": e.cadence for e in NOT_READY_ERRORS}
 
 #: What a failure the state machine caught after the check step becomes, by error name. Anything not
 #: listed ends as NEEDS_ATTENTION / INTERNAL_ERROR: the cover was paid for, so only the vendor's own
@@ -73,6 +78,8 @@ FAILURE_OUTCOMES: dict[str, tuple[Status, ErrorCode]] = {
     VendorAmbiguousError.__name__: (Status.NEEDS_ATTENTION, VendorTransientError.code),
     VendorAuthError.__name__: (Status.NEEDS_ATTENTION, VendorAuthError.code),
     VendorCreditsExhaustedError.__name__: (Status.NEEDS_ATTENTION, VendorCreditsExhaustedError.code),
+    # The poll loop ran out of attempts (the check's own deadline normally ends it first).
+    **dict.fromkeys((e.__name__ for e in NOT_READY_ERRORS), (Status.TIMED_OUT, ErrorCode.DEADLINE_EXCEEDED)),
     # The check could not run for hours (throttled past its long retry budget) or kept being killed.
     **dict.fromkeys(
         (LAMBDA_THROTTLED, *FUNCTION_KILLED_ERRORS), (Status.NEEDS_ATTENTION, ErrorCode.INTERNAL_ERROR)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from covers_core.domain.first_wait import Counts, estimate
+
 
 @dataclass(frozen=True)
 class PollSchedule:
@@ -58,53 +60,39 @@ ONE_CALL = InvocationPolling(budget=0, interval=1)
 
 
 @dataclass(frozen=True)
-class LearnedWait:
-    """The adaptive first wait as stored (one small item), and how many covers taught it."""
+class Plan:
+    """A new cover's schedule: seconds before its first status check, and between checks after it."""
 
-    seconds: float
-    count: int
-
-
-#: Step of the first-wait tracker in log space (about 1/step covers to follow a latency shift).
-FIRST_WAIT_STEP = 0.15
+    first_wait: int
+    poll_interval: int
 
 
 @dataclass(frozen=True)
 class FirstWaitPolicy:
-    """The first wait learned from outcomes: it tracks the ``percentile`` of the vendor's time-to-ready.
-
-    Each SUCCEEDED cover says one thing that is exact whatever the schedule: was it already ready at the
-    first status call (``poll_count == 1``)? A stochastic quantile tracker (Robbins-Monro, in log space)
-    moves the wait down by ``exp(-step * (1 - p))`` when it was, up by ``exp(step * p)`` when not, so it
-    settles where a fraction ``p`` of covers are ready before the first check. (An average of observed
-    latencies would be biased: a cover found ready at the first check only says it was ready by then.)
-    ``fallback`` (the template's PollFirstWaitSeconds) applies with no history; [``minimum``, ``maximum``]
-    bound it."""
+    """The first wait at ``percentile`` of the vendor's time to ready and the poll interval, learned from
+    recent covers (``covers_core.domain.first_wait``); ``fallback`` (the template's PollFirstWaitSeconds)
+    and ``interval`` (PollInvocationIntervalSeconds) apply until enough covers have taught it. The first wait
+    stays within [``minimum``, ``maximum``], the interval within [``interval``, ``max_interval``]."""
 
     fallback: int
     minimum: int
     maximum: int
     percentile: float
-    step: float = FIRST_WAIT_STEP
+    interval: int = 3
+    max_interval: int = 60
 
     def __post_init__(self) -> None:
         if not 0 <= self.minimum <= self.maximum or self.fallback < 0:
             raise ValueError("first wait: 0 <= minimum <= maximum and fallback >= 0")
-        if not 0 < self.percentile < 100 or not 0 < self.step <= 1:
-            raise ValueError("first wait: 0 < percentile < 100 and 0 < step <= 1")
+        if not 0 < self.percentile < 100:
+            raise ValueError("first wait: 0 < percentile < 100")
+        if not 1 <= self.interval <= self.max_interval:
+            raise ValueError("first wait: 1 <= interval <= max interval")
 
-    def first_wait(self, learned: LearnedWait | None) -> int:
+    def plan(self, counts: Counts | None) -> Plan:
+        learned = estimate(counts, self.percentile) if counts is not None else None
         if learned is None:
-            return self.fallback
-        return self._clamp(learned.seconds)
-
-    def observe(self, learned: LearnedWait | None, *, ready_at_first_check: bool) -> LearnedWait:
-        """The learned wait after one more SUCCEEDED cover."""
-        seconds = learned.seconds if learned is not None else float(self.fallback)
-        p = self.percentile / 100
-        seconds *= math.exp(self.step * (p - (1.0 if ready_at_first_check else 0.0)))
-        bounded = min(max(seconds, float(max(self.minimum, 1))), float(self.maximum))
-        return LearnedWait(bounded, (learned.count if learned is not None else 0) + 1)
-
-    def _clamp(self, seconds: float) -> int:
-        return max(self.minimum, min(self.maximum, round(seconds)))
+            return Plan(self.fallback, self.interval)
+        wait = max(self.minimum, min(self.maximum, round(learned.first_wait)))
+        interval = max(self.interval, min(self.max_interval, round(learned.poll_interval)))
+        return Plan(wait, interval)

@@ -1,41 +1,72 @@
-"""The check function's entry point: one status check of a cover task, for the wait/poll loop."""
+"""The check function's entry point: the status checks of a cover task, for the state machine's poll loop.
+
+One invocation polls the vendor every ``poll_interval`` seconds (the interval the start function learned
+with the first wait) for at most ``polling.budget`` seconds, and then:
+
+* returns a :class:`CheckResult` when the cover is done (SUCCESS, FAILED) or the deadline has passed
+  (TIMED_OUT): the state machine goes on to finalize;
+* raises a :class:`CoverNotReadyError` when it is not: the state machine's Retry block for that error calls
+  the check again after the error's cadence (docs/design.md, "The poll loop"). ``PollAgainError`` (2 s)
+  after a whole budget of polls; ``PollSoonError`` (5 s) or ``PollLaterError`` (30 s) when polling within
+  the invocation does not pay (no budget, as for EXPRESS; or an interval of 15 s and more, where a
+  waiting Lambda costs more than the state machine's wait, docs/performance.md). A 429 answer waits out its
+  ``Retry-After`` the same way, spending none of the workflow's retries for vendor errors.
+
+Nothing is written here: the poll count travels in the state machine's data and finalize records it.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from covers_core.domain.model import CheckResult, CheckStatus, CoverStatus, VendorStatus, parse_iso
-from covers_core.domain.schedule import ONE_CALL, InvocationPolling, PollSchedule
-from covers_core.errors import AwsTransientError, BadRequestError, VendorTransientError
-from covers_core.logic.ports import RecordStore, Vendor
+from covers_core.domain.schedule import ONE_CALL, InvocationPolling
+from covers_core.errors import (
+    BadRequestError,
+    CoverNotReadyError,
+    PollAgainError,
+    PollLaterError,
+    PollSoonError,
+    VendorTransientError,
+)
+from covers_core.logic.ports import Vendor
 
 log = logging.getLogger(__name__)
+#: Poll intervals from which an invocation makes one call and lets the state machine wait: a Lambda
+#: second costs about 1/15 of a state transition (docs/performance.md, "Where the waiting happens").
+WAIT_IN_WORKFLOW_FROM_SECONDS = 15
 
 
 @dataclass(frozen=True)
 class CheckInput:
-    """The workflow state a check reads: the execution input plus ``check`` from the previous poll."""
+    """What the state machine passes the check: the execution input and how often it retried it."""
 
     music_task_id: str
     cover_task_id: str
     generated_at: datetime
-    poll_count: int
+    first_wait: int = 0
+    poll_interval: int = 3
+    #: The state machine's retries of this check so far (``$$.State.RetryCount``): 0 = the first check.
+    attempt: int = 0
+    #: Status calls made by the earlier attempts (from the not-ready error's count, when the ASL passes it).
+    polls_before: int = 0
     correlation_id: str | None = None
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> CheckInput:
         try:
-            previous = state.get("check") or {}
             return cls(
                 music_task_id=str(state["musicTaskId"]),
                 cover_task_id=str(state["coverTaskId"]),
                 generated_at=parse_iso(str(state["generatedAt"])),
-                poll_count=int(previous.get("pollCount", state.get("pollCount", 0))),
+                first_wait=int(state.get("firstWaitSeconds") or 0),
+                poll_interval=max(1, int(state.get("pollIntervalSeconds") or 3)),
+                attempt=int(state.get("attempt") or 0),
                 correlation_id=state.get("correlationId"),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -43,84 +74,113 @@ class CheckInput:
 
 
 class CoverChecker:
-    """Polls the vendor for one cover task: every ``polling.interval`` seconds inside one invocation for
-    at most ``polling.budget`` seconds, then hands the wait back to the workflow (IN_PROGRESS)."""
+    """Polls the vendor for one cover task (see the module docstring)."""
 
     def __init__(
         self,
         vendor: Vendor,
-        schedule: PollSchedule,
-        store: RecordStore,
         *,
+        deadline: int,
+        max_polls: int,
         polling: InvocationPolling = ONE_CALL,
         call_seconds: float = 0.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.vendor = vendor
-        self.schedule = schedule
-        self.store = store
+        self.deadline = deadline
+        self.max_polls = max_polls
         self.polling = polling
         self.call_seconds = call_seconds  # the longest one status call may take (kept free at the end)
         self.clock = clock
         self.sleep = sleep
 
     def check(self, state: CheckInput, *, time_left: Callable[[], float] | None = None) -> CheckResult:
-        """Poll until the vendor answers SUCCESS/FAILED, the deadline passes, or the invocation's budget
-        (or ``time_left``, the function's remaining seconds, minus one more call) runs out.
-
-        Vendor errors propagate as typed exceptions (the state machine retries them), with one exception:
-        a transient error (VendorTransientError, incl. ambiguous) after this invocation already had an
-        answer returns IN_PROGRESS with the polls counted so far, so the workflow's Wait (not a Retry
-        attempt) spaces the next call and the answered polls are not lost from the count. Blocked (401/402)
-        and not-found errors always raise: their own Retry policies apply."""
+        """Poll until done, the deadline, or the invocation's budget (then raise the not-ready error)."""
         started = self.clock()
-        polls = state.poll_count
+        in_invocation = self.polling.budget > 0 and state.poll_interval < WAIT_IN_WORKFLOW_FROM_SECONDS
+        before = polls = self._polls_before(state)
+        last_in_progress: float | None = None
         while True:
+            elapsed = (self.clock() - state.generated_at).total_seconds()
             try:
                 status = self.vendor.status(state.cover_task_id)
-            except VendorTransientError:
-                if polls == state.poll_count:
-                    raise
-                log.warning("transient vendor error mid-invocation; waiting in the workflow", exc_info=True)
-                wait = self.schedule.next_wait(polls, (self.clock() - state.generated_at).total_seconds())
-                result = CheckResult(CheckStatus.IN_PROGRESS, polls, next_poll_seconds=wait or 1)
-                break
+            except VendorTransientError as exc:
+                if exc.http_status == 429:  # slow down without spending the transient retries
+                    message = f"vendor rate limit (429): checking again later ({exc.message})"
+                    raise PollLaterError(message, polls=polls, calls=polls - before + 1) from exc
+                if polls == before:
+                    raise  # the state machine's Retry for vendor errors (backoff, jitter)
+                log.warning("transient vendor error mid-invocation; checking again at once", exc_info=True)
+                message = f"vendor error after {polls} polls: {exc.message}"
+                raise PollAgainError(message, polls=polls, calls=polls - before + 1) from exc
             polls += 1
-            now = self.clock()
-            elapsed = (now - state.generated_at).total_seconds()
-            result = self._result(status, polls, elapsed)
-            if result.status != CheckStatus.IN_PROGRESS or not self._may_poll_again(started, now, time_left):
-                break
-            self.sleep(min(self.polling.interval, max(1.0, self.schedule.deadline - elapsed)))
-        self._record(state.music_task_id, polls)
-        return result
+            elapsed = (self.clock() - state.generated_at).total_seconds()
+            if status.status != VendorStatus.IN_PROGRESS:
+                return replace(
+                    self._done(state, status, polls, last_in_progress, elapsed), calls=polls - before
+                )
+            if elapsed >= self.deadline or polls >= self.max_polls:
+                return CheckResult(
+                    CheckStatus.TIMED_OUT,
+                    polls,
+                    error=(
+                        f"still IN_PROGRESS after {polls} polls and {int(elapsed)}s "
+                        f"(deadline {self.deadline}s, at most {self.max_polls} polls)"
+                    ),
+                    first_wait=state.first_wait,
+                    calls=polls - before,
+                )
+            last_in_progress = elapsed
+            if not (in_invocation and self._may_poll_again(started, state.poll_interval, time_left)):
+                raise self._not_ready(state, in_invocation, polls, polls - before, elapsed)
+            self.sleep(min(state.poll_interval, max(1.0, self.deadline - elapsed)))
 
-    def _result(self, status: CoverStatus, polls: int, elapsed: float) -> CheckResult:
-        if status.status != VendorStatus.IN_PROGRESS:
-            outcome = CheckStatus(status.status.value)
-            return CheckResult(outcome, polls, images=status.images, error=status.error)
-        wait = self.schedule.next_wait(polls, elapsed)
-        if wait is None:
-            return CheckResult(
-                CheckStatus.TIMED_OUT,
-                polls,
-                error=(
-                    f"still IN_PROGRESS after {polls} polls and {int(elapsed)}s "
-                    f"(deadline {self.schedule.deadline}s, at most {self.schedule.max_polls} polls)"
-                ),
-            )
-        return CheckResult(CheckStatus.IN_PROGRESS, polls, next_poll_seconds=wait)
+    def _polls_before(self, state: CheckInput) -> int:
+        """Status calls of the earlier attempts: each made its whole budget's worth (in the invocation
+        mode the interval gives), except where a vendor error cut one short (then this over-counts)."""
+        if state.attempt == 0:
+            return 0
+        per_attempt = 1
+        if self.polling.budget > 0 and state.poll_interval < WAIT_IN_WORKFLOW_FROM_SECONDS:
+            per_attempt = 1 + self.polling.budget // state.poll_interval
+        return state.attempt * per_attempt
+
+    def _done(
+        self,
+        state: CheckInput,
+        status: CoverStatus,
+        polls: int,
+        last_in_progress: float | None,
+        elapsed: float,
+    ) -> CheckResult:
+        first = state.attempt == 0 and last_in_progress is None
+        # Ready between the last IN_PROGRESS answer (or the interval before this one) and this answer.
+        since = last_in_progress if last_in_progress is not None else max(elapsed - state.poll_interval, 0.0)
+        return CheckResult(
+            CheckStatus(status.status.value),
+            polls,
+            images=status.images,
+            error=status.error,
+            first_wait=state.first_wait,
+            ready_at_first_check=first,
+            ready_after=state.first_wait if first else (since + elapsed) / 2,
+        )
+
+    def _not_ready(
+        self, state: CheckInput, in_invocation: bool, polls: int, calls: int, elapsed: float
+    ) -> CoverNotReadyError:
+        message = f"IN_PROGRESS after {polls} polls and {int(elapsed)}s"
+        if in_invocation:
+            return PollAgainError(message, polls=polls, calls=calls)
+        if state.poll_interval >= PollLaterError.cadence:
+            return PollLaterError(message, polls=polls, calls=calls)
+        return PollSoonError(message, polls=polls, calls=calls)
 
     def _may_poll_again(
-        self, started: datetime, now: datetime, time_left: Callable[[], float] | None
+        self, started: datetime, interval: int, time_left: Callable[[], float] | None
     ) -> bool:
-        if not self.polling.may_poll_again((now - started).total_seconds()):
+        spent = (self.clock() - started).total_seconds()
+        if spent + interval > self.polling.budget:
             return False
-        return time_left is None or time_left() > self.polling.interval + self.call_seconds
-
-    def _record(self, music_task_id: str, polls: int) -> None:
-        try:
-            self.store.record_poll(music_task_id, polls, self.clock())
-        except AwsTransientError:  # progress display only; the outcome does not depend on it
-            log.warning("could not record poll count", exc_info=True)
+        return time_left is None or time_left() > interval + self.call_seconds

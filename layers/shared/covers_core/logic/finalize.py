@@ -19,6 +19,7 @@ from covers_core.domain import outcomes
 from covers_core.domain.events import EVENT_LEASE_SECONDS
 from covers_core.domain.model import (
     LISTED_WHEN_ENDED,
+    CheckResult,
     CoverRecord,
     CoverRequest,
     ImageCopy,
@@ -39,7 +40,7 @@ class Finalizer:
         publisher: EventBus,
         *,
         archiver: Archiver | None = None,
-        learn: Callable[[CoverRecord], object] | None = None,
+        learn: Callable[[CoverRecord, CheckResult | None], object] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
@@ -57,6 +58,7 @@ class Finalizer:
         cover_task_id: str | None = None,
         generated_at: str | None = None,
         skip_archive: str | None = None,
+        check: CheckResult | None = None,
     ) -> CoverRecord:
         """Record ``outcome`` (unless the record is already terminal) and publish its event once.
         ``skip_archive`` (the safety net's reason) records the images as not archived instead of
@@ -89,7 +91,7 @@ class Finalizer:
             self.publish_once(record)
             return record
         if self.learn is not None and record.status == Status.SUCCEEDED:
-            self.learn(record)  # once per cover: only the call whose write won (best effort, never raises)
+            self.learn(record, check)  # once per cover: only the call whose write won (best effort)
         self._publish(record)  # the terminal write took the right to publish
         return record
 
@@ -107,6 +109,7 @@ class Finalizer:
             cover_task_id=state.get("coverTaskId"),
             generated_at=state.get("generatedAt"),
             skip_archive=outcomes.finalize_failure_reason(failed_before) if failed_before else None,
+            check=_check(state),
         )
 
     def publish_once(self, record: CoverRecord) -> bool:
@@ -136,3 +139,10 @@ class Finalizer:
             raise
         close = record.status not in LISTED_WHEN_ENDED  # operators list (and resume) these
         self.store.event_published(record.music_task_id, event_id, self.clock(), close=close)
+
+
+def _check(state: Mapping[str, Any]) -> CheckResult | None:
+    try:
+        return CheckResult.from_state(state.get("check") or {})
+    except ValueError:
+        return None

@@ -9,11 +9,12 @@ fake cannot drift from the conditional semantics it stands in for (docs/design.m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from covers_core.domain.claim import Claim, Settled
+from covers_core.domain.first_wait import Counts, Observation
 from covers_core.domain.model import (
     CoverError,
     CoverRecord,
@@ -24,7 +25,6 @@ from covers_core.domain.model import (
     WorkflowInput,
 )
 from covers_core.domain.outcomes import Ending
-from covers_core.domain.schedule import FirstWaitPolicy, LearnedWait
 
 
 class RecordStore(Protocol):
@@ -158,13 +158,14 @@ class DeadLetterSink(Protocol):
 
 
 class LearnedWaits(Protocol):
-    """What the adaptive first wait has learned so far."""
+    """What recent covers taught the poll schedule: counters per minute and key (all covers, a tenant)."""
 
-    def get(self) -> LearnedWait | None:
-        """The stored learned wait, or None with no history."""
+    def recent(self, key: str, now: datetime) -> list[Counts]:
+        """The key's counters of the last minutes, newest first (minutes with nothing left out)."""
 
-    def observe(self, policy: FirstWaitPolicy, *, ready_at_first_check: bool) -> LearnedWait | None:
-        """Learn from one SUCCEEDED cover (best effort: None when it could not be stored)."""
+    def observe(self, keys: Sequence[str], observation: Observation, now: datetime) -> None:
+        """Add one cover's observation to this minute's counters of each key (atomic: nothing is lost
+        to a concurrent writer). Raises ``AwsTransientError``."""
 
 
 class Archiver(Protocol):

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from covers_core.domain import outcomes
 from covers_core.domain.claim import Claim, Settled
 from covers_core.domain.model import CoverError, CoverRecord, CoverRequest, Status, WorkflowInput
+from covers_core.domain.schedule import Plan
 from covers_core.errors import (
     AwsTransientError,
     CoverAlreadyExistsError,
@@ -74,7 +75,7 @@ class CoverStarter:
         *,
         claim_lease_seconds: int,
         not_found_attempts: int,
-        first_wait_seconds: Callable[[], int],
+        plan: Callable[[Mapping[str, Any]], Plan],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -84,7 +85,7 @@ class CoverStarter:
         self.finalizer = finalizer
         self.claim_lease_seconds = claim_lease_seconds
         self.not_found_attempts = not_found_attempts
-        self.first_wait_seconds = first_wait_seconds
+        self.plan = plan  # the first wait and poll interval of a new cover, by its metadata (tenant)
         self.clock = clock
         self.sleep = sleep
 
@@ -181,7 +182,8 @@ class CoverStarter:
         return StartResult.of(record, "duplicate")
 
     def _start_workflow(self, record: CoverRecord, action: Action) -> StartResult:
-        arn = self.workflow.start(WorkflowInput.for_record(record, self.first_wait_seconds()))
+        plan = self.plan(record.metadata)
+        arn = self.workflow.start(WorkflowInput.for_record(record, plan.first_wait, plan.poll_interval))
         self.store.record_execution(record.music_task_id, arn, self.clock())
         return StartResult.of(record.with_execution(arn), action)
 

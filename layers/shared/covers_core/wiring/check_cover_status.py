@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from covers_core.adapters import aws
-from covers_core.adapters.records import CoverStore
 from covers_core.adapters.secrets import api_key_reader
 from covers_core.adapters.vendor import VendorClient, new_session
 from covers_core.logic.check import CoverChecker
@@ -22,8 +20,8 @@ def checker() -> CoverChecker:
     )
     return CoverChecker(
         vendor,
-        s.schedule,
-        CoverStore(aws.table(s.table_name)),
+        deadline=s.deadline,
+        max_polls=s.max_polls,
         polling=s.polling,
         call_seconds=s.vendor.longest_call_seconds,
     )

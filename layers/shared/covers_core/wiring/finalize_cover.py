@@ -7,6 +7,7 @@ from covers_core.adapters.eventbus import EventPublisher
 from covers_core.adapters.poll_stats import LearnedWaitStore
 from covers_core.adapters.records import CoverStore
 from covers_core.logic.finalize import Finalizer
+from covers_core.logic.learning import Teacher
 from covers_core.logic.ports import Archiver
 from covers_core.settings import FinalizeSettings
 from covers_core.wiring import per_container
@@ -25,12 +26,7 @@ def finalizer() -> Finalizer:
         )
         archiver = ImageArchiver(aws.client("s3"), s.archive_bucket, fetcher)
     publisher = EventPublisher(aws.client("events"), s.records.bus_name, s.records.event_source)
-    learned = LearnedWaitStore(aws.table(s.first_wait.table_name))
+    teacher = Teacher(LearnedWaitStore(aws.table(s.learning.table_name)), s.learning.tenant_field)
     return Finalizer(
-        CoverStore(aws.table(s.records.table_name)),
-        publisher,
-        archiver=archiver,
-        learn=lambda record: learned.observe(
-            s.first_wait.policy, ready_at_first_check=record.poll_count == 1
-        ),
+        CoverStore(aws.table(s.records.table_name)), publisher, archiver=archiver, learn=teacher.learn
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from covers_core.adapters import aws
 from covers_core.adapters.eventbus import EventPublisher
-from covers_core.adapters.poll_stats import CachedFirstWait, LearnedWaitStore
+from covers_core.adapters.poll_stats import LearnedWaitStore
 from covers_core.adapters.queues import DeadLetters, RequestQueue
 from covers_core.adapters.records import CoverStore
 from covers_core.adapters.secrets import api_key_reader
@@ -12,6 +12,7 @@ from covers_core.adapters.vendor import VendorClient, new_session
 from covers_core.adapters.workflow import WorkflowStarter
 from covers_core.logic.batch import StartBatch
 from covers_core.logic.finalize import Finalizer
+from covers_core.logic.learning import Planner
 from covers_core.logic.start import CoverStarter
 from covers_core.settings import StartSettings
 from covers_core.wiring import per_container
@@ -40,9 +41,11 @@ def starter() -> CoverStarter:
         Finalizer(store, publisher),  # the start function's outcomes have no images to archive
         claim_lease_seconds=s.claim_lease_seconds,
         not_found_attempts=s.not_found_attempts,
-        first_wait_seconds=CachedFirstWait(
-            LearnedWaitStore(aws.table(s.first_wait.table_name)), s.first_wait.policy
-        ),
+        plan=Planner(
+            LearnedWaitStore(aws.table(s.first_wait.learning.table_name)),
+            s.first_wait.policy,
+            s.first_wait.learning.tenant_field,
+        ).plan,
     )
 
 

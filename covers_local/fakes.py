@@ -381,6 +381,9 @@ class FakeVendor:
     covers: dict[str, str] = field(default_factory=dict)  # music task id -> cover task id
     credits_charged: dict[str, int] = field(default_factory=dict)
     status_calls: int = 0
+    #: Cover task id -> when it is ready (by ``clock``): the time-based alternative to ``ready``.
+    ready_at: dict[str, datetime] = field(default_factory=dict)
+    clock: Callable[[], datetime] | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def generate(self, music_task_id: str) -> str:
@@ -398,6 +401,9 @@ class FakeVendor:
         self.status_calls += 1
         if self.status_errors.get(cover_task_id):
             raise self.status_errors[cover_task_id].pop(0)
+        due = self.ready_at.get(cover_task_id)
+        if due is not None and self.clock is not None and self.clock() >= due:
+            self.ready.add(cover_task_id)
         if self.ready_at_once or cover_task_id in self.ready:
             return CoverStatus(cover_task_id, VendorStatus.SUCCESS, images=self.images)
         return CoverStatus(cover_task_id, VendorStatus.IN_PROGRESS)

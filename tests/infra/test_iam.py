@@ -43,7 +43,7 @@ from covers_core.adapters.archive import ImageArchiver
 from covers_core.adapters.records import CoverStore, open_shard
 from covers_core.domain.model import iso
 from covers_core.domain.signature import sign
-from covers_core.errors import AwsTransientError
+from covers_core.errors import AwsTransientError, CoverNotReadyError
 from moto import mock_aws
 
 from covers_local import moto_patches
@@ -224,12 +224,13 @@ def run_every_aws_code_path(stack: Stack, emulator: VendorEmulator, monkeypatch:
     assert stack.record("made-elsewhere")["status"] == "REJECTED"
     assert stack.record("blocked-1")["status"] == "BLOCKED"
 
-    # check: in progress (the poll count is recorded), then done
+    # check: in progress (it writes nothing: the poll loop is the workflow's), then done
     ready_after = emulator.config.ready_after
     emulator.config.ready_after = (60.0, 60.0)
     invoke("start_cover", sqs_event({"musicTaskId": "slow"}))
     emulator.config.ready_after = ready_after
-    assert invoke("check_cover_status", check_input(stack, "slow"))["status"] == "IN_PROGRESS"
+    with pytest.raises(CoverNotReadyError):
+        invoke("check_cover_status", check_input(stack, "slow"))
     state = check_input(stack, "ok")
     state["check"] = invoke("check_cover_status", state)
     assert state["check"]["status"] == "SUCCESS"

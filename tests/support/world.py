@@ -10,7 +10,8 @@ from typing import Any
 
 from covers_core.domain.model import CoverRecord, WorkflowInput
 from covers_core.domain.reconcile import Timing
-from covers_core.domain.schedule import ONE_CALL, InvocationPolling, PollSchedule
+from covers_core.domain.schedule import ONE_CALL, InvocationPolling, Plan
+from covers_core.errors import CoverNotReadyError
 from covers_core.logic.batch import Message, StartBatch
 from covers_core.logic.check import CheckInput, CoverChecker
 from covers_core.logic.finalize import Finalizer
@@ -29,7 +30,6 @@ from covers_local.fakes import (
     Journal,
     Killed,
     MemoryRecordStore,
-    constant,
 )
 
 #: The template's defaults that the logic objects take as arguments.
@@ -39,7 +39,7 @@ MAX_RECEIVES = 5
 #: The reconciler's timing with the template's defaults (visibility 180 s x 5 receives + the lease).
 TIMING = Timing(redelivery_seconds=180 * MAX_RECEIVES + CLAIM_LEASE_SECONDS, deadline_seconds=900)
 RECONCILE_INTERVAL_SECONDS = 300
-SCHEDULE = PollSchedule(interval=2, deadline=900, backoff=1.0, max_interval=60, max_polls=500)
+DEADLINE, MAX_POLLS = 900, 500
 
 
 @dataclass
@@ -48,10 +48,12 @@ class World:
     clock: FakeClock = field(default_factory=FakeClock)
 
     definition: dict[str, Any] = field(default_factory=load_definition)
+    #: The first wait and poll interval the start function gives every cover.
+    plan: Plan = field(default_factory=lambda: Plan(20, 3))
 
     def __post_init__(self) -> None:
         self.store = MemoryRecordStore(self.journal)
-        self.vendor = FakeVendor(self.journal)
+        self.vendor = FakeVendor(self.journal, clock=self.clock.now)
         self.workflows = FakeWorkflows(self.journal)
         self.events = FakeEventBus(self.journal)
         self.requests = FakeRequestQueue(self.journal)
@@ -63,7 +65,7 @@ class World:
     def finalizer(self, archiver: Archiver | None = None) -> Finalizer:
         return Finalizer(self.store, self.events, archiver=archiver, clock=self.clock.now)
 
-    def starter(self, *, first_wait: int = 20) -> CoverStarter:
+    def starter(self) -> CoverStarter:
         return CoverStarter(
             self.store,
             self.vendor,
@@ -71,7 +73,7 @@ class World:
             self.finalizer(),
             claim_lease_seconds=CLAIM_LEASE_SECONDS,
             not_found_attempts=NOT_FOUND_ATTEMPTS,
-            first_wait_seconds=constant(first_wait),
+            plan=lambda metadata: self.plan,
             clock=self.clock.now,
             sleep=self._sleep,
         )
@@ -100,7 +102,12 @@ class World:
 
     def checker(self, polling: InvocationPolling = ONE_CALL) -> CoverChecker:
         return CoverChecker(
-            self.vendor, SCHEDULE, self.store, polling=polling, clock=self.clock.now, sleep=self._sleep
+            self.vendor,
+            deadline=DEADLINE,
+            max_polls=MAX_POLLS,
+            polling=polling,
+            clock=self.clock.now,
+            sleep=self._sleep,
         )
 
     def _sleep(self, seconds: float) -> None:
@@ -124,23 +131,26 @@ class World:
     def check_state(self, music_task_id: str) -> dict[str, Any]:
         return self.execution_input(music_task_id).to_state()
 
-    def run_workflow(self, music_task_id: str, *, polling: InvocationPolling = ONE_CALL) -> CoverRecord:
-        """The state machine's happy path: check until not IN_PROGRESS, then finalize."""
-        from covers_core.domain import outcomes
-
-        state = self.check_state(music_task_id)
+    def check_until_done(
+        self, state: dict[str, Any], polling: InvocationPolling = ONE_CALL
+    ) -> dict[str, Any]:
+        """The poll loop as the state machine runs it: the check again after each not-ready error's
+        cadence (``attempt``: ``$$.State.RetryCount``), until it returns; the state with ``check`` set."""
+        attempt = 0
         while True:
-            result = self.checker(polling).check(CheckInput.from_state(state))
-            state["check"] = result.to_state()
-            if result.status.value != "IN_PROGRESS":
-                break
-            self.clock.advance(result.next_poll_seconds or 1)
-        return self.finalizer().finish(
-            music_task_id,
-            outcomes.from_workflow(state),
-            cover_task_id=state["coverTaskId"],
-            generated_at=state["generatedAt"],
-        )
+            try:
+                result = self.checker(polling).check(CheckInput.from_state({**state, "attempt": attempt}))
+            except CoverNotReadyError as exc:
+                self.clock.advance(exc.cadence)
+                attempt += 1
+                continue
+            return {**state, "check": result.to_state()}
+
+    def run_workflow(self, music_task_id: str, *, polling: InvocationPolling = ONE_CALL) -> CoverRecord:
+        """The state machine's happy path: the first wait, the poll loop, then finalize."""
+        state = self.check_state(music_task_id)
+        self.clock.advance(state["firstWaitSeconds"])
+        return self.finalizer().finish_workflow(self.check_until_done(state, polling))
 
     def run_finalize_states(
         self,

@@ -18,6 +18,7 @@ Nothing is written here: the poll count travels in the state machine's data and 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -173,9 +174,11 @@ class CoverChecker:
         message = f"IN_PROGRESS after {polls} polls and {int(elapsed)}s"
         if in_invocation:
             return PollAgainError(message, polls=polls, calls=calls)
-        if state.poll_interval >= PollLaterError.cadence:
-            return PollLaterError(message, polls=polls, calls=calls)
-        return PollSoonError(message, polls=polls, calls=calls)
+        # The workflow's cadence nearest the poll interval (in ratio: 20 s is nearer 30 s than 5 s).
+        error = min(
+            (PollSoonError, PollLaterError), key=lambda e: abs(math.log(state.poll_interval / e.cadence))
+        )
+        return error(message, polls=polls, calls=calls)
 
     def _may_poll_again(
         self, started: datetime, interval: int, time_left: Callable[[], float] | None

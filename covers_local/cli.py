@@ -44,6 +44,8 @@ DEMO_TASKS = [
 ]
 #: Resumed by the demo once the emulator has made its cover (``covers resume``; no new credit).
 DEMO_RESUME = ("slow-demo-track-009", "SUCCEEDED")
+#: Blocked while the credits are out, its message given up on; repaired by the reconciler once they are back.
+DEMO_REPAIR = ("blocked-demo-track-010", "SUCCEEDED")
 LOG_FILE = ".covers-local.log"
 #: Where ``covers local-stack`` writes the ``--env-vars`` file for ``sam local`` (and ``covers invoke``).
 LOCAL_ENV_FILE = ".aws-sam/local-env.json"
@@ -112,6 +114,7 @@ def run_local(
     log_path: Path | None = None,
     read_status_of: str | None = None,
     resume: Sequence[str] = (),
+    repair: Sequence[str] = (),
     template_schedule: bool = False,
 ) -> dict[str, Any]:
     """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}.
@@ -160,6 +163,9 @@ def run_local(
             summary["resumed"] = [
                 _resume_local(stack, task_id, own_emulator, console, timeout) for task_id in resume
             ]
+            summary["repaired"] = [
+                _repair_local(stack, task_id, own_emulator, console, timeout) for task_id in repair
+            ]
             return summary
     finally:
         if own_emulator is not None and emulator is None:
@@ -187,6 +193,49 @@ def _resume_local(
     stack.run([task_id], timeout=timeout, on_change=change)
     events = [e for e in stack.events[already:] if e["detail"]["musicTaskId"] == task_id]
     return {"musicTaskId": task_id, "statuses": path, "events": events}
+
+
+def _repair_local(
+    stack: Any, task_id: str, emulator: VendorEmulator | None, console: Console, timeout: float
+) -> dict[str, Any]:
+    """The demo's reconciler repair: ``task_id`` is refused for want of credits (BLOCKED) until its message
+    is given up on (the dead-letter queue); the credits come back; one reconciler run queues it again."""
+    if emulator is None:
+        raise CommandError("a repair in a local run needs the built-in emulator")
+    credits, emulator.credits = emulator.credits, 0
+    stack.submit([{"musicTaskId": task_id}])
+    path: list[str] = []
+
+    def change(task: str, old: str | None, new: str, record: dict[str, Any]) -> None:
+        if task == task_id and (not path or new != path[-1]):
+            console.change(task, path[-1] if path else None, new, record)
+            path.append(new)
+
+    deadline = time.monotonic() + timeout
+    while not any(_names(d, task_id) for d in stack.read_dead_letters()):  # its last delivery gives up
+        if time.monotonic() > deadline:
+            raise CommandError(f"{task_id} never reached the dead-letter queue")
+        if not stack.pump():
+            time.sleep(0.2)
+        for task, record in stack.read_records([task_id]).items():
+            change(task, None, str(record["status"]), record)
+    # The reconciler leaves a record alone while its claim could still be live (the lease).
+    time.sleep(stack.settings.claim_lease_seconds + 1)
+    emulator.recharge(credits)
+    console.say("credits are back: the reconciler runs (every ReconcileIntervalMinutes when deployed)")
+    report = stack.reconcile()
+    console.say(f"reconciler: {json.dumps(report['repaired'])} (examined {report['examined']} open records)")
+    already = len(stack.events)
+    stack.run([task_id], timeout=timeout, on_change=change)
+    events = [e for e in stack.events[already:] if e["detail"]["musicTaskId"] == task_id]
+    return {"musicTaskId": task_id, "statuses": path, "repaired": report["repaired"], "events": events}
+
+
+def _names(dead_letter: dict[str, Any], task_id: str) -> bool:
+    try:
+        return json.loads(dead_letter["body"]).get("musicTaskId") == task_id
+    except (ValueError, AttributeError):
+        return False
 
 
 def _summary(
@@ -285,6 +334,12 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
         console.say(
             f"resumed {resumed['musicTaskId']}: {' -> '.join(resumed['statuses'])}  (new events: {new})"
         )
+    for repaired in summary.get("repaired", []):
+        new = ", ".join(f"{e['detail-type']} {e['detail']['status']}" for e in repaired["events"]) or "none"
+        console.say(
+            f"repaired by the reconciler ({', '.join(repaired['repaired']) or 'nothing'}): "
+            f"{repaired['musicTaskId']}: {' -> '.join(repaired['statuses'])}  (new events: {new})"
+        )
 
 
 def status_api_line(music_task_id: str, status: int, body: dict[str, Any]) -> str:
@@ -338,6 +393,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.say(f"  {task_id:<26} expect {expected:<16} {what}")
     console.say("  plus: a duplicate message for demo-track-001 (must not spend a second credit),")
     console.say("        and a message that is not JSON (must land in the dead-letter queue)")
+    console.say(f"  then {DEMO_REPAIR[0]}: refused while the credits are out, given up on by the queue;")
+    console.say("        the reconciler queues it again once they are back (no operator step)")
     emulator = VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0), seed=7))
     emulator.serve()
     try:
@@ -354,6 +411,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             emulator=emulator,
             read_status_of=DEMO_TASKS[0][0],
             resume=[DEMO_RESUME[0]],
+            repair=[DEMO_REPAIR[0]],
         )
     finally:
         emulator.close()
@@ -372,6 +430,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for resumed in summary["resumed"]:
         if resumed["statuses"][-1] != DEMO_RESUME[1]:
             mismatches.append((resumed["musicTaskId"], resumed["statuses"][-1], DEMO_RESUME[1]))
+    for repaired in summary["repaired"]:
+        if repaired["statuses"][-1:] != [DEMO_REPAIR[1]] or repaired["repaired"] != {"Requeue": 1}:
+            mismatches.append((repaired["musicTaskId"], repaired["statuses"][-1], DEMO_REPAIR[1]))
     for task_id, got, expected in mismatches:
         console.say(f"UNEXPECTED: {task_id} ended {got}, expected {expected}")
     if args.json:

@@ -234,6 +234,15 @@ class MemoryRecordStore:
             self.records[music_task_id] = record
             return record
 
+    def touch(self, music_task_id: str, status: Status, now: datetime) -> bool:
+        self.journal.step("store.touch")
+        with self._lock:
+            record = self.records.get(music_task_id)
+            if record is None or record.status != status:
+                return False
+            self.records[music_task_id] = replace(record, updated_at=iso(now))
+            return True
+
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
         self.journal.step("store.record_execution")
         self._while_in_progress(music_task_id, execution_arn=execution_arn, updated_at=iso(now))

@@ -223,6 +223,8 @@ class LocalPipeline:
         os.environ.update(
             {
                 "CLAIM_LEASE_SECONDS": str(s.claim_lease_seconds),
+                # A local run's reconciler runs when asked; its "last run" is a few seconds ago.
+                "RECONCILE_INTERVAL_MINUTES": "0.1",
                 "POWERTOOLS_LOG_LEVEL": s.log_level,
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_TRACE_DISABLED": "true",
@@ -267,6 +269,14 @@ class LocalPipeline:
                 response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
         return json.dumps(result).encode()
+
+    def reconcile(self) -> dict[str, Any]:
+        """One run of the real reconciler (as its schedule runs it on AWS): its report."""
+        function = self.stack.functions["ReconcileFunction"]
+        report = json.loads(self.invoke(function.name, {}))
+        if "errorType" in report:
+            raise RuntimeError(f"the reconciler failed: {report['errorType']}: {report['errorMessage']}")
+        return dict(report)
 
     def status_api(self, music_task_id: str) -> tuple[int, dict[str, Any]]:
         """``GET /covers/{music_task_id}`` through the real status API handler, as an app would call it

@@ -252,6 +252,18 @@ def case_a_record_is_open_from_its_claim_until_its_event_unless_an_operator_must
     assert "d" in open_ids()  # finished by the start function before its event
 
 
+def case_touch_marks_a_record_still_in_its_status(store: RecordStore) -> None:
+    claim = store.claim(REQUEST, at(0), LEASE)
+    assert isinstance(claim, Claim)
+    store.block("task-1", claim.token, ERROR, at(1))
+    assert store.touch("task-1", Status.BLOCKED, at(5))
+    record = store.get("task-1")
+    assert record is not None and record.updated_at == iso_of(5)
+    assert not store.touch("task-1", Status.GENERATING, at(6)) and not store.touch(
+        "nobody", Status.BLOCKED, at(6)
+    )
+
+
 def iso_of(seconds: float) -> str:
     return at(seconds).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 

@@ -37,7 +37,11 @@ CLAIM_LEASE_SECONDS = 120
 NOT_FOUND_ATTEMPTS = 3
 MAX_RECEIVES = 5
 #: The reconciler's timing with the template's defaults (visibility 180 s x 5 receives + the lease).
-TIMING = Timing(redelivery_seconds=180 * MAX_RECEIVES + CLAIM_LEASE_SECONDS, deadline_seconds=900)
+TIMING = Timing(
+    redelivery_seconds=180 * MAX_RECEIVES + CLAIM_LEASE_SECONDS,
+    deadline_seconds=900,
+    min_age_seconds=CLAIM_LEASE_SECONDS,
+)
 RECONCILE_INTERVAL_SECONDS = 300
 DEADLINE, MAX_POLLS = 900, 500
 

@@ -39,7 +39,7 @@ def test_an_event_its_dead_finalizer_never_sent_is_published_once_the_right_to_p
         world.finalizer().finish_workflow(state)
     assert world.record("t1").status == Status.SUCCEEDED and not world.events.of("t1")
     assert world.reconciler().run().repaired == {}  # the right to publish is still held
-    world.clock.advance(61)
+    world.clock.advance(CLAIM_LEASE_SECONDS + 1)  # its lease, and the reconciler's own wait, are over
     report = world.reconciler().run()
     assert report.repaired == {Repair.PUBLISH_EVENT: 1}
     assert len(world.events.of("t1")) == 1 and world.record("t1").event_published_at
@@ -111,14 +111,19 @@ def test_a_claim_released_with_nothing_spent_goes_back_on_the_queue() -> None:
 
 def test_blocked_requests_get_one_canary_while_blocked_then_all_go_back_once_it_passes() -> None:
     world = World()
-    world.vendor.generate_errors["b0"] = [VendorCreditsExhaustedError("402 no credits")]
-    world.deliver(body("b0"), body("b1"), body("b2"))
+    refusal = VendorCreditsExhaustedError("402 no credits")
+    world.vendor.generate_errors.update({"b0": [refusal], "b1": [refusal]})
+    world.deliver(body("b0"))
+    world.clock.advance(200)
+    world.deliver(body("b1"), body("b2"))  # still refused, 200 s later
     assert {world.record(t).status for t in ("b0", "b1", "b2")} == {Status.BLOCKED}
-    world.clock.advance(120)
-    assert world.reconciler().run().repaired == {Repair.REQUEUE: 1}  # blocked recently: one canary
+    world.clock.advance(150)
+    # b1 and b2 were blocked within the last run's interval: the cause persists; b0, quiet, is the canary
+    assert world.reconciler().run().repaired == {Repair.REQUEUE: 1}
     assert world.requests.bodies == [{"musicTaskId": "b0"}]
+    assert world.reconciler().run().repaired == {}  # on its way: not queued twice
     assert world.deliver(body("b0")) == []  # the canary goes through: credits are back
-    world.clock.advance(300)
+    world.clock.advance(301)
     assert world.reconciler().run().repaired == {Repair.REQUEUE: 2}
     assert [b["musicTaskId"] for b in world.requests.bodies[1:]] == ["b1", "b2"]
 

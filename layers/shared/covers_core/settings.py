@@ -279,8 +279,9 @@ class ReconcileSettings:
             timing=Timing(
                 redelivery_seconds=visibility * receives + lease,
                 deadline_seconds=_number(env, "POLL_MAX_WAIT_SECONDS", int, 1),
+                min_age_seconds=lease,
             ),
-            interval_seconds=_number(env, "RECONCILE_INTERVAL_MINUTES", int, 1) * 60,
+            interval_seconds=round(_number(env, "RECONCILE_INTERVAL_MINUTES", float, 0.01) * 60),
             limit=_number(env, "RECONCILE_LIMIT", int, 1),
         )
 

@@ -45,6 +45,8 @@ class Timing:
     #: The poll deadline (PollMaxWaitSeconds): a workflow still running past it plus ``grace`` is looked at.
     deadline_seconds: int
     grace_seconds: int = 600
+    #: Records younger than this are the pipeline's (the claim lease: nothing can be stranded sooner).
+    min_age_seconds: int = 60
 
 
 def _age(stamp: str | None, now: datetime) -> float:
@@ -90,6 +92,8 @@ def blocked_to_requeue(blocked: Sequence[CoverRecord], since: datetime) -> list[
     credits back (a refused generate costs nothing). While one was blocked (again) since ``since`` (the
     previous run), the cause persists: queue only the oldest, as a canary. Once none was (the last canary
     went through), queue them all."""
-    oldest = sorted(blocked, key=lambda r: (r.updated_at or "", r.music_task_id))
-    recent = any(r.updated_at and parse_iso(r.updated_at) >= since for r in blocked)
-    return oldest[:1] if recent else oldest
+    def recent(record: CoverRecord) -> bool:  # blocked again, or queued again by the last run
+        return bool(record.updated_at) and parse_iso(record.updated_at or "") >= since
+
+    idle = sorted((r for r in blocked if not recent(r)), key=lambda r: (r.updated_at or "", r.music_task_id))
+    return idle[:1] if any(recent(r) for r in blocked) else idle

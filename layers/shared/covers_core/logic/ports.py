@@ -72,6 +72,9 @@ class RecordStore(Protocol):
         """GENERATING without a cover task id -> IN_PROGRESS with ``cover_task_id``, whoever holds the
         claim; the record as it now stands (None: no record)."""
 
+    def touch(self, music_task_id: str, status: Status, now: datetime) -> bool:
+        """Mark the record as just dealt with (``updatedAt``), if it is still in ``status``."""
+
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
         """Note the workflow execution (only while IN_PROGRESS)."""
 

@@ -22,8 +22,6 @@ from covers_core.logic.ports import RecordStore, RequestSink, WorkflowEngine
 from covers_core.logic.resume import Resumer
 
 log = logging.getLogger(__name__)
-#: Records younger than this are left to the pipeline (nothing can be overdue yet).
-MIN_AGE_SECONDS = 60
 
 LOST_CLAIM = (
     "the start function stopped while calling generate and its message is gone: a credit may be spent and "
@@ -67,7 +65,9 @@ class Reconciler:
         now = self.clock()
         report = ReconcileReport()
         blocked: list[CoverRecord] = []
-        for record in self.store.open_records(now - timedelta(seconds=MIN_AGE_SECONDS), self.limit + 1):
+        for record in self.store.open_records(
+            now - timedelta(seconds=self.timing.min_age_seconds), self.limit + 1
+        ):
             if report.examined == self.limit:
                 report.truncated = True
                 break
@@ -124,5 +124,8 @@ class Reconciler:
         if repair is Repair.SETTLE_LOST_CLAIM:
             outcome = Outcome.failed(Status.NEEDS_ATTENTION, ErrorCode.COVER_TASK_ID_LOST, LOST_CLAIM)
             return self.finalizer.finish(task, outcome).status is Status.NEEDS_ATTENTION
+        # Noted first, so the next run leaves it alone while the request is on its way (idempotent).
+        if not self.store.touch(task, record.status, self.clock()):
+            return False  # it moved on meanwhile
         self.requests.send(CoverRequest(task, record.correlation_id, record.metadata))
         return True

@@ -181,6 +181,15 @@ class CoverStore(RecordReads, RecordStore):
             ":generating": Status.GENERATING.value,
         }
 
+    def touch(self, music_task_id: str, status: Status, now: datetime) -> bool:
+        record = self._update(
+            music_task_id,
+            f"SET {A.UPDATED_AT} = :now",
+            condition="#s = :status",
+            values={":now": iso(now), ":status": status.value},
+        )
+        return record is not None
+
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
         self._set_while_in_progress(music_task_id, {A.EXECUTION_ARN: execution_arn, A.UPDATED_AT: iso(now)})
 

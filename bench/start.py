@@ -17,8 +17,8 @@ from moto import mock_aws
 from bench.coldstart import ROOT
 from covers_local import moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
-from covers_local.lambda_events import sqs_event
-from covers_local.runner import FakeContext, load_handler
+from covers_local.lambda_events import LambdaContext, sqs_event
+from covers_local.runner import load_handler
 from covers_local.stack import deploy
 
 QUIET_LAMBDA_ENV = {
@@ -57,10 +57,10 @@ def run() -> dict[str, Any]:
         def timed(label: str, concurrency: int, size: int, key: str) -> None:
             os.environ["START_CONCURRENCY"] = str(concurrency)
             wiring.reset()
-            start(sqs_event([{"musicTaskId": f"warm-{key}"}]), FakeContext("warm"))  # clients, key cached
+            start(sqs_event([{"musicTaskId": f"warm-{key}"}]), LambdaContext("warm"))  # clients, key cached
             bodies = [{"musicTaskId": f"{key}-{i}"} for i in range(size)]
             t0 = time.perf_counter()
-            response = start(sqs_event(bodies), FakeContext("bench"))
+            response = start(sqs_event(bodies), LambdaContext("bench"))
             samples[label].append(time.perf_counter() - t0)
             assert response == {"batchItemFailures": []}, response
 

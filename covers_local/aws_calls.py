@@ -133,10 +133,3 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         self._patch.stop()
-
-    def by_function(self) -> dict[str, dict[str, set[str]]]:
-        """``{function: {action: {resource ARN, ...}}}``."""
-        found: dict[str, dict[str, set[str]]] = {}
-        for call in sorted(self.calls):
-            found.setdefault(call.function, {}).setdefault(call.action, set()).add(call.resource)
-        return found

@@ -37,8 +37,7 @@ from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 
 from covers_local import aws_calls, moto_patches
-from covers_local.lambda_events import LambdaContext as FakeContext  # (tests import it from here)
-from covers_local.lambda_events import sqs_event, status_api_event
+from covers_local.lambda_events import LambdaContext, sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
 
 #: What ``run`` reports for a task whose workflow execution ended in failure before the task settled.
@@ -263,7 +262,7 @@ class LocalPipeline:
         handler = self.handlers[name]
         try:
             with aws_calls.running(self.logical_ids[name]):
-                result = handler(payload, FakeContext(name))
+                result = handler(payload, LambdaContext(name))
         except Exception as exc:  # noqa: BLE001 - reported to Step Functions as Lambda does
             if response_headers is not None:
                 response_headers["x-amz-function-error"] = "Unhandled"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import log_context
@@ -15,9 +13,7 @@ from covers_core.wiring import cover_status_api as wiring
 #: The route's path parameter (template.yaml: ``/covers/{musicTaskId}``).
 PATH_PARAMETER = "musicTaskId"
 
-logger = Logger()
-copy_config_to_registered_loggers(source_logger=logger, include={"covers_core"})
-log_context.install(logger.registered_handler)
+logger = log_context.function_logger()
 
 
 @logger.inject_lambda_context(clear_state=True)

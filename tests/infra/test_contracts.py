@@ -256,6 +256,15 @@ def test_functions_run_python313_on_arm64_with_partial_batch_failures() -> None:
     assert "MaximumConcurrency" in sqs["ScalingConfig"]
 
 
+def test_the_check_functions_timeout_holds_its_longest_budget_and_one_more_vendor_call() -> None:
+    p = TEMPLATE["Parameters"]
+    check = TEMPLATE["Resources"]["CheckCoverStatusFunction"]["Properties"]
+    longest_call = p["VendorConnectTimeoutSeconds"]["Default"] + p["VendorReadTimeoutSeconds"]["Default"] + 5
+    assert p["PollInvocationBudgetSeconds"]["MaxValue"] + longest_call < check["Timeout"]
+    # and Step Functions waits a little longer than the function (a timeout is the function's own error)
+    assert ASL["States"]["CheckCoverStatus"]["TimeoutSeconds"] > check["Timeout"]
+
+
 def test_poll_schedule_defaults_are_a_valid_policy() -> None:
     p = TEMPLATE["Parameters"]
     FirstWaitPolicy(

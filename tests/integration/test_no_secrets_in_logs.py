@@ -13,8 +13,8 @@ import pytest
 from covers_core import redaction
 
 from covers_local.emulator import EmulatorConfig, VendorEmulator
-from covers_local.lambda_events import signed_webhook_event
-from covers_local.runner import FakeContext, LocalPipeline, LocalSettings
+from covers_local.lambda_events import LambdaContext, signed_webhook_event
+from covers_local.runner import LocalPipeline, LocalSettings
 from tests.support.harness import Aws, handler, invoke, sqs_event
 from tests.support.paths import load_event
 
@@ -48,7 +48,7 @@ def test_a_whole_run_at_debug_logs_neither_the_api_key_nor_the_signing_key(
         with LocalPipeline(settings) as stack:
             webhook = stack.handlers[stack.stack.functions["MusicWebhookFunction"].name]
             event = signed_webhook_event(SIGNING_KEY, b'{"musicTaskId": "hooked"}')
-            answer = webhook(event, FakeContext("webhook"))
+            answer = webhook(event, LambdaContext("webhook"))
             assert answer["statusCode"] == 202
             stack.submit([{"musicTaskId": "plain"}])
             records = stack.run(["plain", "hooked"], timeout=60)

@@ -275,12 +275,12 @@ def named_id(body: str) -> str | None:
 def test_no_vendor_call_starts_when_the_invocation_could_time_out_during_it(
     aws: Aws, emulator: VendorEmulator
 ) -> None:
-    from covers_local.runner import FakeContext
+    from covers_local.lambda_events import LambdaContext
     from tests.support.harness import handler
 
     # 10 s left; a vendor call may take connect + read timeout (3.05 + 15 s) + margin.
     response = handler("start_cover")(
-        sqs_event({"musicTaskId": "a"}, {"musicTaskId": "b"}), FakeContext("s", 10)
+        sqs_event({"musicTaskId": "a"}, {"musicTaskId": "b"}), LambdaContext("s", 10)
     )
     assert failures(response) == {"msg-0", "msg-1"}
     assert sum(emulator.stats.generate_requests.values()) == 0

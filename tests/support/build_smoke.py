@@ -29,8 +29,8 @@ for module in (covers_core, aws_lambda_powertools, requests):
 
 from covers_local import moto_patches  # noqa: E402
 from covers_local.emulator import EmulatorConfig, VendorEmulator  # noqa: E402
-from covers_local.lambda_events import signed_webhook_event  # noqa: E402
-from covers_local.runner import FakeContext, load_handler  # noqa: E402
+from covers_local.lambda_events import LambdaContext, signed_webhook_event  # noqa: E402
+from covers_local.runner import load_handler  # noqa: E402
 from covers_local.stack import deploy  # noqa: E402
 
 
@@ -51,11 +51,11 @@ with (
     os.environ.update(stack.process_env() | quiet)
     handlers = {name: load_handler(build / name, f"built_{name}") for name in stack.functions}
 
-    started = handlers["StartCoverFunction"](event("start_cover.json"), FakeContext("s"))
+    started = handlers["StartCoverFunction"](event("start_cover.json"), LambdaContext("s"))
     assert started == {"batchItemFailures": []}, started
     record = stack.record("gen123213213213123bksv")
     assert record and record["status"] == "IN_PROGRESS", record
-    answer = handlers["CoverStatusApiFunction"](event("cover_status_api.json"), FakeContext("a"))
+    answer = handlers["CoverStatusApiFunction"](event("cover_status_api.json"), LambdaContext("a"))
     assert answer["statusCode"] == 200 and '"IN_PROGRESS"' in answer["body"], answer
 
     check = {
@@ -63,13 +63,13 @@ with (
         "coverTaskId": record["coverTaskId"],
         "generatedAt": record["generatedAt"],
     }
-    result = handlers["CheckCoverStatusFunction"](check, FakeContext("c"))
+    result = handlers["CheckCoverStatusFunction"](check, LambdaContext("c"))
     assert result["status"] == "SUCCESS", result
 
-    final = handlers["FinalizeCoverFunction"](event("finalize_cover.json"), FakeContext("f"))
+    final = handlers["FinalizeCoverFunction"](event("finalize_cover.json"), LambdaContext("f"))
     assert final["status"] == "SUCCEEDED", final
 
     body = (root / "events" / "upstream_music_completed.json").read_bytes()
-    answer = handlers["MusicWebhookFunction"](signed_webhook_event("hk", body), FakeContext("w"))
+    answer = handlers["MusicWebhookFunction"](signed_webhook_event("hk", body), LambdaContext("w"))
     assert answer["statusCode"] == 202, answer
 print(f"build output OK: {len(handlers)} functions ran on their sample events")

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from covers_local import aws_calls, lambda_events
-from covers_local.runner import FakeContext, load_handler
+from covers_local.lambda_events import LambdaContext
+from covers_local.runner import load_handler
 from covers_local.stack import Stack, functions, load_template
 from tests.support.paths import ROOT
 
@@ -25,7 +26,7 @@ def handler(folder: str) -> Any:
 
 def invoke(folder: str, event: dict[str, Any]) -> Any:
     with aws_calls.running(FUNCTION_OF_FOLDER[folder]):
-        return handler(folder)(event, FakeContext(folder))
+        return handler(folder)(event, LambdaContext(folder))
 
 
 def sqs_event(*bodies: Any) -> dict[str, Any]:

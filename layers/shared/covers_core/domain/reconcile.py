@@ -92,6 +92,7 @@ def blocked_to_requeue(blocked: Sequence[CoverRecord], since: datetime) -> list[
     credits back (a refused generate costs nothing). While one was blocked (again) since ``since`` (the
     previous run), the cause persists: queue only the oldest, as a canary. Once none was (the last canary
     went through), queue them all."""
+
     def recent(record: CoverRecord) -> bool:  # blocked again, or queued again by the last run
         return bool(record.updated_at) and parse_iso(record.updated_at or "") >= since
 

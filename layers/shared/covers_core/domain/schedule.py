@@ -41,7 +41,7 @@ class InvocationPolling:
     before the check returns IN_PROGRESS to the workflow's Wait. ``budget`` 0 = one status call per
     invocation (the old behaviour; the right choice for EXPRESS, which bills the execution's duration
     anyway). A status call may start up to ``budget`` seconds in, so the function's timeout must exceed
-    ``budget`` plus the longest vendor call (checked in ``covers_core.settings``)."""
+    ``budget`` plus the longest vendor call (the template's bounds keep it so; a contract test checks)."""
 
     budget: int
     interval: int

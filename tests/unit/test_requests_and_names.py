@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 
 import pytest
 from covers_core.domain.names import archive_prefix, execution_name, resumed_execution_name
 from covers_core.domain.requests import MAX_BODY_BYTES, MAX_METADATA_BYTES, parse_request
-from covers_core.domain.schedule import PollSchedule
 from covers_core.errors import BadRequestError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -123,18 +121,3 @@ def test_simple_ids_are_their_own_names_and_others_are_hashed_with_a_dot() -> No
     assert execution_name("col.x").count(".") == 1 and len(execution_name("x" * 81)) == 80
     assert NAME.fullmatch(execution_name("abc\n"))  # a trailing newline is not an allowed character
     assert len(resumed_execution_name("y" * 80, 12)) == 80
-
-
-def test_the_poll_schedule_never_waits_past_the_deadline_and_gives_up_at_it() -> None:
-    schedule = PollSchedule(interval=10, deadline=60, backoff=2.0, max_interval=25, max_polls=500)
-    assert schedule.next_wait(1, 5) == 10
-    assert schedule.next_wait(2, 15) == 20
-    assert schedule.next_wait(3, 35) == 25  # capped by max_interval
-    assert schedule.next_wait(4, 55) == 5  # the last check lands on the deadline
-    assert schedule.next_wait(5, 60) is None
-    assert replace(schedule, max_polls=3).next_wait(3, 1) is None
-
-
-def test_a_nonsensical_schedule_is_refused() -> None:
-    with pytest.raises(ValueError, match="interval"):
-        PollSchedule(interval=0, deadline=60, backoff=1.0, max_interval=60, max_polls=5)

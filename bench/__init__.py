@@ -2,5 +2,5 @@
 
 Sections: ``coldstart`` (cold import per function vs a bare boto3 client), ``start`` (the start function,
 parallel vs sequential batches), ``sizes`` (artifacts), ``local_scale`` (the local runner, small vs large
-runs), ``schedule`` (the poll-schedule simulation, one cover at a time) and ``load`` (``bench/load``: covers
-arriving concurrently at several rates through the whole pipeline, in virtual time)."""
+runs) and ``load`` (``bench/load``: covers arriving concurrently at several rates through the whole
+pipeline, in virtual time, for STANDARD and EXPRESS deployments)."""

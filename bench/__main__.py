@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, local_scale, schedule, sizes, start
+from bench import coldstart, local_scale, sizes, start
 from bench.load import run as load
 from bench.load.__main__ import print_tables as print_load_tables
 
@@ -77,7 +77,6 @@ def main() -> None:
         "start": start.run,
         "sizes": sizes.run,
         "local_scale": lambda: local_scale.run(args.large),
-        "schedule": schedule.run,
         "load": load.run,  # the concurrent simulation (bench/load): about 3 minutes on 2 cores
     }
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {platform.python_version()}"}
@@ -93,12 +92,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
-    if any(k in results for k in sections if k not in ("schedule", "load")):
+    if any(k in results for k in sections if k != "load"):
         print("\n".join(table(results)))
-    if "schedule" in results:  # its own table: one row per scheme and mix
-        print()
-        schedule.print_table(results["schedule"])
-    if "load" in results:  # one table per mix, rows = rates
+    if "load" in results:  # one table per variant and mix, rows = rates
         print()
         print_load_tables(results["load"])
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

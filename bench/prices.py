@@ -3,7 +3,7 @@ the date it was read. ``confirmed``: the figure was read on the service's own AW
 comes from a third-party summary of that page (the AWS page's text at hand did not show the figure), so
 check it before relying on it.
 
-One place for every unit price: ``bench/schedule.py`` and ``bench/load`` both read them from here.
+One place for every unit price: ``bench/load`` (the load simulation) reads them from here.
 """
 
 from __future__ import annotations

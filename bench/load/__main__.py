@@ -1,4 +1,5 @@
-"""``python -m bench.load``: the load simulation's tables (one per mix, rows = rates) and its JSON."""
+"""``python -m bench.load``: the load simulation's tables (one per variant and mix, rows = rates) and its
+JSON."""
 
 from __future__ import annotations
 
@@ -24,10 +25,14 @@ def _fmt(dist: dict[str, float] | None, keys: tuple[str, ...], width: int) -> st
 
 
 HEADER = (
-    f"{'rate/s':>6} {'covers':>7} {'1st wait p5/50/95':>17} {'detect mean/50/95':>17} {'calls':>5} "
-    f"{'trans':>5} {'chk λs':>6} {'peak S/C/F':>12} {'thrott':>7} {'N_A':>6} {'strand':>6} {'drop%':>5} "
-    f"{'WCU t/i/s':>12} {'$/1M std':>8} {'$/1M exp':>8}"
+    f"{'rate/s':>6} {'covers':>7} {'1st wait p5/50/95':>17} {'intvl p5/50/95':>14} "
+    f"{'detect mean/50/95':>17} {'calls':>5} {'trans':>5} {'chk λs':>6} {'chk err%':>8} {'peak S/C/F':>12} "
+    f"{'thrott':>7} {'N_A':>5} {'T_O':>5} {'strand':>6} {'WCU t/i/s':>12} {'$/1M std':>8} {'$/1M exp':>8}"
 )
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def row(r: dict[str, Any]) -> str:
@@ -35,15 +40,45 @@ def row(r: dict[str, Any]) -> str:
     peak = "/".join(str(fn[n]["peak_concurrency"]) for n in runs.PIPELINE)
     db = r["dynamodb_per_cover"]
     out = r["outcomes"]
+    cost = r["cost_per_million"]
+    check = fn[runs.PIPELINE[1]]
     return (
         f"{r['rate']:>6g} {r['covers']:>7} {_fmt(r['first_wait'], ('p5', 'p50', 'p95'), 17)} "
+        f"{_fmt(r['poll_interval'], ('p5', 'p50', 'p95'), 14)} "
         f"{_fmt(r['detection'], ('mean', 'p50', 'p95'), 17)} {r['status_calls_per_cover']:>5.1f} "
-        f"{r['transitions_per_cover']:>5.1f} {fn[runs.PIPELINE[1]]['seconds_per_cover']:>6.1f} {peak:>12} "
-        f"{sum(out['throttles'].values()):>7} {out['needs_attention']:>6} {out['stranded']:>6} "
-        f"{r['learner']['dropped_pct']:>5.1f} "
-        f"{db['table_wcu']:>4.1f}/{db['index_wcu']:.1f}/{db['stats_wcu']:.1f} "
-        f"{r['cost_per_million']['total_standard']:>8.0f} {r['cost_per_million']['total_express']:>8.0f}"
+        f"{r['transitions_per_cover']:>5.1f} {check['seconds_per_cover']:>6.1f} "
+        f"{100 * check['error_share']:>8.0f} {peak:>12} "
+        f"{sum(out['throttles'].values()):>7} {out['needs_attention']:>5} {out['timed_out']:>5} "
+        f"{out['stranded']:>6} {db['table_wcu']:>4.1f}/{db['index_wcu']:.1f}/{db['stats_wcu']:.1f} "
+        f"{_usd(cost['total_standard']):>8} {_usd(cost['total_express']):>8}"
     )
+
+
+def _plans(steps: list[dict[str, Any]]) -> str:
+    return " ".join(
+        f"{s['first_wait']['p50']:.0f}/{s['poll_interval']['p50']:.0f}" for s in steps if s["first_wait"]
+    )
+
+
+def details(r: dict[str, Any]) -> list[str]:
+    """The lines under a row: the window after the doubling, tenants, how the plans evolved."""
+    lines = []
+    after = r.get("detection_after_change")
+    if after:
+        window = _fmt(after, ("mean", "p50", "p95"), 0)
+        lines.append(f"detection within 15 min after the doubling, mean/50/95: {window}")
+    for tenant, t in (r.get("by_tenant") or {}).items():
+        lines.append(
+            f"tenant {tenant}: {t['covers']} covers, first wait p5/50/95 "
+            f"{_fmt(t['first_wait'], ('p5', 'p50', 'p95'), 0)}, interval "
+            f"{_fmt(t['poll_interval'], ('p5', 'p50', 'p95'), 0)}, detection mean/50/95 "
+            f"{_fmt(t['detection'], ('mean', 'p50', 'p95'), 0)}, calls {t['status_calls_per_cover']:.1f}"
+        )
+    steps = r.get("plan_evolution") or []
+    if steps:
+        step = steps[1]["from"] - steps[0]["from"] if len(steps) > 1 else 0
+        lines.append(f"plans (p50 first wait/interval) every {step:.0f} s of arrivals: {_plans(steps)}")
+    return [f"{'':>6} {line}" for line in lines]
 
 
 def print_tables(result: dict[str, Any]) -> None:
@@ -54,30 +89,45 @@ def print_tables(result: dict[str, Any]) -> None:
         f"{c['max_covers']} covers, never under {c['min_duration']:.0f} s; arrivals go on {c['tail']:.0f} s "
         f"after, so they live under steady load), account concurrency {c['account_limit']}, "
         f"seed {c['seed']}.\n"
-        f"Columns: first wait read by start containers (s); detection delay = vendor ready -> the status "
-        f"call that saw SUCCESS (s); status calls, state transitions, check Lambda-seconds per cover; peak "
-        f"concurrency start/check/finalize; Lambda throttles; covers ended NEEDS_ATTENTION; stranded = paid "
-        f"for, record never terminal; learner observations dropped (lost conditional writes); DynamoDB WCU "
-        f"per cover (table/index/stats); list price per 1M covers, STANDARD and the same executions as "
-        f"EXPRESS. {result['billing_rule']}."
+        f"Columns: first wait and poll interval the start containers planned (s); detection delay = vendor "
+        f"ready -> the status call that saw SUCCESS (s); status calls, state transitions, check "
+        f"Lambda-seconds per cover; check invocations ending in an error (not ready: the poll loop's "
+        f"Retry); peak concurrency start/check/finalize; Lambda throttles; covers ended NEEDS_ATTENTION, "
+        f"TIMED_OUT; stranded = paid for, record never terminal; DynamoDB WCU per cover "
+        f"(table/index/stats); list price per 1M covers of the workflow type simulated. "
+        f"{result['billing_rule']}."
     )
-    for mix, rows in result["mixes"].items():
-        print(f"\n{mix}\n{HEADER}")
-        for r in rows:
-            print(row(r))
-            after = r.get("detection_after_change")
-            if after:
-                print(
-                    f"{'':>6} detection within 15 min after the doubling, mean/50/95: "
-                    f"{_fmt(after, ('mean', 'p50', 'p95'), 0)}"
-                )
+    for variant, mixes in result["variants"].items():
+        for mix, rows in mixes.items():
+            print(f"\n{variant}: {mix}\n{HEADER}")
+            for r in rows:
+                print(row(r))
+                for line in details(r):
+                    print(line)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a 5-minute run of the two main mixes")
     parser.add_argument("--rates", type=float, nargs="+", help="covers/s (default: each mix's own)")
-    parser.add_argument("--mixes", nargs="+", choices=list(MIXES), metavar="MIX", help=", ".join(MIXES))
+    # (argparse formats help with %: the mixes' names have some)
+    mix_names = "; ".join(MIXES).replace("%", "%%")
+    parser.add_argument("--mixes", nargs="+", choices=list(MIXES), metavar="MIX", help=mix_names)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(runs.VARIANTS),
+        metavar="VARIANT",
+        help="deployments to simulate (default: all; --quick: the template's defaults): "
+        + "; ".join(runs.VARIANTS).replace("%", "%%"),
+    )
+    parser.add_argument(
+        "--parameters",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameter overrides for every variant (e.g. PollFirstWaitPercentile=20)",
+    )
     parser.add_argument("--duration", type=float, help="virtual seconds of arrivals per rate")
     parser.add_argument("--warmup", type=float, help="virtual seconds before distributions are read")
     parser.add_argument(
@@ -119,12 +169,15 @@ def main() -> None:
         overrides["latencies"] = replace(Config().latencies, dynamodb=tuple(args.ddb_latency))
     if args.archive:
         overrides["archive"] = True
+    if args.parameters:
+        overrides["parameters"] = dict(item.split("=", 1) for item in args.parameters)
     if args.max_covers is not None:
         overrides["max_covers"] = args.max_covers or None
     config = replace(config, **overrides)
     mixes = args.mixes or (runs.QUICK_MIXES if args.quick else None)
     rates = args.rates or (runs.QUICK_RATES if args.quick else None)
-    result = runs.run(mixes=mixes, rates=rates, config=config, workers=args.workers)
+    variants = args.variants or ((runs.STANDARD,) if args.quick else None)
+    result = runs.run(variants=variants, mixes=mixes, rates=rates, config=config, workers=args.workers)
     print_tables(result)
     path = args.json or RESULTS / f"load-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,18 @@
 """The REAL state machine (``statemachine/cover_workflow.asl.json``), parsed and interpreted in virtual time.
 
-Supported: Task (Lambda resources named by the template's DefinitionSubstitutions; Retry with
-IntervalSeconds/MaxAttempts/BackoffRate/MaxDelaySeconds/JitterStrategy, Catch, ResultPath,
+Supported: Task (Lambda resources named by the template's DefinitionSubstitutions; Parameters, Retry
+with IntervalSeconds/MaxAttempts/BackoffRate/MaxDelaySeconds/JitterStrategy, Catch, ResultPath,
 TimeoutSeconds), Wait (Seconds, SecondsPath), Choice (the comparison operators below, And/Or/Not), Pass,
-Succeed and Fail, with simple ``$.a.b`` paths. Anything else raises :class:`Unsupported` when the file is
-loaded, so a changed ASL never runs silently with a part of it ignored. A Task's TimeoutSeconds is judged
-when the call returns (a late result becomes States.Timeout) and the execution's TimeoutSeconds between
-states: neither cuts a call short.
+Succeed and Fail, with simple ``$.a.b`` paths. A Task's ``Parameters`` is the payload the function gets:
+static values as written, and each ``key.$`` the value at a ``$.a.b`` path of the state's input or the
+context object's ``$$.State.RetryCount`` (retries of this state entry so far, across all its Retry
+blocks); a path missing from the input fails the execution with States.Runtime, which no Catch catches
+(https://docs.aws.amazon.com/step-functions/latest/dg/input-output-inputpath-params.html and
+concepts-error-handling.html, read 2026-05). ResultPath applies to the state's input, not to its Parameters.
+Anything else raises :class:`Unsupported` when the file is loaded, so a changed ASL never runs silently with
+a part of it ignored. A Task's TimeoutSeconds is judged when the call returns (a late result becomes
+States.Timeout); the execution's TimeoutSeconds (at most ``max_seconds``: 300 for EXPRESS) ends a Wait or a
+Retry's wait at the deadline and is judged when a call returns: a call in flight is not cut short.
 
 Billing rule (Step Functions STANDARD, https://aws.amazon.com/step-functions/pricing/, read 2026-05:
 "Step Functions counts a state transition each time a step of your workflow is executed ... including
@@ -17,6 +23,7 @@ entered and one per retry attempt.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +32,20 @@ from typing import Any, Protocol
 #: Error names Step Functions gives to its own conditions.
 ALL, TASK_FAILED, TIMEOUT = "States.ALL", "States.TaskFailed", "States.Timeout"
 
-_TASK_KEYS = {"Type", "Resource", "ResultPath", "TimeoutSeconds", "Retry", "Catch", "Next", "End", "Comment"}
+_TASK_KEYS = {
+    "Type",
+    "Resource",
+    "Parameters",
+    "ResultPath",
+    "TimeoutSeconds",
+    "Retry",
+    "Catch",
+    "Next",
+    "End",
+    "Comment",
+}
+#: The context object's fields this interpreter provides to Parameters (``$$.`` paths).
+CONTEXT_PATHS = frozenset({"$$.State.RetryCount"})
 _KEYS = {
     "Task": _TASK_KEYS,
     "Wait": {"Type", "Seconds", "SecondsPath", "Next", "End", "Comment"},
@@ -44,6 +64,7 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "BooleanEquals": lambda a, b: isinstance(a, bool) and a == b,
 }
 _MISSING = object()
+RUNTIME = "States.Runtime"
 
 
 class Unsupported(ValueError):
@@ -69,6 +90,53 @@ def _path(path: str) -> tuple[str, ...]:
     if not path.startswith("$.") or any(c in path for c in "[]*?@"):
         raise Unsupported(f"only simple paths like $.a.b are modelled, not {path!r}")
     return tuple(path[2:].split("."))
+
+
+@dataclass(frozen=True)
+class _Selected:
+    """A ``key.$`` value of Parameters: a path of the state's input, or a context object field."""
+
+    text: str
+    path: tuple[str, ...] | None  # None: the context field named ``text``
+
+
+def _parameters(state: str, template: Any) -> Any:
+    """A Parameters template, checked and compiled: every ``key.$`` becomes ``key`` -> :class:`_Selected`
+    (a supported path), anything else is kept as written."""
+    if isinstance(template, Mapping):
+        out = {}
+        for key, value in template.items():
+            if not key.endswith(".$"):
+                out[key] = _parameters(state, value)
+                continue
+            if not isinstance(value, str):
+                raise Unsupported(f"state {state}: {key} must be a path string")
+            if value.startswith("$$") and value not in CONTEXT_PATHS:
+                raise Unsupported(f"state {state}: context path {value!r} is not modelled")
+            out[key[:-2]] = _Selected(value, None if value.startswith("$$") else _path(value))
+        return out
+    if isinstance(template, list):
+        return [_parameters(state, value) for value in template]
+    return template
+
+
+class _RuntimeError(Exception):
+    """States.Runtime: the execution fails, whatever its Retry and Catch say."""
+
+
+def apply_parameters(template: Any, data: Any, context: Mapping[str, Any]) -> Any:
+    """The payload a compiled Parameters template makes of ``data`` (the state's input) and the context
+    object (its fields by ``$$.`` path)."""
+    if isinstance(template, _Selected):
+        found = context[template.text] if template.path is None else get_path(data, template.path)
+        if found is _MISSING:
+            raise _RuntimeError(f"the JSONPath {template.text!r} could not be found in the input")
+        return found
+    if isinstance(template, Mapping):
+        return {key: apply_parameters(value, data, context) for key, value in template.items()}
+    if isinstance(template, list):
+        return [apply_parameters(v, data, context) for v in template]
+    return template
 
 
 def get_path(data: Any, path: tuple[str, ...]) -> Any:
@@ -131,6 +199,7 @@ class State:
     catchers: tuple[Catcher, ...] = ()
     result_path: tuple[str, ...] | None = ()
     seconds_path: tuple[str, ...] | None = None
+    parameters: Any = None  # Task: the compiled Parameters template (None: the input as it is)
 
 
 def _result_path(spec: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -166,7 +235,10 @@ def _parse_state(name: str, spec: Mapping[str, Any], resources: Mapping[str, str
         catchers = tuple(
             Catcher(tuple(c["ErrorEquals"]), str(c["Next"]), _result_path(c)) for c in spec.get("Catch", ())
         )
-        return State(name, kind, spec, nxt, function, retriers, catchers, _result_path(spec))
+        parameters = _parameters(name, spec["Parameters"]) if "Parameters" in spec else None
+        return State(
+            name, kind, spec, nxt, function, retriers, catchers, _result_path(spec), parameters=parameters
+        )
     if kind == "Wait":
         seconds_path = _path(spec["SecondsPath"]) if "SecondsPath" in spec else None
         return State(name, kind, spec, nxt, seconds_path=seconds_path)
@@ -233,6 +305,7 @@ class Ended:
     error: str | None = None
     transitions: int = 0
     retries: int = 0
+    seconds: float = 0.0  # from start to end (a TIMED_OUT execution ends at its deadline)
 
 
 def error_name(exc: BaseException) -> str:
@@ -243,79 +316,117 @@ def error_name(exc: BaseException) -> str:
 Invoke = Callable[[str, Any], Any]
 
 
-def run(machine: StateMachine, data: Any, invoke: Invoke, clock: Clock) -> Ended:
+class _ExecutionTimedOut(Exception):
+    pass
+
+
+def run(
+    machine: StateMachine, data: Any, invoke: Invoke, clock: Clock, *, max_seconds: float | None = None
+) -> Ended:
     """One execution, inside a process: ``invoke(function, payload)`` runs a Task's Lambda call (it may
-    raise; the exception's name is what Retry and Catch match)."""
+    raise; the exception's name is what Retry and Catch match). ``max_seconds``: the workflow type's own
+    limit on an execution's duration (EXPRESS: 300), over the ASL's TimeoutSeconds."""
     began = clock.now
-    ended = Ended("SUCCEEDED")
-    name: str | None = machine.start
-    while name is not None:
-        if machine.timeout is not None and clock.now - began >= machine.timeout:
-            ended.status, ended.error = "TIMED_OUT", TIMEOUT
-            return ended
-        state = machine.states[name]
-        ended.transitions += 1
-        spec = state.spec
-        if state.type == "Task":
-            data, name, failure = _task(state, data, invoke, clock, ended)
-            if failure is not None:
-                ended.status, ended.error = "FAILED", failure
-                return ended
-            continue
-        if state.type == "Wait":
-            seconds = (
-                get_path(data, state.seconds_path) if state.seconds_path is not None else spec["Seconds"]
-            )
-            if not _num(seconds) or seconds < 0:
-                ended.status, ended.error = "FAILED", "States.Runtime"
-                return ended
-            clock.sleep(float(seconds))
-        elif state.type == "Choice":
-            chosen = next((r["Next"] for r in spec["Choices"] if evaluate(r, data)), spec.get("Default"))
-            if chosen is None:
-                ended.status, ended.error = "FAILED", "States.NoChoiceMatched"
-                return ended
-            name = chosen
-            continue
-        elif state.type == "Pass":
-            data = set_path(data, state.result_path, spec.get("Result", data))
-        elif state.type == "Fail":
-            ended.status, ended.error = "FAILED", spec.get("Error")
-            return ended
-        elif state.type == "Succeed":
-            break
-        name = None if spec.get("End") else state.next
-    ended.output = data
-    return ended
+    limits = [t for t in (machine.timeout, max_seconds) if t is not None]
+    execution = _Execution(invoke, clock, began + min(limits) if limits else math.inf)
+    try:
+        execution.ended.output = execution.states(machine, data)
+    except _ExecutionTimedOut:
+        execution.ended.status, execution.ended.error = "TIMED_OUT", TIMEOUT
+    except _RuntimeError:
+        execution.ended.status, execution.ended.error = "FAILED", RUNTIME
+    execution.ended.seconds = min(clock.now, execution.deadline) - began
+    return execution.ended
 
 
-def _task(state: State, data: Any, invoke: Invoke, clock: Clock, ended: Ended) -> tuple[Any, Any, Any]:
-    """(new data, next state or None at the end, failure name or None)."""
-    assert state.resource is not None
-    done = [0] * len(state.retriers)
-    timeout = state.spec.get("TimeoutSeconds")
-    while True:
-        started = clock.now
-        try:
-            result = invoke(state.resource, data)
-            if timeout is not None and clock.now - started > timeout:
-                raise _Timeout
-        except Exception as exc:  # noqa: BLE001 - Step Functions matches any error by name
-            name = error_name(exc)
-            index = next((i for i, r in enumerate(state.retriers) if matches(r.errors, name)), None)
-            if index is not None and done[index] < state.retriers[index].max_attempts:
-                delay = state.retriers[index].delay(done[index], clock)
-                done[index] += 1
-                ended.transitions += 1
-                ended.retries += 1
-                clock.sleep(delay)
+class _Execution:
+    def __init__(self, invoke: Invoke, clock: Clock, deadline: float) -> None:
+        self.invoke, self.clock, self.deadline = invoke, clock, deadline
+        self.ended = Ended("SUCCEEDED")
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or until the execution's deadline (then it has timed out)."""
+        clock = self.clock
+        if clock.now + seconds >= self.deadline:
+            clock.sleep(max(0.0, self.deadline - clock.now))
+            raise _ExecutionTimedOut
+        clock.sleep(seconds)
+
+    def states(self, machine: StateMachine, data: Any) -> Any:
+        """The execution's output (None when it failed: ``ended`` says how)."""
+        ended = self.ended
+        name: str | None = machine.start
+        while name is not None:
+            if self.clock.now >= self.deadline:
+                raise _ExecutionTimedOut
+            state = machine.states[name]
+            ended.transitions += 1
+            spec = state.spec
+            if state.type == "Task":
+                data, name, failure = self.task(state, data)
+                if failure is not None:
+                    ended.status, ended.error = "FAILED", failure
+                    return None
                 continue
-            catcher = next((c for c in state.catchers if matches(c.errors, name)), None)
-            if catcher is None:
-                return data, None, name
-            return set_path(data, catcher.result_path, {"Error": name, "Cause": str(exc)}), catcher.next, None
-        out = set_path(data, state.result_path, result)
-        return out, None if state.spec.get("End") else state.next, None
+            if state.type == "Wait":
+                path = state.seconds_path
+                seconds = get_path(data, path) if path is not None else spec["Seconds"]
+                if not _num(seconds) or seconds < 0:
+                    raise _RuntimeError(f"state {name}: no valid number of seconds to wait")
+                self.wait(float(seconds))
+            elif state.type == "Choice":
+                chosen = next((r["Next"] for r in spec["Choices"] if evaluate(r, data)), spec.get("Default"))
+                if chosen is None:
+                    ended.status, ended.error = "FAILED", "States.NoChoiceMatched"
+                    return None
+                name = chosen
+                continue
+            elif state.type == "Pass":
+                data = set_path(data, state.result_path, spec.get("Result", data))
+            elif state.type == "Fail":
+                ended.status, ended.error = "FAILED", spec.get("Error")
+                return None
+            elif state.type == "Succeed":
+                break
+            name = None if spec.get("End") else state.next
+        return data
+
+    def task(self, state: State, data: Any) -> tuple[Any, Any, Any]:
+        """(new data, next state or None at the end, failure name or None)."""
+        assert state.resource is not None
+        clock, ended = self.clock, self.ended
+        done = [0] * len(state.retriers)
+        timeout = state.spec.get("TimeoutSeconds")
+        while True:
+            payload = data
+            if state.parameters is not None:
+                payload = apply_parameters(state.parameters, data, {"$$.State.RetryCount": sum(done)})
+            started = clock.now
+            try:
+                result = self.invoke(state.resource, payload)
+                if timeout is not None and clock.now - started > timeout:
+                    raise _Timeout
+            except Exception as exc:  # Step Functions matches any error by name
+                if clock.now >= self.deadline:
+                    raise _ExecutionTimedOut from exc
+                name = error_name(exc)
+                index = next((i for i, r in enumerate(state.retriers) if matches(r.errors, name)), None)
+                if index is not None and done[index] < state.retriers[index].max_attempts:
+                    delay = state.retriers[index].delay(done[index], clock)
+                    done[index] += 1
+                    ended.transitions += 1
+                    ended.retries += 1
+                    self.wait(delay)
+                    continue
+                catcher = next((c for c in state.catchers if matches(c.errors, name)), None)
+                if catcher is None:
+                    return data, None, name
+                caught = set_path(data, catcher.result_path, {"Error": name, "Cause": str(exc)})
+                return caught, catcher.next, None
+            if clock.now >= self.deadline:
+                raise _ExecutionTimedOut
+            out = set_path(data, state.result_path, result)
+            return out, None if state.spec.get("End") else state.next, None
 
 
 class _Timeout(Exception):

@@ -1,6 +1,6 @@
 """DynamoDB in virtual time: the covers table behind the REAL logic (a stand-in for ``CoverStore`` with
 the same attribute names, ``covers_core.adapters.records.A``) and PollStatsTable behind the REAL
-``LearnedWaitStore`` (a boto3-like Table whose conditional PutItem can lose to a concurrent writer).
+``LearnedWaitStore`` (a boto3-like Table: atomic ADD updates, batch reads).
 
 Every call takes ``latency()`` virtual seconds. Capacity units follow DynamoDB's sizing rules
 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html and
@@ -13,27 +13,31 @@ costs 1 RCU per started 4 KB, an eventually consistent one half that.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
 from covers_core.adapters.records.items import record_to_item
 from covers_core.domain.claim import Claim, Settled
 from covers_core.domain.model import CoverError, CoverRecord, CoverRequest
 from covers_core.domain.outcomes import Ending
 
 from covers_local.fakes import MemoryRecordStore
-from covers_local.stack import load_template
+from covers_local.template import load_template
 
 Latency = Callable[[], None]
 T = TypeVar("T")
+SizedEntry = tuple[dict[str, Any] | None, int]
 
 
 def value_size(value: Any) -> int:
+    if type(value) is str:  # the common case first
+        return len(value.encode())
     if isinstance(value, str):
         return len(value.encode())
     if isinstance(value, bool) or value is None:
@@ -74,15 +78,21 @@ class IndexSpec:
     def touched(self, changed: list[str]) -> bool:
         return self.projected is None or any(k in self.projected for k in changed)
 
-    def writes(self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> int:
-        before, after = self.entry(old), self.entry(new)
+    def sized(self, item: Mapping[str, Any] | None) -> SizedEntry:
+        """The item's entry in this index (None: not in it) and the entry's size."""
+        entry = self.entry(item)
+        return entry, item_size(entry) if entry is not None else 0
+
+    def writes(self, old: SizedEntry, new: SizedEntry) -> int:
+        """Index write units for an item whose entry goes from ``old`` to ``new`` (both from ``sized``)."""
+        (before, before_size), (after, after_size) = old, new
         if before is None and after is None:
             return 0
         if before is None or after is None:
-            return write_units(item_size(before or after or {}))
+            return write_units(before_size or after_size)
         if any(before[k] != after[k] for k in self.keys):
-            return write_units(item_size(before)) + write_units(item_size(after))
-        return write_units(item_size(after)) if before != after else 0
+            return write_units(before_size) + write_units(after_size)
+        return write_units(after_size) if before != after else 0
 
 
 def table_indexes(table: str = "CoversTable", template: Path | None = None) -> tuple[IndexSpec, ...]:
@@ -126,21 +136,36 @@ class SimCoverStore(MemoryRecordStore):
         self.latency = latency
         self.indexes = indexes
         self.usage = usage
+        #: The last item built per task (its size, its index entries), with the immutable record and the
+        #: open flag it was built from: an item is built once per write, not before and after.
+        self._built: dict[str, tuple[CoverRecord, bool, int, tuple[SizedEntry, ...]]] = {}
+        self._absent = tuple(spec.sized(None) for spec in indexes)
 
-    def _item(self, task: str) -> dict[str, Any] | None:
+    def _item(self, task: str) -> tuple[int, tuple[SizedEntry, ...]]:
+        """The size of the task's item as the real mapping stores it (0: no item), and its index entries."""
         record = self.records.get(task)
-        return record_to_item(record, open_record=task in self.open) if record else None
+        if record is None:
+            return 0, self._absent
+        is_open = task in self.open
+        built = self._built.get(task)
+        if built is None or built[0] is not record or built[1] != is_open:
+            item = record_to_item(record, open_record=is_open)
+            entries = tuple(spec.sized(item) for spec in self.indexes)
+            built = self._built[task] = (record, is_open, item_size(item), entries)
+        return built[2], built[3]
 
     def _metered(self, task: str, call: Callable[[], T]) -> T:
         self.latency()
         self.usage.calls += 1
-        before = self._item(task)
+        size_before, before = self._item(task)
         try:
             return call()
         finally:
-            after = self._item(task)
-            units = write_units(max(item_size(before or {}), item_size(after or {})))
-            index = sum(spec.writes(before, after) for spec in self.indexes)
+            size_after, after = self._item(task)
+            units = write_units(max(size_before, size_after))
+            index = sum(
+                spec.writes(old, new) for spec, old, new in zip(self.indexes, before, after, strict=True)
+            )
             self.usage.table_wcu += units
             self.usage.index_wcu += index
             counts = self.usage.per_cover.setdefault(task, [0, 0])
@@ -150,7 +175,7 @@ class SimCoverStore(MemoryRecordStore):
     def get(self, music_task_id: str) -> CoverRecord | None:
         self.latency()
         self.usage.calls += 1
-        self.usage.table_rcu += math.ceil(item_size(self._item(music_task_id) or {}) / 4096) or 1
+        self.usage.table_rcu += math.ceil(self._item(music_task_id)[0] / 4096) or 1
         return super().get(music_task_id)
 
     def claim(self, request: CoverRequest, now: datetime, lease_seconds: int) -> Claim | Settled:
@@ -230,46 +255,81 @@ class SimCoverStore(MemoryRecordStore):
         self._metered(music_task_id, lambda: super(SimCoverStore, self).release_event(music_task_id))
 
 
-class SimStatsTable:
-    """PollStatsTable as a boto3 Table for ``LearnedWaitStore``: GetItem returns the item as it stands
-    when the read completes; a conditional PutItem is judged when it lands, so a write that landed in
-    between makes it fail (ConditionalCheckFailedException, as DynamoDB answers)."""
+class SimPollStatsTable:
+    """PollStatsTable as the boto3 Table resource the REAL ``LearnedWaitStore`` uses: ``update_item`` with the
+    ``ADD ... SET #x = if_not_exists(#x, :v)`` expression it sends (applied whole when the call lands, as
+    DynamoDB applies an update atomically: concurrent ADDs never lose each other) and
+    ``meta.client.batch_get_item`` (eventually consistent: 0.5 RCU per item asked for, found or not, per
+    started 4 KB). An update costs 1 WCU per started KB of the larger of the item before and after; the
+    minute's item grows with the buckets it counts (``w<k>``, ``e<k>``, ``d<k>``). Any other expression is
+    refused, so a changed adapter is noticed rather than simulated wrongly."""
+
+    name = "PollStatsTable"
 
     def __init__(self, latency: Latency, usage: Usage) -> None:
         self.latency = latency
         self.usage = usage
         self.items: dict[str, dict[str, Any]] = {}
-        self.writes = 0
-        self.conflicts = 0
+        self.updates = 0
+        self.reads = 0
+        self.meta = SimpleNamespace(client=self)
 
-    def get_item(self, Key: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+    def update_item(
+        self,
+        *,
+        Key: Mapping[str, Any],
+        UpdateExpression: str,
+        ExpressionAttributeNames: Mapping[str, str],
+        ExpressionAttributeValues: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        adds, sets = _parse_update(UpdateExpression)
         self.latency()
-        strong = kwargs.get("ConsistentRead", False)
-        self.usage.stats_rcu += 1.0 if strong else 0.5
-        item = self.items.get(next(iter(Key.values())))
-        return {"Item": dict(item)} if item else {}
-
-    def put_item(self, Item: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
-        self.latency()
-        self.usage.stats_wcu += write_units(item_size(Item))
-        key = next(iter(Item.values()))
-        if not self._holds(self.items.get(key), kwargs):
-            self.conflicts += 1
-            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "PutItem")
-        self.writes += 1
-        self.items[key] = dict(Item)
+        ((key_name, key),) = Key.items()
+        before = self.items.get(key)
+        item = dict(before) if before else {key_name: key}
+        for name, value in adds:
+            attribute, amount = ExpressionAttributeNames[name], ExpressionAttributeValues[value]
+            item[attribute] = item.get(attribute, 0) + amount
+        for name, default in sets:
+            attribute = ExpressionAttributeNames[name]
+            item.setdefault(attribute, ExpressionAttributeValues[default])
+        self.items[key] = item
+        self.updates += 1
+        self.usage.stats_wcu += write_units(max(item_size(before or {}), item_size(item)))
         return {}
 
-    @staticmethod
-    def _holds(current: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> bool:
-        condition = kwargs.get("ConditionExpression")
-        if condition is None:
-            return True
-        names = kwargs.get("ExpressionAttributeNames", {})
-        values = kwargs.get("ExpressionAttributeValues", {})
-        if condition.startswith("attribute_not_exists(") and condition.endswith(")"):
-            return current is None or names.get(condition[21:-1], condition[21:-1]) not in current
-        left, op, right = condition.partition(" = ")
-        if op and left in names and right in values:
-            return current is not None and current.get(names[left]) == values[right]
-        raise NotImplementedError(f"sim: condition {condition!r} is not modelled")
+    def batch_get_item(self, *, RequestItems: Mapping[str, Any]) -> dict[str, Any]:
+        ((table, request),) = RequestItems.items()
+        if table != self.name or set(request) != {"Keys"} or len(request["Keys"]) > 100:
+            raise NotImplementedError(f"sim: BatchGetItem {sorted(request)} on {table} is not modelled")
+        self.latency()
+        self.reads += 1
+        found = []
+        for key in request["Keys"]:
+            ((_, name),) = key.items()
+            item = self.items.get(name)
+            self.usage.stats_rcu += 0.5 * max(1, math.ceil(item_size(item or {}) / 4096))
+            if item is not None:
+                found.append(dict(item))
+        return {"Responses": {table: found}, "UnprocessedKeys": {}}
+
+
+def _parse_update(expression: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``ADD #a :v, #b :v SET #x = if_not_exists(#x, :d)`` -> ([(#a, :v), ...], [(#x, :d)])."""
+    adds: list[tuple[str, str]] = []
+    sets: list[tuple[str, str]] = []
+    match = re.fullmatch(r"ADD (?P<adds>.+?)(?: SET (?P<sets>.+))?", expression.strip())
+    if match is None:
+        raise NotImplementedError(f"sim: update {expression!r} is not modelled")
+    for clause in match["adds"].split(","):
+        name, value = clause.split()
+        adds.append((name, value))
+    pattern = r"(#\w+) = if_not_exists\((#\w+), (:\w+)\)"
+    text = match["sets"] or ""
+    if re.sub(pattern, "", text).replace(",", "").strip():
+        raise NotImplementedError(f"sim: update {expression!r} is not modelled")
+    for target, source, default in re.findall(pattern, text):
+        if target != source:
+            raise NotImplementedError(f"sim: update {expression!r} is not modelled")
+        sets.append((target, default))
+    return adds, sets

@@ -2,10 +2,12 @@
 the sim's clock, sleep and fakes, built once per container as ``covers_core.wiring`` builds them:
 
 * start: ``CoverStarter`` per message of a batch (the batch's messages in parallel, StartConcurrency at
-  once, as ``StartBatch`` runs them), the first wait from the learner, the workflow started as a process;
-* check: ``CoverChecker.check`` (what functions/check_cover_status/app.py does);
-* finalize: ``Finalizer.finish`` on ``outcomes.from_workflow`` (functions/finalize_cover/app.py), with the
-  learner's ``observe`` as its ``learn`` hook.
+  once, as ``StartBatch`` runs them), its ``plan`` (first wait, poll interval) from the learner, the
+  workflow started as a process;
+* check: ``CoverChecker.check`` (what functions/check_cover_status/app.py does: a result when done, a
+  not-ready error the state machine's Retry blocks turn into the poll loop);
+* finalize: ``Finalizer.finish_workflow`` (functions/finalize_cover/app.py), with the learner's ``learn``
+  as its ``learn`` hook.
 
 A new check behaviour is a new handler with the same call signature, passed as ``Config.tasks``.
 """
@@ -16,8 +18,7 @@ import json
 from typing import TYPE_CHECKING, Any, cast
 
 from covers_core.adapters.vendor import VendorClient
-from covers_core.domain import outcomes
-from covers_core.domain.model import CoverRecord, ImageCopy, WorkflowInput
+from covers_core.domain.model import CheckResult, CoverRecord, ImageCopy, WorkflowInput
 from covers_core.domain.requests import parse_request
 from covers_core.errors import CoverPipelineError
 from covers_core.logic.check import CheckInput, CoverChecker
@@ -26,7 +27,6 @@ from covers_core.logic.start import CoverStarter
 
 from bench.load import asl
 from bench.load.lambdas import Container, Invocation
-from bench.load.learners import CoverOutcome
 from bench.load.sqs import Message
 from bench.load.stack import CHECK, FINALIZE, START, Cover, Stack, TaskHandler
 
@@ -48,9 +48,8 @@ def publisher(stack: Stack) -> EventPublisher:
 
 
 def vendor_client(stack: Stack, container: Container) -> VendorClient:
-    return VendorClient(
-        VENDOR_URL, stack.api_key(container), timeout=stack.vendor_timeout(), session=stack.vendor.session()
-    )
+    timeout = stack.check_settings.vendor.timeout
+    return VendorClient(VENDOR_URL, stack.api_key(container), timeout=timeout, session=stack.vendor.session())
 
 
 class Publisher:
@@ -95,13 +94,13 @@ class Workflow:
         stack.sim.sleep(stack.config.latencies.start_execution)
         cover = stack.covers[workflow_input.music_task_id]
         cover.first_wait = workflow_input.first_wait_seconds
+        cover.poll_interval = workflow_input.poll_interval_seconds
         stack.executions_started += 1
         stack.sim.spawn(self._execute, cover, workflow_input.to_state())
         return f"arn:sim:execution:{workflow_input.music_task_id}"
 
     def _execute(self, cover: Cover, data: dict[str, Any]) -> None:
         stack = self.stack
-        began = stack.sim.now
 
         def invoke(function: str, payload: Any) -> Any:
             began, admitted = stack.sim.now, False
@@ -117,10 +116,10 @@ class Workflow:
                 if admitted:  # a throttled call costs nothing
                     cover.bill(function, stack.sim.now - began)
 
-        ended = asl.run(stack.machine, data, invoke, _Clock(stack))
+        ended = asl.run(stack.machine, data, invoke, _Clock(stack), max_seconds=stack.max_execution_seconds)
         cover.execution, cover.execution_error = ended.status, ended.error
         cover.transitions, cover.retries = ended.transitions, ended.retries
-        cover.execution_seconds = stack.sim.now - began
+        cover.execution_seconds = ended.seconds
 
 
 class _Clock:
@@ -146,21 +145,22 @@ class StartFunction:
     def __init__(self, stack: Stack, workflow: Workflow) -> None:
         self.stack = stack
         self.workflow = workflow
-        self.concurrency = int(stack.params["StartConcurrency"])
+        self.concurrency = stack.start_settings.concurrency
 
     def _starter(self, container: Container) -> CoverStarter:
         starter = container.state.get("starter")
         if starter is None:
             stack = self.stack
+            settings = stack.start_settings
             finalizer = Finalizer(store(stack), publisher(stack), clock=stack.clock)
             starter = container.state["starter"] = CoverStarter(
                 store(stack),
                 vendor_client(stack, container),
                 cast("WorkflowStarter", self.workflow),
                 finalizer,
-                claim_lease_seconds=120,
-                not_found_attempts=int(stack.params["NotFoundAttempts"]),
-                first_wait_seconds=lambda: stack.learner.first_wait(container, stack.sim.now),
+                claim_lease_seconds=settings.claim_lease_seconds,
+                not_found_attempts=settings.not_found_attempts,
+                plan=lambda metadata: stack.learner.plan(container, metadata),
                 clock=stack.clock,
             )
         return starter
@@ -188,34 +188,38 @@ class StartFunction:
 
 
 class CheckFunction:
-    """functions/check_cover_status/app.py: the REAL ``CoverChecker`` on the sim's clock and sleep."""
+    """functions/check_cover_status/app.py: the REAL ``CoverChecker`` on the sim's clock and sleep; its
+    not-ready errors leave the handler, as they leave the Lambda function, for the state machine's Retry."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.schedule = stack.poll_schedule()
-        self.polling = stack.invocation_polling()
 
     def __call__(self, payload: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
         container = invocation.container
         checker = container.state.get("checker")
+        stack = self.stack
         if checker is None:
-            stack = self.stack
-            connect, read = stack.vendor_timeout()
+            settings = stack.check_settings
             checker = container.state["checker"] = CoverChecker(
                 vendor_client(stack, container),
-                self.schedule,
-                store(stack),
-                polling=self.polling,
-                call_seconds=connect + read,
+                deadline=settings.deadline,
+                max_polls=settings.max_polls,
+                polling=settings.polling,
+                call_seconds=settings.vendor.longest_call_seconds,
                 clock=stack.clock,
                 sleep=stack.sim.sleep,
             )
         state = CheckInput.from_state(payload)
-        return checker.check(state, time_left=invocation.time_left).to_state()
+        try:
+            return checker.check(state, time_left=invocation.time_left).to_state()
+        except Exception:
+            stack.covers[state.music_task_id].check_errors += 1
+            raise
 
 
 class FinalizeFunction:
-    """functions/finalize_cover/app.py: the REAL ``Finalizer`` with the learner as its ``learn`` hook."""
+    """functions/finalize_cover/app.py: the REAL ``Finalizer.finish_workflow``, with the learner's ``learn``
+    as its hook (``covers_core.wiring.finalize_cover`` passes the REAL ``Teacher.learn``)."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -228,29 +232,25 @@ class FinalizeFunction:
             finalizer = container.state["finalizer"] = Finalizer(
                 store(stack),
                 publisher(stack),
-                archiver=Archiver(stack) if stack.config.archive else None,
+                archiver=Archiver(stack) if stack.finalize_settings.archive_bucket else None,
                 learn=self._learn,
                 clock=stack.clock,
             )
-        task = payload["musicTaskId"]
-        failed_before = payload.get("finalizeFailure")
-        record = finalizer.finish(
-            task,
-            outcomes.from_workflow(payload),
-            cover_task_id=payload.get("coverTaskId"),
-            generated_at=payload.get("generatedAt"),
-            skip_archive=outcomes.finalize_failure_reason(failed_before) if failed_before else None,
-        )
-        cover = stack.covers[task]
+        record = finalizer.finish_workflow(payload)
+        cover = stack.covers[record.music_task_id]
         cover.status, cover.finalized = record.status.value, stack.sim.now
+        cover.poll_count = record.poll_count
         error = record.error.as_dict() if record.error else None
-        return {"musicTaskId": task, "status": record.status, "images": list(record.images), "error": error}
+        return {
+            "musicTaskId": record.music_task_id,
+            "status": record.status,
+            "images": list(record.images),
+            "error": error,
+        }
 
-    def _learn(self, record: CoverRecord) -> None:
+    def _learn(self, record: CoverRecord, check: CheckResult | None) -> None:
         cover = self.stack.covers[record.music_task_id]
-        cover.observed = self.stack.learner.observe(
-            CoverOutcome(record, cover.first_wait), self.stack.sim.now
-        )
+        cover.learned = self.stack.learner.learn(record, check)
 
 
 def task_handlers(stack: Stack) -> dict[str, TaskHandler]:

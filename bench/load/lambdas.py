@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load.engine import Sim
-from covers_local.stack import functions, load_template
+from covers_local.template import functions, load_template
 
 #: AWS's default account limit of concurrent executions per Region.
 ACCOUNT_LIMIT = 1000

@@ -1,87 +1,88 @@
-"""The first-wait learner: what the start function reads and what finalize teaches, behind one interface
-so a redesigned policy or store plugs in without touching the pipeline.
+"""The poll schedule's learner: what the start function plans for a new cover (its first wait and poll
+interval) and what finalize teaches, behind one interface so a redesigned policy or store plugs in without
+touching the pipeline.
 
-A learner's methods run inside a simulated Lambda invocation: any store call it makes may take virtual
-time (``SimStatsTable`` calls do) and may lose to a concurrent writer, exactly as its real store would.
+A learner's methods run inside a simulated Lambda invocation: any store call it makes takes virtual time
+(``SimPollStatsTable`` calls do), as its real store's would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
 
-from covers_core.adapters.poll_stats import CachedFirstWait, LearnedWaitStore
-from covers_core.domain.model import CoverRecord, Status
-from covers_core.domain.schedule import FirstWaitPolicy
+from covers_core.adapters.poll_stats import LearnedWaitStore
+from covers_core.domain.model import CheckResult, CoverRecord
+from covers_core.domain.schedule import FirstWaitPolicy, Plan
+from covers_core.logic.learning import Planner, Teacher
 
-from bench.load.dynamo import SimStatsTable
+from bench.load.dynamo import SimPollStatsTable
 from bench.load.lambdas import Container
-
-
-@dataclass(frozen=True)
-class CoverOutcome:
-    """What finalize knows when a cover ends: the record it just wrote (status, poll count, metadata,
-    timestamps) and the first wait its execution used."""
-
-    record: CoverRecord
-    first_wait: int | None
 
 
 class Learner(Protocol):
     name: str
 
-    def first_wait(self, container: Container, now: float) -> int:
-        """The first wait a start container gives a new execution (its cache is the learner's business:
-        keep it in ``container.state``)."""
+    def plan(self, container: Container, metadata: Mapping[str, Any]) -> Plan:
+        """The first wait and poll interval a start container gives a new execution (its cache is the
+        learner's business: keep it in ``container.state``)."""
 
-    def observe(self, outcome: CoverOutcome, now: float) -> bool | None:
-        """Learn from one finalized cover: True when the lesson was stored, False when it was dropped
-        (lost conditional writes), None when this outcome teaches nothing."""
+    def learn(self, record: CoverRecord, check: CheckResult | None) -> bool | None:
+        """Learn from one cover finalize just ended SUCCEEDED (``check``: its check result): True when the
+        lesson was stored, False when it was not, None when this learner learns nothing."""
 
 
-class AdaptiveFirstWait:
-    """Today's learner: the REAL ``CachedFirstWait`` (one per start container, on the sim's clock) over the
-    REAL ``LearnedWaitStore``, taught by finalize from each SUCCEEDED cover (ready at the first check?),
-    as ``covers_core.wiring.finalize_cover`` wires it."""
+class LearnedSchedule:
+    """Today's learner, as ``covers_core.wiring`` builds it: the REAL ``Planner`` (one per start container,
+    on the simulation's clocks, with its own 60 s cache per key) and the REAL ``Teacher``, both over the
+    REAL ``LearnedWaitStore`` on the simulated PollStatsTable."""
 
-    name = "adaptive first wait (FirstWaitPolicy + LearnedWaitStore)"
+    name = "learned schedule (Planner/Teacher + LearnedWaitStore)"
 
-    def __init__(self, policy: FirstWaitPolicy, table: SimStatsTable, monotonic: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        policy: FirstWaitPolicy,
+        tenant_field: str | None,
+        table: SimPollStatsTable,
+        *,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float],
+    ) -> None:
         self.policy = policy
+        self.tenant_field = tenant_field
         self.table = table
-        self.store = LearnedWaitStore(table)
+        self.clock = clock
         self.monotonic = monotonic
+        self.teacher = Teacher(LearnedWaitStore(table), tenant_field, clock=clock)
 
-    def first_wait(self, container: Container, now: float) -> int:
-        cached = container.state.get("first_wait")
-        if cached is None:
-            cached = container.state["first_wait"] = CachedFirstWait(
-                LearnedWaitStore(self.table), self.policy, monotonic=self.monotonic
+    def plan(self, container: Container, metadata: Mapping[str, Any]) -> Plan:
+        planner = container.state.get("planner")
+        if planner is None:
+            planner = container.state["planner"] = Planner(
+                LearnedWaitStore(self.table),
+                self.policy,
+                self.tenant_field,
+                clock=self.clock,
+                monotonic=self.monotonic,
             )
-        return int(cached())
+        return planner.plan(metadata)
 
-    def observe(self, outcome: CoverOutcome, now: float) -> bool | None:
-        if outcome.record.status != Status.SUCCEEDED:
-            return None
-        learned = self.store.observe(self.policy, ready_at_first_check=outcome.record.poll_count == 1)
-        return learned is not None
-
-    def learned_seconds(self) -> float | None:
-        item = self.table.items.get("firstWait")
-        return float(item["seconds"]) if item else None
+    def learn(self, record: CoverRecord, check: CheckResult | None) -> bool | None:
+        return self.teacher.learn(record, check)
 
 
-class FixedFirstWait:
-    """No learning: every execution waits ``seconds`` (a baseline, and an example of the interface)."""
+class FixedSchedule:
+    """No learning: every execution waits ``first_wait`` s, then polls every ``interval`` s (a baseline, and
+    an example of the interface)."""
 
-    name = "fixed first wait"
+    name = "fixed schedule"
 
-    def __init__(self, seconds: int) -> None:
-        self.seconds = seconds
+    def __init__(self, first_wait: int, interval: int = 3) -> None:
+        self.fixed = Plan(first_wait, interval)
 
-    def first_wait(self, container: Container, now: float) -> int:
-        return self.seconds
+    def plan(self, container: Container, metadata: Mapping[str, Any]) -> Plan:
+        return self.fixed
 
-    def observe(self, outcome: CoverOutcome, now: float) -> bool | None:
+    def learn(self, record: CoverRecord, check: CheckResult | None) -> bool | None:
         return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bench.load.functions import StartFunction, Workflow, request_body, task_handlers
-from bench.load.mixes import SLOW_TENANT, Mix
+from bench.load.mixes import Mix
 from bench.load.sqs import EventSource, Message
 from bench.load.stack import START, Config, Cover, Stack
 
@@ -38,8 +38,8 @@ def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:
         stack.lambdas,
         START,
         StartFunction(stack, workflow),
-        pollers=int(stack.params["QueueMaxConcurrency"]),
-        batch_size=int(stack.params["QueueBatchSize"]),
+        pollers=stack.pollers,
+        batch_size=stack.batch_size,
         window=stack.batching_window,
     )
     stack.sim.spawn(_arrivals, stack)
@@ -69,7 +69,7 @@ def _arrivals(stack: Stack) -> None:
         sim.sleep(at - sim.now)
         n += 1
         task = f"m{n:07d}"
-        tenant = SLOW_TENANT if mix.slow_share and arrivals.random() < mix.slow_share else None
+        tenant = mix.tenant(arrivals.random()) if mix.tenants else None
         stack.covers[task] = Cover(task, sim.now, tenant)
         stack.queue.send(Message(task, request_body(task, tenant), sim.now))
 

@@ -1,6 +1,7 @@
 """The simulated stack: configuration, the covers in flight, and the shared fakes (DynamoDB, vendor,
-Lambda, queue) that the functions' handlers use. Settings come from template.yaml's parameter defaults
-(overridable), as a default deployment has them."""
+Lambda, queue) that the functions' handlers use. Each function's settings are what the REAL
+``covers_core.settings`` reads from its environment in template.yaml, resolved for the template's parameter
+defaults and the run's overrides (``bench.load.settings``), as such a deployment has them."""
 
 from __future__ import annotations
 
@@ -10,20 +11,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling, PollSchedule
+from covers_core.settings import CheckSettings, FinalizeSettings, StartSettings
 
 from bench.load import asl
-from bench.load.dynamo import SimCoverStore, SimStatsTable, Usage, table_indexes
+from bench.load.dynamo import SimCoverStore, SimPollStatsTable, Usage, table_indexes
 from bench.load.engine import Sim
 from bench.load.lambdas import Container, Invocation, LambdaService, template_functions
-from bench.load.learners import AdaptiveFirstWait, Learner
+from bench.load.learners import LearnedSchedule, Learner
 from bench.load.mixes import Mix
+from bench.load.settings import Resolver
 from bench.load.sqs import RequestQueue
 from bench.load.vendor import RateLimit, Vendor
-from covers_local.stack import constant, load_template, parameter_defaults, project_root
+from covers_local.template import load_template, parameter_defaults, project_root
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 START, CHECK, FINALIZE = "StartCoverFunction", "CheckCoverStatusFunction", "FinalizeCoverFunction"
+#: The longest an EXPRESS execution may run ("Express Workflows can run for up to five minutes",
+#: https://docs.aws.amazon.com/step-functions/latest/dg/choosing-workflow-type.html, read 2026-05).
+EXPRESS_MAX_SECONDS = 300.0
 TaskHandler = Callable[[Any, Invocation], Any]
 
 
@@ -41,8 +46,15 @@ class Latencies:
     archive_image: float = 0.5  # download + PutObject, per image
 
 
-def _adaptive(stack: Stack) -> Learner:
-    return AdaptiveFirstWait(stack.first_wait_policy(), stack.stats_table, lambda: stack.sim.now)
+def _learned(stack: Stack) -> Learner:
+    first_wait = stack.start_settings.first_wait
+    return LearnedSchedule(
+        first_wait.policy,
+        first_wait.learning.tenant_field,
+        stack.stats_table,
+        clock=stack.clock,
+        monotonic=lambda: stack.sim.now,
+    )
 
 
 @dataclass
@@ -54,22 +66,23 @@ class Config:
     #: Arrivals go on this long after ``duration``, so the measured covers live their whole life under
     #: the same load (at 116/s the last 3 minutes' covers would otherwise see the system drain).
     tail: float = 240.0
-    #: Bounds a run's wall time at high rates (about 1 ms of CPU per cover): the duration shrinks to
+    #: Bounds a run's wall time at high rates (about 0.8 ms of CPU per cover): the duration shrinks to
     #: max_covers / rate, but never under min_duration (by then the high rates are in steady state: a
     #: cover lives 1-3 minutes, Retry blocks give up within about 2); the warmup shrinks in proportion,
     #: but not under half the run or the configured warmup, whichever is less.
-    max_covers: int | None = 30_000
+    max_covers: int | None = 20_000
     min_duration: float = 240.0
     drain: float = 6 * 3600.0  # then run until every execution ended, at most this long
     seed: int = 42
     account_limit: int = 1000
     reserved: Mapping[str, int] = field(default_factory=dict)
-    parameters: Mapping[str, Any] = field(default_factory=dict)  # template parameter overrides
+    #: Template parameter overrides (e.g. WorkflowType=EXPRESS), refused as CloudFormation would refuse them.
+    parameters: Mapping[str, Any] = field(default_factory=dict)
     latencies: Latencies = field(default_factory=Latencies)
-    archive: bool = False  # ArchiveImages=true: finalize downloads each image and puts it in S3
+    archive: bool = False  # ArchiveImages=true (as a parameter): finalize downloads each image, puts it in S3
     vendor_limit: RateLimit | None = None  # for every mix (a mix may set its own)
     images_per_cover: int = 1
-    learner: Callable[[Stack], Learner] = _adaptive
+    learner: Callable[[Stack], Learner] = _learned
     #: Handlers of the ASL's Task states by function logical id, over the defaults (the real check and
     #: finalize logic, bench.load.functions): a new check behaviour, or a function a new ASL calls.
     tasks: Mapping[str, Callable[[Stack], TaskHandler]] = field(default_factory=dict)
@@ -87,7 +100,8 @@ class Cover:
     tenant: str | None = None
     generated: float | None = None
     ready_at: float | None = None
-    first_wait: int | None = None
+    first_wait: int | None = None  # the plan the start function gave its execution
+    poll_interval: int | None = None
     detected: float | None = None  # the status call that first saw SUCCESS
     finalized: float | None = None
     status: str | None = None  # the record's status after finalize
@@ -96,9 +110,11 @@ class Cover:
     execution_seconds: float = 0.0
     transitions: int = 0
     retries: int = 0
-    observed: bool | None = None  # True: the learner stored it; False: dropped
+    learned: bool | None = None  # True: the learner stored its lesson; False: not; None: nothing to learn
+    poll_count: int | None = None  # the record's, after finalize
     status_calls: int = 0
     rate_limited: int = 0
+    check_errors: int = 0  # check invocations that ended in an error (not ready, vendor errors)
     #: Billed seconds and invocations, by function (a start batch's shared evenly by its messages).
     seconds: dict[str, float] = field(default_factory=dict)
     requests: dict[str, float] = field(default_factory=dict)
@@ -112,8 +128,16 @@ class Stack:
     def __init__(self, mix: Mix, rate: float, config: Config) -> None:
         self.mix, self.rate, self.config = mix, rate, config
         self.sim = Sim(config.seed)
-        self.params = {**parameter_defaults(), **config.parameters}
+        overrides = {**config.parameters, **({"ArchiveImages": "true"} if config.archive else {})}
+        self.params = {**parameter_defaults(), **overrides}
         template = load_template()
+        resolver = Resolver(template, self.params)
+        resolver.check()
+        self.start_settings = StartSettings.from_env(resolver.environment(START))
+        self.check_settings = CheckSettings.from_env(resolver.environment(CHECK))
+        self.finalize_settings = FinalizeSettings.from_env(resolver.environment(FINALIZE))
+        self.workflow_type = str(resolver.value(template["Resources"]["CoverWorkflow"]["Properties"]["Type"]))
+        self.max_execution_seconds = EXPRESS_MAX_SECONDS if self.workflow_type == "EXPRESS" else None
         self.lambdas = LambdaService(
             self.sim,
             template_functions(),
@@ -123,7 +147,7 @@ class Stack:
         )
         self.usage = Usage()
         self.store = SimCoverStore(self.ddb, table_indexes(), self.usage)
-        self.stats_table = SimStatsTable(self.ddb, self.usage)
+        self.stats_table = SimPollStatsTable(self.ddb, self.usage)
         lat = config.latencies
         self.vendor = Vendor(
             self.sim,
@@ -136,14 +160,17 @@ class Stack:
         self.learner = config.learner(self)
         substitutions = template["Resources"]["CoverWorkflow"]["Properties"]["DefinitionSubstitutions"]
         self.machine = asl.StateMachine.load(config.asl_path, _functions_of(substitutions))
-        queue = template["Resources"]["CoverRequestsQueue"]["Properties"]
+        queue = resolver.value(template["Resources"]["CoverRequestsQueue"]["Properties"])
         self.queue = RequestQueue(
             self.sim,
-            visibility_timeout=float(constant(template, queue["VisibilityTimeout"])),
-            max_receives=int(self.params["MaxReceiveCount"]),
+            visibility_timeout=float(queue["VisibilityTimeout"]),
+            max_receives=int(queue["RedrivePolicy"]["maxReceiveCount"]),
         )
-        mapping = template["Resources"][START]["Properties"]["Events"]["CoverRequests"]["Properties"]
+        mapping = resolver.value(template["Resources"][START]["Properties"]["Events"]["CoverRequests"])
+        mapping = mapping["Properties"]
         self.batching_window = float(mapping.get("MaximumBatchingWindowInSeconds", 0))
+        self.batch_size = int(mapping["BatchSize"])
+        self.pollers = int(mapping["ScalingConfig"]["MaximumConcurrency"])
         self.covers: dict[str, Cover] = {}
         self.by_cover_task: dict[str, Cover] = {}
         self.secrets_calls = 0
@@ -162,7 +189,7 @@ class Stack:
 
     def api_key(self, container: Container) -> Callable[[], str]:
         """The container's API key read, cached SecretCacheSeconds as ``api_key_reader`` does."""
-        ttl = float(self.params["SecretCacheSeconds"])
+        ttl = float(self.check_settings.vendor.secret_cache_seconds)
 
         def read() -> str:
             at = container.state.get("secret_read_at")
@@ -173,38 +200,6 @@ class Stack:
             return "sim-api-key"
 
         return read
-
-    # --- settings, as covers_core.settings reads them from the template's variables -----------------
-
-    def first_wait_policy(self) -> FirstWaitPolicy:
-        p = self.params
-        return FirstWaitPolicy(
-            fallback=int(p["PollFirstWaitSeconds"]),
-            minimum=int(p["PollFirstWaitMinSeconds"]),
-            maximum=int(p["PollFirstWaitMaxSeconds"]),
-            percentile=float(p["PollFirstWaitPercentile"]),
-        )
-
-    def poll_schedule(self) -> PollSchedule:
-        p = self.params
-        return PollSchedule(
-            interval=int(p["PollIntervalSeconds"]),
-            deadline=int(p["PollMaxWaitSeconds"]),
-            backoff=float(p["PollBackoffRate"]),
-            max_interval=int(p["PollMaxIntervalSeconds"]),
-            max_polls=int(p["PollMaxPolls"]),
-        )
-
-    def invocation_polling(self) -> InvocationPolling:
-        p = self.params
-        return InvocationPolling(
-            int(p["PollInvocationBudgetSeconds"]), int(p["PollInvocationIntervalSeconds"])
-        )
-
-    def vendor_timeout(self) -> tuple[float, float]:
-        return float(self.params["VendorConnectTimeoutSeconds"]), float(
-            self.params["VendorReadTimeoutSeconds"]
-        )
 
     # --- the vendor's hooks ------------------------------------------------------------------------
 

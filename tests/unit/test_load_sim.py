@@ -1,30 +1,46 @@
 """The load simulation's mechanics (bench/load) that would be wrong silently: concurrency limits, the ASL's
-Retry delays, lost conditional writes, and Little's law on a small run. Virtual time only."""
+Parameters and Retry delays (the poll loop), atomic counters, the template's settings per deployment, and
+Little's law on a small run. Virtual time only."""
 
 from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from covers_core.adapters.poll_stats import LearnedWaitStore
-from covers_core.domain.schedule import FirstWaitPolicy
+from covers_core.domain.first_wait import Observation
+from covers_core.domain.model import CheckResult, CheckStatus
+from covers_core.errors import NOT_READY_ERRORS, PollAgainError, PollLaterError, PollSoonError
 
 from bench.load import asl
-from bench.load.dynamo import SimStatsTable, Usage
+from bench.load.__main__ import main as load_main
+from bench.load.dynamo import SimPollStatsTable, Usage
 from bench.load.engine import Sim
 from bench.load.lambdas import FunctionSpec, Invocation, LambdaService, TooManyRequests
-from bench.load.learners import FixedFirstWait
+from bench.load.learners import FixedSchedule
 from bench.load.mixes import MIXES
 from bench.load.pipeline import simulate
 from bench.load.report import summarise
+from bench.load.settings import RefusedParameters
 from bench.load.sqs import EventSource, Message, RequestQueue
-from bench.load.stack import CHECK, Config
-from covers_local.stack import project_root
+from bench.load.stack import CHECK, Config, Stack
+from covers_local.template import project_root
 
 ASL = project_root() / "statemachine" / "cover_workflow.asl.json"
 RESOURCES = {"CheckCoverStatusFunctionArn": CHECK, "FinalizeCoverFunctionArn": "FinalizeCoverFunction"}
+LOGNORMAL = MIXES["lognormal(45s, 0.5)"]
+EXECUTION_INPUT = {
+    "musicTaskId": "m",
+    "coverTaskId": "ct-m",
+    "generatedAt": "2026-01-01T00:00:00Z",
+    "correlationId": None,
+    "firstWaitSeconds": 7,
+    "pollIntervalSeconds": 3,
+}
 
 
 def lambdas(sim: Sim, limit: int) -> LambdaService:
@@ -88,6 +104,11 @@ class FakeClock:
         return low + (high - low) * self.pick
 
 
+def retrier_of(error: str) -> dict[str, Any]:
+    doc = json.loads(ASL.read_text())
+    return next(r for r in doc["States"]["CheckCoverStatus"]["Retry"] if error in r["ErrorEquals"])
+
+
 def throttled_check_run(pick: float) -> tuple[asl.Ended, list[float], dict[str, Any]]:
     machine = asl.StateMachine.load(ASL, RESOURCES)
     clock = FakeClock(pick)
@@ -101,17 +122,12 @@ def throttled_check_run(pick: float) -> tuple[asl.Ended, list[float], dict[str, 
         finalized.update(payload)
         return {"status": "NEEDS_ATTENTION"}
 
-    ended = asl.run(machine, {"firstWaitSeconds": 7, "musicTaskId": "m"}, invoke, clock)
+    ended = asl.run(machine, dict(EXECUTION_INPUT), invoke, clock)
     return ended, attempts, finalized
 
 
 def test_retry_delays_follow_the_asl_then_catch_finalizes() -> None:
-    doc = json.loads(ASL.read_text())
-    retrier = next(
-        r
-        for r in doc["States"]["CheckCoverStatus"]["Retry"]
-        if "Lambda.TooManyRequestsException" in r["ErrorEquals"]
-    )
+    retrier = retrier_of("Lambda.TooManyRequestsException")
     expected = [
         min(retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n, retrier["MaxDelaySeconds"])
         for n in range(retrier["MaxAttempts"])
@@ -132,46 +148,150 @@ def test_full_jitter_draws_each_delay_between_zero_and_the_backoff() -> None:
     assert attempts == [7.0] * len(attempts)
 
 
-def test_of_two_concurrent_conditional_writes_one_loses() -> None:
+def test_the_poll_loop_is_the_not_ready_retry_blocks_with_the_retry_count_as_attempt() -> None:
+    """Each not-ready error waits its own cadence; the check gets only its Parameters, with
+    ``$$.State.RetryCount`` counting the retries of every Retry block (a throttle too); finalize gets the
+    execution's input with the check's result at ``$.check``."""
+    machine = asl.StateMachine.load(ASL, RESOURCES)
+    clock = FakeClock(pick=1.0)
+    script: list[type[Exception] | None] = [
+        PollAgainError,
+        TooManyRequests,
+        PollSoonError,
+        PollLaterError,
+        None,
+    ]
+    checks: list[tuple[float, dict[str, Any]]] = []
+    finalized: dict[str, Any] = {}
+    result = CheckResult(CheckStatus.SUCCESS, 9, images=("u",), first_wait=7).to_state()
+
+    def invoke(function: str, payload: Any) -> Any:
+        if function != CHECK:
+            finalized.update(payload)
+            return {"status": "SUCCEEDED"}
+        checks.append((clock.now, payload))
+        error = script.pop(0)
+        if error is not None:
+            raise error("not ready")
+        return result
+
+    ended = asl.run(machine, {**EXECUTION_INPUT, "extra": "not for the check"}, invoke, clock)
+
+    assert [p["attempt"] for _, p in checks] == [0, 1, 2, 3, 4]
+    fields = {k for k in EXECUTION_INPUT if k != "correlationId"} - {"attempt"}
+    assert all(set(p) == fields | {"correlationId", "attempt"} for _, p in checks)  # not "extra"
+    throttle = retrier_of("Lambda.TooManyRequestsException")["IntervalSeconds"]  # FULL jitter, top
+    waits = [b - a for (a, _), (b, _) in itertools.pairwise(checks)]
+    assert waits == [PollAgainError.cadence, throttle, PollSoonError.cadence, PollLaterError.cadence]
+    assert [retrier_of(e.__name__)["IntervalSeconds"] for e in NOT_READY_ERRORS] == [
+        e.cadence for e in NOT_READY_ERRORS
+    ]
+    assert finalized["check"] == result and finalized["extra"] == "not for the check"
+    assert "attempt" not in finalized  # ResultPath works on the state's input, not its Parameters
+    assert ended.status == "SUCCEEDED" and ended.transitions == 3 + 4 and ended.retries == 4
+
+
+def test_a_parameters_path_missing_from_the_input_fails_the_execution_uncaught() -> None:
+    machine = asl.StateMachine.load(ASL, RESOURCES)
+    called: list[str] = []
+
+    def invoke(function: str, payload: Any) -> Any:
+        called.append(function)
+        return {}
+
+    data = {k: v for k, v in EXECUTION_INPUT.items() if k != "coverTaskId"}
+    ended = asl.run(machine, data, invoke, FakeClock(1.0))
+    assert ended.status == "FAILED" and ended.error == "States.Runtime"
+    assert called == []  # not even the Catch's FinalizeCover: States.Runtime is not caught
+
+
+def test_an_unmodelled_context_path_or_key_is_refused_when_loaded(tmp_path: Path) -> None:
+    doc = json.loads(ASL.read_text())
+    doc["States"]["CheckCoverStatus"]["Parameters"]["entered.$"] = "$$.State.EnteredTime"
+    changed = tmp_path / "asl.json"
+    changed.write_text(json.dumps(doc))
+    with pytest.raises(asl.Unsupported, match="EnteredTime"):
+        asl.StateMachine.load(changed, RESOURCES)
+    del doc["States"]["CheckCoverStatus"]["Parameters"]["entered.$"]
+    doc["States"]["CheckCoverStatus"]["ResultSelector"] = {"status.$": "$.status"}
+    changed.write_text(json.dumps(doc))
+    with pytest.raises(asl.Unsupported, match="ResultSelector"):
+        asl.StateMachine.load(changed, RESOURCES)
+
+
+def test_an_execution_past_its_limit_times_out_in_a_retry_wait() -> None:
+    machine = asl.StateMachine.load(ASL, RESOURCES)
+    clock = FakeClock(1.0)
+    calls: list[str] = []
+
+    def invoke(function: str, payload: Any) -> Any:
+        calls.append(function)
+        raise PollLaterError("not ready")
+
+    ended = asl.run(machine, dict(EXECUTION_INPUT), invoke, clock, max_seconds=300.0)
+    assert ended.status == "TIMED_OUT" and ended.seconds == 300.0 and clock.now == 300.0
+    assert set(calls) == {CHECK}  # no finalize: the execution is over (the record stays open)
+    assert len(calls) == 1 + (300 - 7) // PollLaterError.cadence
+
+
+def test_concurrent_adds_to_the_stats_table_never_lose_and_are_billed_by_item_size() -> None:
     sim = Sim(3)
     usage = Usage()
-    table = SimStatsTable(lambda: sim.sleep(0.01), usage)
-    policy = FirstWaitPolicy(fallback=20, minimum=1, maximum=120, percentile=10)
-    results: list[int | None] = []
-
-    def writer() -> None:
-        store = LearnedWaitStore(table)
-        current = store.get()  # both read the empty item at the same time
-        learned = policy.observe(current, ready_at_first_check=True)
-        results.append(learned.count if store._put(learned, current) else None)
-
-    sim.spawn(writer)
-    sim.spawn(writer, delay=0.001)
-    sim.run()
-    assert results == [1, None]
-    assert table.conflicts == 1 and usage.stats_wcu == 2  # the failed write is billed too
-
-
-def test_the_real_store_retries_a_lost_write_so_both_lessons_count() -> None:
-    sim = Sim(3)
-    table = SimStatsTable(lambda: sim.sleep(0.01), Usage())
-    policy = FirstWaitPolicy(fallback=20, minimum=1, maximum=120, percentile=10)
-    stored: list[bool] = []
-    for delay in (0.0, 0.001):
+    table = SimPollStatsTable(lambda: sim.sleep(0.01), usage)
+    now = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
+    early = Observation(first_wait=20, ready_at_first_check=True, detected_after=20)
+    late = Observation(first_wait=20, ready_at_first_check=False, detected_after=45)
+    for i in range(50):  # overlapping writes (each takes 10 ms, one starts every ms)
+        observation = early if i % 2 else late
         sim.spawn(
-            lambda: stored.append(
-                LearnedWaitStore(table).observe(policy, ready_at_first_check=False) is not None
-            ),
-            delay=delay,
+            lambda o=observation: LearnedWaitStore(table).observe(["*", "t:slow"], o, now), delay=i / 1000
         )
     sim.run()
-    assert stored == [True, True]
-    assert table.conflicts == 1 and table.items["firstWait"]["count"] == 2
+
+    table.latency = lambda: None  # read outside the simulation
+    [minute] = LearnedWaitStore(table).recent("*", now)
+    assert minute.covers == 50 and sum(minute.early.values()) == 25 and sum(minute.detected.values()) == 25
+    assert LearnedWaitStore(table).recent("t:slow", now)[0].covers == 50
+    assert table.updates == 100 and usage.stats_wcu == 100  # small items: 1 WCU each
+    big = {"name": "fw|*|x", **{f"w{k}": 123_456_789 for k in range(150)}}  # over 1 KB
+    table.items["fw|*|x"] = big
+    table.update_item(
+        Key={"name": "fw|*|x"},
+        UpdateExpression="ADD #c0 :one",
+        ExpressionAttributeNames={"#c0": "w1"},
+        ExpressionAttributeValues={":one": 1},
+    )
+    assert usage.stats_wcu == 102
+
+
+def test_the_table_refuses_an_update_it_does_not_model() -> None:
+    table = SimPollStatsTable(lambda: None, Usage())
+    with pytest.raises(NotImplementedError):
+        table.update_item(
+            Key={"name": "k"},
+            UpdateExpression="SET #a = #a + :one",
+            ExpressionAttributeNames={"#a": "w1"},
+            ExpressionAttributeValues={":one": 1},
+        )
+
+
+def test_express_gets_the_templates_settings_and_rules() -> None:
+    standard = Stack(LOGNORMAL, 1.0, Config())
+    assert standard.workflow_type == "STANDARD" and standard.max_execution_seconds is None
+    assert standard.check_settings.polling.budget > 0
+    express = Stack(LOGNORMAL, 1.0, Config(parameters={"WorkflowType": "EXPRESS", "PollMaxWaitSeconds": 240}))
+    assert express.workflow_type == "EXPRESS" and express.max_execution_seconds == 300
+    assert express.check_settings.polling.budget == 0  # the template's !If on ExpressWorkflow
+    assert express.check_settings.deadline == 240
+    with pytest.raises(RefusedParameters, match="ExpressFitsFiveMinutes"):
+        Stack(LOGNORMAL, 1.0, Config(parameters={"WorkflowType": "EXPRESS"}))  # deadline 900 s
+    with pytest.raises(RefusedParameters, match="PollInvocationBudgetSeconds"):
+        Stack(LOGNORMAL, 1.0, Config(parameters={"PollInvocationBudgetSeconds": 61}))
 
 
 @pytest.fixture(scope="module")
 def small_run() -> dict[str, Any]:
-    stack = simulate(MIXES["lognormal(45s, 0.5)"], 2.0, Config(duration=600.0, warmup=200.0, max_covers=None))
+    stack = simulate(LOGNORMAL, 2.0, Config(duration=600.0, warmup=200.0, max_covers=None))
     return summarise(stack, 0.0)
 
 
@@ -183,12 +303,25 @@ def test_littles_law_mean_concurrency_is_rate_times_lambda_seconds(small_run: di
     assert small_run["outcomes"]["statuses"] == {"SUCCEEDED": small_run["covers"]}
 
 
+def test_the_learned_schedule_moves_off_the_templates_fallback(small_run: dict[str, Any]) -> None:
+    first, last = small_run["plan_evolution"][0], small_run["plan_evolution"][-1]
+    assert first["first_wait"]["p5"] == 20  # PollFirstWaitSeconds until 40 covers taught it
+    assert last["first_wait"]["p50"] != 20 and last["poll_interval"]["p50"] > 3
+    assert small_run["learner"]["observations"] > small_run["covers"]  # every SUCCEEDED cover taught
+
+
 def test_a_seed_gives_the_same_figures(small_run: dict[str, Any]) -> None:
-    again = summarise(
-        simulate(MIXES["lognormal(45s, 0.5)"], 2.0, Config(duration=600.0, warmup=200.0, max_covers=None)),
-        0.0,
-    )
+    again = summarise(simulate(LOGNORMAL, 2.0, Config(duration=600.0, warmup=200.0, max_covers=None)), 0.0)
     assert again == small_run
+
+
+def test_a_slow_tenant_gets_a_plan_of_its_own() -> None:
+    mix = MIXES["lognormal, 10% tenant 'slow' x3"]
+    run = summarise(simulate(mix, 2.0, Config(duration=1200.0, warmup=600.0, max_covers=None)), 0.0)
+    slow, regular, none = (run["by_tenant"][t] for t in ("slow", "regular", "(none)"))
+    assert slow["covers"] and regular["covers"] and none["covers"]
+    assert slow["first_wait"]["p50"] > 2 * regular["first_wait"]["p50"]
+    assert regular["first_wait"]["p50"] == pytest.approx(none["first_wait"]["p50"], rel=0.25)
 
 
 def test_a_plugged_in_learner_and_check_behaviour_are_the_ones_that_run() -> None:
@@ -196,19 +329,28 @@ def test_a_plugged_in_learner_and_check_behaviour_are_the_ones_that_run() -> Non
 
     def instant_check(payload: dict[str, Any], invocation: Invocation) -> dict[str, Any]:
         calls.append(payload["musicTaskId"])
-        return {"status": "SUCCESS", "pollCount": 1, "nextPollSeconds": None, "images": ["u"], "error": None}
+        return CheckResult(CheckStatus.SUCCESS, 1, images=("u",)).to_state()
 
     config = Config(
         duration=120.0,
         warmup=0.0,
         tail=0.0,
         max_covers=None,
-        learner=lambda stack: FixedFirstWait(30),
+        learner=lambda stack: FixedSchedule(30, 7),
         tasks={CHECK: lambda stack: instant_check},
     )
-    run = summarise(simulate(MIXES["lognormal(45s, 0.5)"], 1.0, config), 0.0)
+    run = summarise(simulate(LOGNORMAL, 1.0, config), 0.0)
 
     assert run["first_wait"] is not None and run["first_wait"]["p5"] == run["first_wait"]["p95"] == 30
+    assert run["poll_interval"] is not None and run["poll_interval"]["p50"] == 7
     assert len(calls) == run["covers"] and run["status_calls_per_cover"] == 0
     assert run["outcomes"]["statuses"] == {"SUCCEEDED": run["covers"]}
-    assert run["learner"]["observations"] == 0  # the fixed learner learns nothing
+    assert run["learner"]["observations"] == 0  # the fixed schedule learns nothing
+
+
+def test_the_cli_help_prints(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.argv", ["python -m bench.load", "--help"])
+    with pytest.raises(SystemExit) as exited:
+        load_main()
+    assert exited.value.code == 0
+    assert "bimodal 90% ~35s" in capsys.readouterr().out

@@ -111,7 +111,7 @@ def metadata_item(metadata: Mapping[str, Any]) -> str:
 
 
 def _metadata(value: Any) -> Mapping[str, Any]:
-    """Stored metadata: JSON text, or (items written by earlier builds) a DynamoDB map with Decimal numbers."""
+    """Stored metadata: JSON text, or (items of earlier builds) a DynamoDB map with Decimal numbers."""
     if isinstance(value, str):
         parsed = jsontext.loads(value)
         return parsed if isinstance(parsed, dict) else {}

@@ -21,7 +21,7 @@ from typing import Any
 from covers_core.domain import claim as claims
 from covers_core.domain.claim import Busy, Claim, Settled
 from covers_core.domain.events import detail_type_for, event_detail
-from covers_core.domain.first_wait import Counts, Observation, counts_from_item
+from covers_core.domain.first_wait import WINDOW_MINUTES, Counts, Observation, counts_from_item
 from covers_core.domain.model import (
     CoverError,
     CoverRecord,
@@ -525,7 +525,7 @@ class MemoryLearnedWaits:
 
     def recent(self, key: str, now: datetime) -> list[Counts]:
         minute = int(now.timestamp()) // 60
-        return [self.minutes[(key, m)] for m in range(minute, minute - 60, -1) if (key, m) in self.minutes]
+        return [self.minutes.get((key, m)) or Counts() for m in range(minute, minute - WINDOW_MINUTES, -1)]
 
 
 @dataclass

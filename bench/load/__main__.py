@@ -86,8 +86,9 @@ def print_tables(result: dict[str, Any]) -> None:
     print(
         f"Load simulation (virtual time), Poisson arrivals: figures of the covers that arrived between a "
         f"{c['warmup']:.0f} s warm-up and {c['duration']:.0f} s (shorter at high rates: at most "
-        f"{c['max_covers']} covers, never under {c['min_duration']:.0f} s; arrivals go on {c['tail']:.0f} s "
-        f"after, so they live under steady load), account concurrency {c['account_limit']}, "
+        f"{c['max_covers']} covers, in a window never under {c['min_window']:.0f} s; arrivals go on "
+        f"{c['tail']:.0f} s after, so they live under steady load), account concurrency "
+        f"{c['account_limit']}, "
         f"seed {c['seed']}.\n"
         f"Columns: first wait and poll interval the start containers planned (s); detection delay = vendor "
         f"ready -> the status call that saw SUCCESS (s); status calls, state transitions, check "

@@ -95,6 +95,7 @@ class Workflow:
         cover = stack.covers[workflow_input.music_task_id]
         cover.first_wait = workflow_input.first_wait_seconds
         cover.poll_interval = workflow_input.poll_interval_seconds
+        cover.in_lambda = workflow_input.poll_in_lambda
         stack.executions_started += 1
         stack.sim.spawn(self._execute, cover, workflow_input.to_state())
         return f"arn:sim:execution:{workflow_input.music_task_id}"

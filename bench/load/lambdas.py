@@ -114,6 +114,9 @@ class LambdaService:
         self.in_use = dict.fromkeys(specs, 0)
         self.unreserved_in_use = 0
         self.peak_total = 0
+        #: Peaks since :meth:`open_window` (the measured window, after the warm-up).
+        self.window_peak = dict.fromkeys(specs, 0)
+        self.window_peak_total = 0
         self._idle: dict[str, list[Container]] = {name: [] for name in specs}
         self._areas = dict.fromkeys(specs, 0.0)  # integral of concurrency in use over time
         self._changed = 0.0
@@ -124,6 +127,11 @@ class LambdaService:
             for name, used in self.in_use.items():
                 self._areas[name] += used * elapsed
             self._changed = self.sim.now
+
+    def open_window(self) -> None:
+        """From now on, ``window_peak`` counts (from what is in use now)."""
+        self.window_peak = dict(self.in_use)
+        self.window_peak_total = sum(self.in_use.values())
 
     def area(self, name: str) -> float:
         """The integral of ``name``'s concurrency in use over time so far (unit-seconds)."""
@@ -148,6 +156,8 @@ class LambdaService:
         stats.requests += 1
         stats.peak = max(stats.peak, self.in_use[name])
         self.peak_total = max(self.peak_total, sum(self.in_use.values()))
+        self.window_peak[name] = max(self.window_peak[name], self.in_use[name])
+        self.window_peak_total = max(self.window_peak_total, sum(self.in_use.values()))
         spec = self.specs[name]
         started = self.sim.now
         idle = self._idle[name]

@@ -14,16 +14,16 @@ from bench.load.stack import START, Config, Cover, Stack
 
 def effective(config: Config, mix: Mix, rate: float) -> Config:
     """The run's own duration and warmup: the mix's duration when it has one (a mid-run change needs its
-    window after), else ``config.duration`` shortened to ``max_covers`` arrivals."""
+    window after), else ``config.duration`` with its window after the warmup shortened to ``max_covers``
+    arrivals."""
     if mix.duration is not None:
         return replace(
             config, duration=mix.duration, warmup=min(config.warmup, mix.change_at or config.warmup)
         )
-    if config.max_covers is None or rate * config.duration <= config.max_covers:
+    window = config.duration - config.warmup
+    if config.max_covers is None or rate * window <= config.max_covers:
         return config
-    duration = max(config.min_duration, config.max_covers / rate)
-    warmup = max(config.warmup * duration / config.duration, min(config.warmup, duration / 2))
-    return replace(config, duration=duration, warmup=warmup)
+    return replace(config, duration=config.warmup + max(config.min_window, config.max_covers / rate))
 
 
 def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:
@@ -45,6 +45,7 @@ def simulate(mix: Mix, rate: float, config: Config | None = None) -> Stack:
     stack.sim.spawn(_arrivals, stack)
     areas: dict[str, float] = {}
     stack.sim.at(config.warmup, lambda: areas.update({n: stack.lambdas.area(n) for n in stack.lambdas.specs}))
+    stack.sim.at(config.warmup, stack.lambdas.open_window)
     stack.sim.at(config.duration, _mean_concurrency, stack, areas)
     stack.sim.run(until=config.duration + config.tail + config.drain)
     return stack

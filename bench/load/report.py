@@ -65,6 +65,7 @@ def summarise(stack: Stack, wall_seconds: float) -> dict[str, Any]:
         "parameters": dict(config.parameters),
         "first_wait": percentiles([float(c.first_wait) for c in window if c.first_wait is not None]),
         "poll_interval": percentiles([float(c.poll_interval) for c in window if c.poll_interval is not None]),
+        "in_lambda_share": _share([c.in_lambda for c in window if c.in_lambda is not None]),
         "detection": percentiles(detections),
         "queue_wait": percentiles([c.generated - c.arrived for c in window if c.generated is not None]),
     }
@@ -83,6 +84,11 @@ def summarise(stack: Stack, wall_seconds: float) -> dict[str, Any]:
     out["cost_per_million"] = costs(out)
     out["wall_seconds"] = round(wall_seconds, 1)
     return out
+
+
+def _share(flags: list[bool]) -> float | None:
+    """The share of covers planned to poll inside the check's invocation."""
+    return sum(flags) / len(flags) if flags else None
 
 
 def _detections(covers: list[Cover]) -> list[float]:
@@ -113,6 +119,7 @@ def evolution(covers: list[Cover], until: float) -> list[dict[str, Any]]:
                     "covers": len(plans),
                     "first_wait": percentiles([float(c.first_wait or 0) for c in plans]),
                     "poll_interval": percentiles([float(c.poll_interval or 0) for c in plans]),
+                    "in_lambda_share": _share([c.in_lambda for c in plans if c.in_lambda is not None]),
                 }
             )
         start += EVOLUTION_STEP_SECONDS
@@ -128,7 +135,8 @@ def _per_cover(stack: Stack, window: list[Cover], everyone: int) -> dict[str, An
             "memory_mb": lambdas.specs[name].memory_mb,
             "requests_per_cover": sum(c.requests.get(name, 0.0) for c in window) / n,
             "seconds_per_cover": sum(c.seconds.get(name, 0.0) for c in window) / n,
-            "peak_concurrency": stats.peak,
+            "peak_concurrency": lambdas.window_peak[name],  # in the measured window
+            "peak_concurrency_run": stats.peak,  # the whole run, warm-up included
             "mean_concurrency": stack.window_concurrency.get(name, 0.0),
             "throttles": stats.throttles,
             "cold_starts": stats.cold_starts,
@@ -143,7 +151,7 @@ def _per_cover(stack: Stack, window: list[Cover], everyone: int) -> dict[str, An
         "check_errors_per_cover": sum(c.check_errors for c in window) / n,
         "express_seconds_per_cover": sum(math.ceil(c.execution_seconds * 10) / 10 for c in window) / n,
         "lambda": functions,
-        "peak_concurrency_total": lambdas.peak_total,
+        "peak_concurrency_total": lambdas.window_peak_total,
         "dynamodb_per_cover": {
             "table_wcu": sum(w[0] for w in writes) / n,
             "index_wcu": sum(w[1] for w in writes) / n,

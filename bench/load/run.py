@@ -116,7 +116,7 @@ def run(
             "warmup": config.warmup,
             "tail": config.tail,
             "max_covers": config.max_covers,
-            "min_duration": config.min_duration,
+            "min_window": config.min_window,
             "seed": config.seed,
             "account_limit": config.account_limit,
             "reserved": dict(config.reserved),

@@ -66,12 +66,11 @@ class Config:
     #: Arrivals go on this long after ``duration``, so the measured covers live their whole life under
     #: the same load (at 116/s the last 3 minutes' covers would otherwise see the system drain).
     tail: float = 240.0
-    #: Bounds a run's wall time at high rates (about 0.8 ms of CPU per cover): the duration shrinks to
-    #: max_covers / rate, but never under min_duration (by then the high rates are in steady state: a
-    #: cover lives 1-3 minutes, Retry blocks give up within about 2); the warmup shrinks in proportion,
-    #: but not under half the run or the configured warmup, whichever is less.
+    #: Bounds a run's wall time at high rates (about 0.8 ms of CPU per cover): the measured window (after the
+    #: whole warmup, which the learner needs: its first counts, a minute's cache, two complete minutes for
+    #: the stack's rate) shrinks to max_covers / rate, but never under min_window.
     max_covers: int | None = 20_000
-    min_duration: float = 240.0
+    min_window: float = 120.0
     drain: float = 6 * 3600.0  # then run until every execution ended, at most this long
     seed: int = 42
     account_limit: int = 1000
@@ -102,6 +101,7 @@ class Cover:
     ready_at: float | None = None
     first_wait: int | None = None  # the plan the start function gave its execution
     poll_interval: int | None = None
+    in_lambda: bool | None = None
     detected: float | None = None  # the status call that first saw SUCCESS
     finalized: float | None = None
     status: str | None = None  # the record's status after finalize

@@ -32,6 +32,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             )
         except CoverNotReadyError as exc:
             metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=exc.calls)
+            metrics.add_metric(name=Metric.CHECKS_NOT_READY, unit=MetricUnit.Count, value=1)
             logger.info("cover not ready", extra={"polls": exc.polls, "next": type(exc).__name__})
             raise
         metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=result.calls)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from covers_core.domain.reconcile import Repair
-from covers_core.metrics import repair_metric
+from covers_core.metrics import Metric, repair_metric
 
 from covers_local.stack import transform
 from tests.support.paths import ROOT
@@ -25,18 +25,7 @@ FUNCTIONS = (
     "ReconcileFunction",
 )
 #: The custom metrics the code emits (namespace CoverPipeline, dimension service).
-CUSTOM_METRICS = {
-    "CoversRequested",
-    "CoversSucceeded",
-    "CoversFailed",
-    "CoversNeedingAttention",
-    "Polls",
-    "BadMessages",
-    "CreditsExhausted",
-    "VendorAuthFailed",
-    "Repairs",
-    *(repair_metric(repair) for repair in Repair),
-}
+CUSTOM_METRICS = {*(m.value for m in Metric), *(repair_metric(repair) for repair in Repair)}
 #: Everything that holds data or pending work, or that data depends on (the key of the alarm topic).
 RETAINED = (
     "CoversTable",
@@ -216,11 +205,16 @@ def watched(alarm: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def dimensions(alarm: dict[str, Any], resolve: Resolved) -> dict[str, Any]:
-    """The dimensions of an alarm's metric, or the one set all the metrics of its expression share."""
+def dimensions(alarm: dict[str, Any], resolve: Resolved, namespace: str | None = None) -> dict[str, Any]:
+    """The dimensions of an alarm's metric, or the one set all the metrics of its expression share (those
+    in ``namespace``, when given)."""
     props = alarm["Properties"]
-    found = [props["Dimensions"]] if "Dimensions" in props else []
-    found += [q["MetricStat"]["Metric"]["Dimensions"] for q in props.get("Metrics", []) if "MetricStat" in q]
+    found = [props["Dimensions"]] if "Dimensions" in props and namespace in (None, props["Namespace"]) else []
+    found += [
+        q["MetricStat"]["Metric"]["Dimensions"]
+        for q in props.get("Metrics", [])
+        if "MetricStat" in q and namespace in (None, q["MetricStat"]["Metric"]["Namespace"])
+    ]
     (shared,) = {json.dumps(resolve(d), sort_keys=True) for d in found}
     return {d["Name"]: d["Value"] for d in json.loads(shared)}
 
@@ -232,12 +226,21 @@ def test_the_pipeline_has_the_alarms_the_runbook_describes() -> None:
         {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Invocations")},  # errors as a share of invocations
         {("AWS/Lambda", "Throttles")},
     )
+    # The check's not-ready errors are its poll loop, not failures: its errors alarm subtracts them.
+    not_ready = {("CoverPipeline", Metric.CHECKS_NOT_READY.value)}
     for fn in FUNCTIONS:
-        for metrics in lambda_metrics:
+        for lambda_ones in lambda_metrics:
+            metrics = lambda_ones
+            if fn == "CheckCoverStatusFunction" and ("AWS/Lambda", "Errors") in metrics:
+                metrics = metrics | not_ready
             assert any(
-                watched(a) == metrics and dimensions(a, resolve) == {"FunctionName": f"<{fn}>"}
+                watched(a) == metrics and dimensions(a, resolve, "AWS/Lambda") == {"FunctionName": f"<{fn}>"}
                 for a in alarms.values()
             ), f"no {metrics} alarm for {fn}"
+    check_errors = alarms["CheckCoverStatusErrorsAlarm"]["Properties"]["Metrics"]
+    assert "(FILL(errors, 0) - FILL(notReady, 0))" in next(
+        q["Expression"] for q in check_errors if "Expression" in q
+    )
     queue_age = alarms["RequestsQueueAgeAlarm"]
     assert watched(queue_age) == {("AWS/SQS", "ApproximateAgeOfOldestMessage")}
     assert dimensions(queue_age, resolve) == {"QueueName": "<CoverRequestsQueue.QueueName>"}
@@ -299,7 +302,7 @@ def service_names(stack_name: str) -> tuple[set[str], set[str], set[str]]:
     """The service dimension of the custom-metric alarms and of the dashboard, and the functions'
     POWERTOOLS_SERVICE_NAME, for a stack of that name."""
     resolve = Resolved(CFN, stack_name)
-    alarms = {dimensions(a, resolve)["service"] for a in custom_metric_alarms().values()}
+    alarms = {dimensions(a, resolve, "CoverPipeline")["service"] for a in custom_metric_alarms().values()}
     functions = {
         resolve(RESOURCES[fn]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"])
         for fn in FUNCTIONS
@@ -318,6 +321,7 @@ def test_each_stack_alarms_on_its_own_custom_metrics() -> None:
         "VendorAuthFailedAlarm",
         "NeedsAttentionAlarm",
         "RepairsKeepHappeningAlarm",
+        "CheckCoverStatusErrorsAlarm",
     }
     first, second = service_names("covers-pipeline"), service_names("covers-pipeline-prod")
     assert first == ({"covers-pipeline"},) * 3
@@ -325,7 +329,7 @@ def test_each_stack_alarms_on_its_own_custom_metrics() -> None:
     for fn in FUNCTIONS:
         env = RESOURCES[fn]["Properties"]["Environment"]["Variables"]
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "CoverPipeline"
-    names = {m for a in custom_metric_alarms().values() for _, m in watched(a)}
+    names = {m for a in custom_metric_alarms().values() for ns, m in watched(a) if ns == "CoverPipeline"}
     names |= {m[1] for m in dashboard_metrics("covers") if m[0] == "CoverPipeline"}
     assert names <= CUSTOM_METRICS
     assert names == CUSTOM_METRICS, "the dashboard shows every custom metric"

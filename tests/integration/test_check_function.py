@@ -11,7 +11,7 @@ from covers_core.domain.model import iso
 from covers_core.errors import (
     CoverTaskNotFoundError,
     PollAgainError,
-    PollSoonError,
+    PollIn5sError,
     VendorAuthError,
     VendorTransientError,
 )
@@ -38,7 +38,7 @@ def test_not_ready_raises_the_error_whose_retry_block_calls_it_again_and_writes_
     emulator.config.ready_after = (60.0, 60.0)
     state = started(aws, emulator, "t1")
     before = aws.record("t1")
-    with pytest.raises(PollSoonError, match="IN_PROGRESS after 1 polls"):  # the fixture's budget is 0
+    with pytest.raises(PollIn5sError, match="IN_PROGRESS after 1 polls"):  # the fixture's budget is 0
         invoke("check_cover_status", state)
     assert aws.record("t1") == before  # the poll count travels in the workflow, not on the record
 

@@ -14,7 +14,7 @@ import pytest
 from covers_core.adapters.poll_stats import LearnedWaitStore
 from covers_core.domain.first_wait import Observation
 from covers_core.domain.model import CheckResult, CheckStatus
-from covers_core.errors import NOT_READY_ERRORS, PollAgainError, PollLaterError, PollSoonError
+from covers_core.errors import NOT_READY_ERRORS, PollAgainError, PollIn5sError, PollIn30sError
 
 from bench.load import asl
 from bench.load.__main__ import main as load_main
@@ -40,6 +40,7 @@ EXECUTION_INPUT = {
     "correlationId": None,
     "firstWaitSeconds": 7,
     "pollIntervalSeconds": 3,
+    "pollInLambda": True,
 }
 
 
@@ -157,8 +158,8 @@ def test_the_poll_loop_is_the_not_ready_retry_blocks_with_the_retry_count_as_att
     script: list[type[Exception] | None] = [
         PollAgainError,
         TooManyRequests,
-        PollSoonError,
-        PollLaterError,
+        PollIn5sError,
+        PollIn30sError,
         None,
     ]
     checks: list[tuple[float, dict[str, Any]]] = []
@@ -182,7 +183,7 @@ def test_the_poll_loop_is_the_not_ready_retry_blocks_with_the_retry_count_as_att
     assert all(set(p) == fields | {"correlationId", "attempt"} for _, p in checks)  # not "extra"
     throttle = retrier_of("Lambda.TooManyRequestsException")["IntervalSeconds"]  # FULL jitter, top
     waits = [b - a for (a, _), (b, _) in itertools.pairwise(checks)]
-    assert waits == [PollAgainError.cadence, throttle, PollSoonError.cadence, PollLaterError.cadence]
+    assert waits == [PollAgainError.cadence, throttle, PollIn5sError.cadence, PollIn30sError.cadence]
     assert [retrier_of(e.__name__)["IntervalSeconds"] for e in NOT_READY_ERRORS] == [
         e.cadence for e in NOT_READY_ERRORS
     ]
@@ -226,12 +227,12 @@ def test_an_execution_past_its_limit_times_out_in_a_retry_wait() -> None:
 
     def invoke(function: str, payload: Any) -> Any:
         calls.append(function)
-        raise PollLaterError("not ready")
+        raise PollIn30sError("not ready")
 
     ended = asl.run(machine, dict(EXECUTION_INPUT), invoke, clock, max_seconds=300.0)
     assert ended.status == "TIMED_OUT" and ended.seconds == 300.0 and clock.now == 300.0
     assert set(calls) == {CHECK}  # no finalize: the execution is over (the record stays open)
-    assert len(calls) == 1 + (300 - 7) // PollLaterError.cadence
+    assert len(calls) == 1 + (300 - 7) // PollIn30sError.cadence
 
 
 def test_concurrent_adds_to_the_stats_table_never_lose_and_are_billed_by_item_size() -> None:
@@ -249,7 +250,7 @@ def test_concurrent_adds_to_the_stats_table_never_lose_and_are_billed_by_item_si
     sim.run()
 
     table.latency = lambda: None  # read outside the simulation
-    [minute] = LearnedWaitStore(table).recent("*", now)
+    minute = LearnedWaitStore(table).recent("*", now)[0]  # the current minute first
     assert minute.covers == 50 and sum(minute.early.values()) == 25 and sum(minute.detected.values()) == 25
     assert LearnedWaitStore(table).recent("t:slow", now)[0].covers == 50
     assert table.updates == 100 and usage.stats_wcu == 100  # small items: 1 WCU each

@@ -12,16 +12,17 @@ from datetime import datetime, timedelta
 import pytest
 from covers_core.domain.first_wait import Counts, Observation, counts_from_item, estimate
 from covers_core.domain.model import CheckResult, CheckStatus, CoverRecord, Status
-from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling, Plan
+from covers_core.domain.schedule import LAMBDA_ROUNDS, FirstWaitPolicy, InvocationPolling, Plan
 from covers_core.errors import (
     AwsTransientError,
     PollAgainError,
-    PollLaterError,
-    PollSoonError,
+    PollIn5sError,
+    PollIn15sError,
+    PollIn60sError,
     VendorTransientError,
 )
 from covers_core.logic.check import CheckInput
-from covers_core.logic.learning import ALL, TENANT, Planner, Teacher
+from covers_core.logic.learning import ALL, TENANT, Planner, Teacher, rate_of
 
 from covers_local.fakes import FakeClock, MemoryLearnedWaits
 from tests.support.world import World
@@ -60,7 +61,7 @@ def test_the_first_wait_reaches_the_percentile_from_any_start_in_two_rounds(
     for _ in range(3):
         learned = estimate(counts_of(wait, ready, 4), 10)
         assert learned is not None
-        wait, interval = learned.first_wait, learned.poll_interval
+        wait, interval = learned.first_wait, learned.poll_interval(learned.first_wait)
     assert truth * 0.85 <= wait <= truth * 1.15, (truth, wait)
     assert 1.5 <= interval <= median / 4  # a few polls between the quantile and the median
 
@@ -75,7 +76,44 @@ def test_a_slow_vendor_gets_a_long_first_wait_and_a_sparse_poll_interval() -> No
     rng = random.Random(3)
     ready = [lognormal(rng, 600, 0.15) for _ in range(300)]
     plan = FirstWaitPolicy(20, 1, 900, 10, 3, 60).plan(counts_of(450, ready, 30))
-    assert 440 <= plan.first_wait <= 540 and plan.poll_interval >= 15  # polled from the workflow
+    assert 440 <= plan.first_wait <= 540 and plan.poll_interval >= 15
+    assert not plan.in_lambda  # polled from the workflow: no Lambda held while waiting
+
+
+def test_a_vendor_answering_in_a_minute_is_polled_in_lambda_at_the_template_interval() -> None:
+    """In Lambda the interval buys only detection delay (the Lambda is held either way): the template's."""
+    rng = random.Random(4)
+    for median in (45, 90):  # the default mix, and the same vendor after its latency doubled
+        plan = POLICY.plan(counts_of(20, [lognormal(rng, median) for _ in range(300)], 4))
+        assert plan.in_lambda and plan.poll_interval == POLICY.interval and plan.lambda_share == 1.0
+
+
+def test_beyond_the_concurrency_target_a_share_of_covers_polls_from_the_workflow() -> None:
+    """At a rate where every cover polling in Lambda would hold more check Lambdas than the target, the plan
+    gives the share that keeps them at the target; the planner hands it out in turn."""
+    rng = random.Random(5)
+    ready = [lognormal(rng, 45) for _ in range(300)]
+    policy = FirstWaitPolicy(20, 1, 600, 10, 5, 60, concurrency_target=300)
+    counts = counts_of(24, ready, 5)
+    assert policy.plan(counts, rate=1.0).lambda_share == 1.0
+    busy = policy.plan(counts, rate=116.0)
+    assert 0.05 < busy.lambda_share < 0.15  # ~300 / (116 x ~28 s)
+
+    clock = FakeClock()
+    store = MemoryLearnedWaits()
+    teacher = Teacher(store, None, clock=clock.now)
+    for x in ready:  # a minute ago: 300 covers in one minute, 5 a second
+        check = CheckResult(
+            CheckStatus.SUCCESS, 3, first_wait=24, ready_at_first_check=x <= 24, ready_after=x
+        )
+        teacher.learn(CoverRecord("t", Status.SUCCEEDED), check)
+    clock.advance(60)
+    assert rate_of(store.recent(ALL, clock.now())) == pytest.approx(300 / 120)
+    planner = Planner(store, FirstWaitPolicy(20, 1, 600, 10, 5, 60, 20), None, clock=clock.now)
+    plans = [planner.plan({}) for _ in range(1000)]
+    share = plans[0].lambda_share
+    assert share < 0.5 and sum(p.in_lambda for p in plans) == pytest.approx(1000 * share, abs=1)
+    assert {p.poll_interval for p in plans} == {5}  # the others poll every 5 s from the workflow
 
 
 def test_the_first_wait_holds_steady_when_outcomes_arrive_minutes_after_the_wait_was_read() -> None:
@@ -176,23 +214,34 @@ def test_the_check_polls_in_the_invocation_for_its_budget_then_asks_the_workflow
     world = World()
     world.vendor.ready_at_once = False
     state = started(world, interval=4)
+    world.clock.advance(10)  # the first wait
     with pytest.raises(PollAgainError) as raised:
         world.checker(InvocationPolling(budget=30, interval=1)).check(CheckInput.from_state(state))
     assert world.slept == [4.0] * 7 and raised.value.polls == raised.value.calls == 8  # 0, 4, ..., 28 s
     world.vendor.ready.add(world.vendor.covers["t1"])
+    world.clock.advance(PollAgainError.cadence)
     result = world.checker(InvocationPolling(budget=30, interval=1)).check(
         CheckInput.from_state({**state, "attempt": 1})
     )
     assert result.status == CheckStatus.SUCCESS and result.poll_count == 9 and not result.ready_at_first_check
 
 
-@pytest.mark.parametrize(("interval", "budget", "error"), [(20, 60, PollLaterError), (4, 0, PollSoonError)])
-def test_a_long_interval_or_no_budget_makes_one_call_and_leaves_the_wait_to_the_workflow(
-    interval: int, budget: int, error: type[Exception]
+@pytest.mark.parametrize(
+    ("plan", "budget", "error"),
+    [
+        (Plan(10, 20, in_lambda=False), 60, PollIn15sError),
+        (Plan(10, 70, in_lambda=False), 60, PollIn60sError),
+        (Plan(10, 4), 0, PollIn5sError),
+    ],
+)
+def test_a_plan_for_the_workflow_or_no_budget_makes_one_call_and_leaves_the_wait_to_the_workflow(
+    plan: Plan, budget: int, error: type[Exception]
 ) -> None:
     world = World()
     world.vendor.ready_at_once = False
-    state = started(world, interval=interval)
+    world.plan = plan
+    world.deliver(json.dumps({"musicTaskId": "t1"}))
+    state = world.check_state("t1")
     with pytest.raises(error):
         world.checker(InvocationPolling(budget=budget, interval=1)).check(CheckInput.from_state(state))
     assert world.slept == [] and world.vendor.status_calls == 1  # no Lambda held while waiting
@@ -202,10 +251,41 @@ def test_a_429_waits_in_the_workflow_without_spending_a_vendor_retry() -> None:
     world = World()
     state = started(world, interval=4)
     world.vendor.status_errors[world.vendor.covers["t1"]] = [
-        VendorTransientError("429 slow down", http_status=429)
+        VendorTransientError("429 slow down", http_status=429),
+        VendorTransientError("429 slow down", http_status=429, retry_after=50),
     ]
-    with pytest.raises(PollLaterError):
+    with pytest.raises(PollIn15sError):  # no Retry-After: 15 s
         world.checker().check(CheckInput.from_state(state))
+    with pytest.raises(PollIn60sError):  # Retry-After: 50 -> the first cadence that waits it out
+        world.checker().check(CheckInput.from_state({**state, "attempt": 1}))
+
+
+def test_a_cover_far_slower_than_its_plan_leaves_the_lambda_after_its_rounds_and_waits_as_it_ages() -> None:
+    world = World()
+    world.vendor.ready_at_once = False
+    state = started(world, interval=5)
+    checker = world.checker(InvocationPolling(budget=30, interval=1))
+    world.clock.advance(10 + LAMBDA_ROUNDS * 32)
+    with pytest.raises(PollIn15sError):  # ~140 s old: an eighth of its age is under 15 s
+        checker.check(CheckInput.from_state({**state, "attempt": LAMBDA_ROUNDS}))
+    world.clock.advance(300)
+    with pytest.raises(PollIn60sError):  # ~440 s old
+        checker.check(CheckInput.from_state({**state, "attempt": LAMBDA_ROUNDS + 1}))
+    assert world.slept == []  # one call each: no Lambda held while waiting
+
+
+def test_retries_for_throttles_do_not_count_polls_that_the_time_since_the_first_check_rules_out() -> None:
+    """``$$.State.RetryCount`` counts throttle retries too: the poll count never exceeds what the time since
+    the first check allows."""
+    world = World()
+    world.vendor.ready_at_once = False
+    state = started(world, interval=5)
+    world.clock.advance(10 + 20)  # 20 s after the first check: at most 5 polls so far, whatever the attempt
+    world.vendor.ready.add(world.vendor.covers["t1"])
+    result = world.checker(InvocationPolling(budget=60, interval=1)).check(
+        CheckInput.from_state({**state, "attempt": 3})
+    )
+    assert result.poll_count == 5 + 1
 
 
 def test_a_cover_ready_at_its_first_check_says_so_and_is_censored_at_its_first_wait() -> None:

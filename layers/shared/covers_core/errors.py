@@ -8,6 +8,7 @@ names each Retry block matches and what a caught error becomes). Each exception 
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import ClassVar
 
@@ -136,26 +137,64 @@ class CoverNotReadyError(CoverPipelineError):
 
 
 class PollAgainError(CoverNotReadyError):
-    """The check polled for its whole budget: poll on in a new invocation at once (2 s)."""
+    """The check polled for its whole budget inside the invocation: poll on in a new one at once (2 s)."""
 
     cadence = 2
 
 
-class PollSoonError(CoverNotReadyError):
-    """One status call per invocation (EXPRESS, or no in-invocation budget): the next in 5 s."""
+class PollIn5sError(CoverNotReadyError):
+    """One status call per invocation and the next in 5 s (EXPRESS, no in-invocation budget, or a cover the
+    plan left to the state machine's waits)."""
 
     cadence = 5
 
 
-class PollLaterError(CoverNotReadyError):
-    """A vendor whose covers take minutes, or one that answered 429: the next check in 30 s (no Lambda is
-    held while waiting)."""
+class PollIn15sError(CoverNotReadyError):
+    """The next check in 15 s (no Lambda is held while waiting; as every cadence below)."""
+
+    cadence = 15
+
+
+class PollIn30sError(CoverNotReadyError):
+    """The next check in 30 s."""
 
     cadence = 30
 
 
+class PollIn60sError(CoverNotReadyError):
+    """The next check in 60 s (a vendor whose covers take many minutes)."""
+
+    cadence = 60
+
+
+class PollIn120sError(CoverNotReadyError):
+    """The next check in 120 s."""
+
+    cadence = 120
+
+
 #: The not-ready errors, by how long the state machine waits before the next check.
-NOT_READY_ERRORS: tuple[type[CoverNotReadyError], ...] = (PollAgainError, PollSoonError, PollLaterError)
+NOT_READY_ERRORS: tuple[type[CoverNotReadyError], ...] = (
+    PollAgainError,
+    PollIn5sError,
+    PollIn15sError,
+    PollIn30sError,
+    PollIn60sError,
+    PollIn120sError,
+)
+#: The cadences a check that makes one call per invocation chooses from (all but the in-Lambda loop's).
+WAITS_IN_WORKFLOW: tuple[type[CoverNotReadyError], ...] = NOT_READY_ERRORS[1:]
+
+
+def wait_in_workflow(seconds: float) -> type[CoverNotReadyError]:
+    """The workflow cadence nearest ``seconds`` in ratio (40 s is nearer 30 s than 60 s)."""
+    seconds = max(seconds, 1.0)
+    return min(WAITS_IN_WORKFLOW, key=lambda e: abs(math.log(seconds / e.cadence)))
+
+
+def wait_at_least(seconds: float) -> type[CoverNotReadyError]:
+    """The shortest workflow cadence of at least ``seconds`` (the longest there is when none is)."""
+    return next((e for e in WAITS_IN_WORKFLOW if e.cadence >= seconds), WAITS_IN_WORKFLOW[-1])
 
 
 class EventClaimHeldError(CoverPipelineError):

@@ -17,6 +17,9 @@ class Metric(StrEnum):
     COVERS_FAILED = "CoversFailed"  # FAILED, TIMED_OUT, REJECTED
     COVERS_NEEDING_ATTENTION = "CoversNeedingAttention"
     POLLS = "Polls"
+    #: Check invocations that ended with a not-ready error (the poll loop, not a failure: the check
+    #: function's errors alarm subtracts them from Lambda's Errors).
+    CHECKS_NOT_READY = "ChecksNotReady"
     BAD_MESSAGES = "BadMessages"
     CREDITS_EXHAUSTED = "CreditsExhausted"  # one per batch that met a 402
     VENDOR_AUTH_FAILED = "VendorAuthFailed"  # one per batch that met a 401

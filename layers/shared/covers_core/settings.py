@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from covers_core.domain.reconcile import Timing
@@ -149,7 +149,11 @@ class FirstWaitSettings:
                 percentile=_number(env, "POLL_FIRST_WAIT_PERCENTILE", float, 0.0),
                 interval=_number(env, "POLL_INVOCATION_INTERVAL_SECONDS", int, 1),
                 max_interval=_number(env, "POLL_MAX_INTERVAL_SECONDS", int, 1),
+                concurrency_target=_number(env, "CHECK_CONCURRENCY_TARGET", int, 0),
             )
+            # A first wait past the deadline would only ever find the cover TIMED_OUT.
+            deadline = _number(env, "POLL_MAX_WAIT_SECONDS", int, 1)
+            policy = replace(policy, maximum=min(policy.maximum, deadline))
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
         return cls(policy=policy, learning=LearningSettings.from_env(env))

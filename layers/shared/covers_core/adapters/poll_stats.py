@@ -13,15 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from covers_core.adapters.aws import aws_call
-from covers_core.domain.first_wait import Counts, Observation, counts_from_item
+from covers_core.domain.first_wait import WINDOW_MINUTES, Counts, Observation, counts_from_item
 from covers_core.logic.ports import LearnedWaits
 
 log = logging.getLogger(__name__)
 
 #: The item key's attribute, and the TTL attribute (template.yaml: PollStatsTable).
 NAME, EXPIRES = "name", "expiresAt"
-#: Minutes a plan may look back (the newest ones first, until they hold enough covers).
-WINDOW_MINUTES = 60
 
 
 def item_name(key: str, minute: int) -> str:
@@ -61,4 +59,4 @@ class LearnedWaitStore(LearnedWaits):
             for item in page.get("Responses", {}).get(self.table.name, []):
                 found[str(item[NAME])] = counts_from_item(item)
             request = page.get("UnprocessedKeys") or {}
-        return [found[n] for n in names if n in found]
+        return [found.get(n) or Counts() for n in names]

@@ -29,6 +29,8 @@ from statistics import NormalDist
 
 #: Bucket edges in seconds (about 12% apart): a count at index k is for durations in [EDGES[k], EDGES[k+1]).
 EDGES: tuple[float, ...] = (0.0, *(round(1.12**k, 2) for k in range(70)))
+#: Minutes a plan may look back (the newest ones first, until they hold enough covers).
+WINDOW_MINUTES = 60
 #: Counts of fewer covers than this say nothing yet (the template's first wait applies).
 MIN_COVERS = 40
 #: Polls between the first check and the median time to ready: sets the poll interval.
@@ -110,11 +112,26 @@ def counts_from_item(item: Mapping[str, object]) -> Counts:
 
 @dataclass(frozen=True)
 class Learned:
-    """The estimate: the first wait and the poll interval, in seconds, and how many covers it rests on."""
+    """The estimate, in seconds: the first wait (the percentile asked for), the median time to ready and the
+    log-space spread around it; and how many covers it rests on."""
 
     first_wait: float
-    poll_interval: float
+    median: float
+    spread: float
     covers: int
+
+    def poll_interval(self, first_wait: float) -> float:
+        """The spread between the first wait used and the median, over ``POLLS_TO_MEDIAN`` polls."""
+        return max(self.median - first_wait, 0.0) / POLLS_TO_MEDIAN
+
+    def polling_seconds(self, first_wait: float) -> float:
+        """The expected time between the first check at ``first_wait`` and the cover being ready (0 for a
+        cover ready by then): ``E[(T - w)+]`` for a lognormal ``T`` with this median and spread."""
+        if first_wait <= 0:
+            return self.median * math.exp(self.spread**2 / 2)
+        d2 = math.log(self.median / first_wait) / self.spread
+        phi = NormalDist().cdf
+        return self.median * math.exp(self.spread**2 / 2) * phi(d2 + self.spread) - first_wait * phi(d2)
 
 
 def quantile_of_detected(counts: Counts, q: float) -> float | None:
@@ -153,7 +170,7 @@ def _spread(counts: Counts) -> float:
 
 
 def estimate(counts: Counts, percentile: float) -> Learned | None:
-    """The first wait at ``percentile`` of time to ready, and the poll interval; None with too few covers."""
+    """The first wait at ``percentile`` of time to ready, the median and spread; None with too few covers."""
     n = counts.covers
     if n < MIN_COVERS:
         return None
@@ -170,4 +187,4 @@ def estimate(counts: Counts, percentile: float) -> Learned | None:
     median = quantile_of_detected(counts, 0.5)
     if median is None or median <= wait:  # most covers were ready at their first check
         median = wait * math.exp(spread * (NormalDist().inv_cdf(0.5) - NormalDist().inv_cdf(p)))
-    return Learned(first_wait=wait, poll_interval=(median - wait) / POLLS_TO_MEDIAN, covers=n)
+    return Learned(first_wait=wait, median=median, spread=spread, covers=n)

@@ -231,11 +231,17 @@ class WorkflowInput:
     first_wait_seconds: int
     correlation_id: str | None = None
     #: Seconds between status checks after the first (learned with the first wait).
-    poll_interval_seconds: int = 3
+    poll_interval_seconds: int = 5
+    #: Whether the check polls inside its invocation, or makes one call and lets the state machine wait.
+    poll_in_lambda: bool = True
 
     @classmethod
     def for_record(
-        cls, record: CoverRecord, first_wait_seconds: int, poll_interval_seconds: int = 3
+        cls,
+        record: CoverRecord,
+        first_wait_seconds: int,
+        poll_interval_seconds: int = 5,
+        poll_in_lambda: bool = True,
     ) -> WorkflowInput:
         if not record.cover_task_id or not record.generated_at:
             raise ValueError(f"record of {record.music_task_id} has no cover task yet")
@@ -246,6 +252,7 @@ class WorkflowInput:
             first_wait_seconds=first_wait_seconds,
             correlation_id=record.correlation_id,
             poll_interval_seconds=poll_interval_seconds,
+            poll_in_lambda=poll_in_lambda,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -256,4 +263,5 @@ class WorkflowInput:
             "correlationId": self.correlation_id,
             "firstWaitSeconds": self.first_wait_seconds,
             "pollIntervalSeconds": self.poll_interval_seconds,
+            "pollInLambda": self.poll_in_lambda,
         }

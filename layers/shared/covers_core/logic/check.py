@@ -1,16 +1,16 @@
 """The check function's entry point: the status checks of a cover task, for the state machine's poll loop.
 
-One invocation polls the vendor every ``poll_interval`` seconds (the interval the start function learned
-with the first wait) for at most ``polling.budget`` seconds, and then:
+A cover planned ``in_lambda`` is polled inside the invocation every ``poll_interval`` seconds for at most
+``polling.budget`` seconds (up to ``LAMBDA_ROUNDS`` invocations); otherwise one call is made. Then:
 
-* returns a :class:`CheckResult` when the cover is done (SUCCESS, FAILED) or the deadline has passed
-  (TIMED_OUT): the state machine goes on to finalize;
-* raises a :class:`CoverNotReadyError` when it is not: the state machine's Retry block for that error calls
-  the check again after the error's cadence (docs/design.md, "The poll loop"). ``PollAgainError`` (2 s)
-  after a whole budget of polls; ``PollSoonError`` (5 s) or ``PollLaterError`` (30 s) when polling within
-  the invocation does not pay (no budget, as for EXPRESS; or an interval of 15 s and more, where a
-  waiting Lambda costs more than the state machine's wait, docs/performance.md). A 429 answer waits out its
-  ``Retry-After`` the same way, spending none of the workflow's retries for vendor errors.
+* a :class:`CheckResult` when the cover is done (SUCCESS, FAILED) or the deadline has passed (TIMED_OUT):
+  the state machine goes on to finalize;
+* a :class:`CoverNotReadyError` when it is not: the state machine's Retry block for that error calls the
+  check again after the error's cadence (docs/design.md, "The poll loop"): ``PollAgainError`` (2 s) after a
+  whole budget of in-Lambda polls; else the workflow cadence nearest the plan's interval (from 5 s, for a
+  cover polled one call at a time, up to 120 s), or one that grows with the cover's age once its in-Lambda
+  rounds are spent. A 429 answer waits out its ``Retry-After`` (at least 15 s) the same way, spending none
+  of the workflow's retries for vendor errors.
 
 Nothing is written here: the poll count travels in the state machine's data and finalize records it.
 """
@@ -18,7 +18,6 @@ Nothing is written here: the poll count travels in the state machine's data and 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -26,21 +25,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from covers_core.domain.model import CheckResult, CheckStatus, CoverStatus, VendorStatus, parse_iso
-from covers_core.domain.schedule import ONE_CALL, InvocationPolling
+from covers_core.domain.schedule import LAMBDA_ROUNDS, ONE_CALL, InvocationPolling, tail_interval
 from covers_core.errors import (
     BadRequestError,
     CoverNotReadyError,
     PollAgainError,
-    PollLaterError,
-    PollSoonError,
     VendorTransientError,
+    wait_at_least,
+    wait_in_workflow,
 )
 from covers_core.logic.ports import Vendor
 
 log = logging.getLogger(__name__)
-#: Poll intervals from which an invocation makes one call and lets the state machine wait: a Lambda
-#: second costs about 1/15 of a state transition (docs/performance.md, "Where the waiting happens").
-WAIT_IN_WORKFLOW_FROM_SECONDS = 15
+#: The shortest wait after a 429 without a ``Retry-After``.
+RATE_LIMITED_WAIT_SECONDS = 15
 
 
 @dataclass(frozen=True)
@@ -51,11 +49,12 @@ class CheckInput:
     cover_task_id: str
     generated_at: datetime
     first_wait: int = 0
-    poll_interval: int = 3
-    #: The state machine's retries of this check so far (``$$.State.RetryCount``): 0 = the first check.
+    poll_interval: int = 5
+    #: The plan's choice: poll inside the invocation (True) or one call per invocation.
+    in_lambda: bool = True
+    #: The state machine's retries of this check so far (``$$.State.RetryCount``, whatever the error that
+    #: was retried: a not-ready cadence, a throttle, a vendor error): 0 = the first check.
     attempt: int = 0
-    #: Status calls made by the earlier attempts (from the not-ready error's count, when the ASL passes it).
-    polls_before: int = 0
     correlation_id: str | None = None
 
     @classmethod
@@ -66,7 +65,8 @@ class CheckInput:
                 cover_task_id=str(state["coverTaskId"]),
                 generated_at=parse_iso(str(state["generatedAt"])),
                 first_wait=int(state.get("firstWaitSeconds") or 0),
-                poll_interval=max(1, int(state.get("pollIntervalSeconds") or 3)),
+                poll_interval=max(1, int(state.get("pollIntervalSeconds") or 5)),
+                in_lambda=state.get("pollInLambda") is not False,
                 attempt=int(state.get("attempt") or 0),
                 correlation_id=state.get("correlationId"),
             )
@@ -99,8 +99,8 @@ class CoverChecker:
     def check(self, state: CheckInput, *, time_left: Callable[[], float] | None = None) -> CheckResult:
         """Poll until done, the deadline, or the invocation's budget (then raise the not-ready error)."""
         started = self.clock()
-        in_invocation = self.polling.budget > 0 and state.poll_interval < WAIT_IN_WORKFLOW_FROM_SECONDS
-        before = polls = self._polls_before(state)
+        in_invocation = self._in_invocation(state)
+        before = polls = self._polls_before(state, started)
         last_in_progress: float | None = None
         while True:
             elapsed = (self.clock() - state.generated_at).total_seconds()
@@ -109,7 +109,8 @@ class CoverChecker:
             except VendorTransientError as exc:
                 if exc.http_status == 429:  # slow down without spending the transient retries
                     message = f"vendor rate limit (429): checking again later ({exc.message})"
-                    raise PollLaterError(message, polls=polls, calls=polls - before + 1) from exc
+                    wait = wait_at_least(max(exc.retry_after or 0.0, RATE_LIMITED_WAIT_SECONDS))
+                    raise wait(message, polls=polls, calls=polls - before + 1) from exc
                 if polls == before:
                     raise  # the state machine's Retry for vendor errors (backoff, jitter)
                 log.warning("transient vendor error mid-invocation; checking again at once", exc_info=True)
@@ -137,15 +138,21 @@ class CoverChecker:
                 raise self._not_ready(state, in_invocation, polls, polls - before, elapsed)
             self.sleep(min(state.poll_interval, max(1.0, self.deadline - elapsed)))
 
-    def _polls_before(self, state: CheckInput) -> int:
-        """Status calls of the earlier attempts: each made its whole budget's worth (in the invocation
-        mode the interval gives), except where a vendor error cut one short (then this over-counts)."""
+    def _in_invocation(self, state: CheckInput) -> bool:
+        return self.polling.budget > 0 and state.in_lambda and state.attempt < LAMBDA_ROUNDS
+
+    def _polls_before(self, state: CheckInput, now: datetime) -> int:
+        """Status calls of the earlier attempts, estimated: each made its whole budget's worth in the mode
+        the plan gives, and no more than the time since the first check allows (a retry after a throttle
+        or a vendor error made fewer: pollCount may then count a few too many)."""
         if state.attempt == 0:
             return 0
-        per_attempt = 1
-        if self.polling.budget > 0 and state.poll_interval < WAIT_IN_WORKFLOW_FROM_SECONDS:
-            per_attempt = 1 + self.polling.budget // state.poll_interval
-        return state.attempt * per_attempt
+        per_attempt = 1 + self.polling.budget // state.poll_interval if state.in_lambda else 1
+        by_attempts = sum(per_attempt if a < LAMBDA_ROUNDS else 1 for a in range(state.attempt))
+        spacing = state.poll_interval if state.in_lambda else wait_in_workflow(state.poll_interval).cadence
+        since_first = (now - state.generated_at).total_seconds() - state.first_wait
+        by_time = 1 + int(max(since_first, 0.0) // spacing)
+        return max(1, min(by_attempts, by_time))
 
     def _done(
         self,
@@ -174,11 +181,10 @@ class CoverChecker:
         message = f"IN_PROGRESS after {polls} polls and {int(elapsed)}s"
         if in_invocation:
             return PollAgainError(message, polls=polls, calls=calls)
-        # The workflow's cadence nearest the poll interval (in ratio: 20 s is nearer 30 s than 5 s).
-        error = min(
-            (PollSoonError, PollLaterError), key=lambda e: abs(math.log(state.poll_interval / e.cadence))
-        )
-        return error(message, polls=polls, calls=calls)
+        interval: float = state.poll_interval
+        if state.in_lambda and self.polling.budget > 0:  # its in-Lambda rounds are spent: far slower
+            interval = tail_interval(elapsed)
+        return wait_in_workflow(interval)(message, polls=polls, calls=calls)
 
     def _may_poll_again(
         self, started: datetime, interval: int, time_left: Callable[[], float] | None

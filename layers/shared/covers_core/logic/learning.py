@@ -1,6 +1,7 @@
 """The poll schedule's learning: finalize teaches (each SUCCEEDED cover's observation, added to its minute's
 counters), the start function plans (first wait and poll interval from the recent minutes, read at most once
-a minute per container and tenant). docs/design.md, "The poll schedule"."""
+a minute per container and tenant; the stack's rate of covers from the same counters, for the concurrency
+target). docs/design.md, "The poll schedule"."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +28,8 @@ TARGET_COVERS = 300
 READ_CACHE_SECONDS = 60.0
 #: Tenants whose plans a container keeps (the least recently used go first).
 CACHED_TENANTS = 256
+#: The complete minutes (newest first, after the current one) the stack's rate is measured over.
+RATE_MINUTES = 2
 
 
 def tenant_of(metadata: Mapping[str, Any], field: str | None) -> str | None:
@@ -36,6 +40,16 @@ def tenant_of(metadata: Mapping[str, Any], field: str | None) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= 128:
         return value
     return None
+
+
+def rate_of(minutes: list[Counts], seconds_into_minute: float = 0.0) -> float:
+    """Covers a second that taught the schedule: over the newest complete minutes, or over the current one so
+    far (``minutes[0]``, still filling) when that says more (a rising rate shows there first; read over at
+    least 20 s, so an early count does not say too much)."""
+    complete = minutes[1 : 1 + RATE_MINUTES]
+    settled = sum(m.covers for m in complete) / (60.0 * RATE_MINUTES) if complete else 0.0
+    current = minutes[0].covers / max(seconds_into_minute, 20.0) if minutes else 0.0
+    return max(settled, current)
 
 
 def window(minutes: list[Counts]) -> Counts:
@@ -97,29 +111,46 @@ class Planner:
         self.tenant_field = tenant_field
         self.clock = clock
         self.monotonic = monotonic
-        self._cache: OrderedDict[str, tuple[float, Counts | None]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[float, Counts | None, float]] = OrderedDict()
+        self._lambda_credit = 0.0
 
     def plan(self, metadata: Mapping[str, Any]) -> Plan:
+        everyone, rate = self._read(ALL)
         tenant = tenant_of(metadata, self.tenant_field)
+        counts = everyone
         if tenant is not None:
-            counts = self._counts(TENANT + tenant)
-            if counts is not None and counts.covers >= MIN_COVERS:
-                return self.policy.plan(counts)
-        return self.policy.plan(self._counts(ALL))
+            own, _ = self._read(TENANT + tenant)
+            if own is not None and own.covers >= MIN_COVERS:
+                counts = own
+        return self._share(self.policy.plan(counts, rate))
 
-    def _counts(self, key: str) -> Counts | None:
+    def _share(self, plan: Plan) -> Plan:
+        """In-Lambda polling for ``plan.lambda_share`` of the covers planned so, in turn (a credit that
+        grows by the share per cover and is spent by each cover that gets it)."""
+        if not plan.in_lambda or plan.lambda_share >= 1.0:
+            return plan
+        self._lambda_credit += plan.lambda_share
+        if self._lambda_credit >= 1.0:
+            self._lambda_credit -= 1.0
+            return plan
+        return replace(plan, in_lambda=False)
+
+    def _read(self, key: str) -> tuple[Counts | None, float]:
         now = self.monotonic()
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < READ_CACHE_SECONDS:
             self._cache.move_to_end(key)
-            return cached[1]
+            return cached[1], cached[2]
+        counts: Counts | None
         try:
-            counts: Counts | None = window(self.store.recent(key, self.clock()))
+            now_utc = self.clock()
+            minutes = self.store.recent(key, now_utc)
+            counts, rate = window(minutes), rate_of(minutes, now_utc.timestamp() % 60)
         except AwsTransientError:
             log.warning("could not read the poll schedule's history; using the template's", exc_info=True)
-            counts = None
-        self._cache[key] = (now, counts)
+            counts, rate = None, 0.0
+        self._cache[key] = (now, counts, rate)
         self._cache.move_to_end(key)
         while len(self._cache) > CACHED_TENANTS:
             self._cache.popitem(last=False)
-        return counts
+        return counts, rate

@@ -164,7 +164,8 @@ class LearnedWaits(Protocol):
     """What recent covers taught the poll schedule: counters per minute and key (all covers, a tenant)."""
 
     def recent(self, key: str, now: datetime) -> list[Counts]:
-        """The key's counters of the last minutes, newest first (minutes with nothing left out)."""
+        """The key's counters of the last minutes, one per minute, newest first: ``[0]`` is the current
+        minute (empty counters where nothing was stored)."""
 
     def observe(self, keys: Sequence[str], observation: Observation, now: datetime) -> None:
         """Add one cover's observation to this minute's counters of each key (atomic: nothing is lost

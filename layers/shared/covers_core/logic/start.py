@@ -183,7 +183,9 @@ class CoverStarter:
 
     def _start_workflow(self, record: CoverRecord, action: Action) -> StartResult:
         plan = self.plan(record.metadata)
-        arn = self.workflow.start(WorkflowInput.for_record(record, plan.first_wait, plan.poll_interval))
+        arn = self.workflow.start(
+            WorkflowInput.for_record(record, plan.first_wait, plan.poll_interval, plan.in_lambda)
+        )
         self.store.record_execution(record.music_task_id, arn, self.clock())
         return StartResult.of(record.with_execution(arn), action)
 

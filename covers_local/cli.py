@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from covers_core.domain.events import public_view
-from covers_core.domain.model import Status, parse_iso
+from covers_core.domain.model import CoverRecord, Status, parse_iso
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
 
@@ -66,12 +66,12 @@ class Console:
         if not self.quiet:
             print(text, file=self.stream, flush=True)
 
-    def change(self, task: str, old: str | None, new: str, record: dict[str, Any]) -> None:
+    def change(self, task: str, old: str | None, new: str, record: CoverRecord | None) -> None:
         detail = ""
-        if record.get("error"):
-            detail = f"  ({record['error'].get('code')})"
-        elif new == "IN_PROGRESS" and record.get("coverTaskId"):
-            detail = f"  (cover task {record['coverTaskId']}, polls {record.get('pollCount', 0)})"
+        if record is not None and record.error:
+            detail = f"  ({record.error.code})"
+        elif new == "IN_PROGRESS" and record is not None and record.cover_task_id:
+            detail = f"  (cover task {record.cover_task_id}, polls {record.poll_count})"
         self.say(f"[{time.monotonic() - self.started:5.1f}s] {task}: {old or 'new'} -> {new}{detail}")
 
 
@@ -179,17 +179,17 @@ def _resume_local(
     if emulator is None:
         raise CommandError("resuming in a local run needs the built-in emulator")
     emulator.finish(task_id)
-    before = stack.records()[task_id]["status"]
+    before = stack.records()[task_id].status
     done = deployed.resume(deployed.stack_target(stack.STACK_NAME), task_id)
     path = [before]
 
-    def change(task: str, old: str | None, new: str, record: dict[str, Any]) -> None:
+    def change(task: str, old: str | None, new: str, record: CoverRecord | None) -> None:
         if task == task_id and new != path[-1]:
             console.change(task, path[-1], new, record)
             path.append(new)
 
     already = len(stack.events)
-    change(task_id, before, done.record.status, {})
+    change(task_id, before, done.record.status, None)
     stack.run([task_id], timeout=timeout, on_change=change)
     events = [e for e in stack.events[already:] if e["detail"]["musicTaskId"] == task_id]
     return {"musicTaskId": task_id, "statuses": path, "events": events}
@@ -206,7 +206,7 @@ def _repair_local(
     stack.submit([{"musicTaskId": task_id}])
     path: list[str] = []
 
-    def change(task: str, old: str | None, new: str, record: dict[str, Any]) -> None:
+    def change(task: str, old: str | None, new: str, record: CoverRecord | None) -> None:
         if task == task_id and (not path or new != path[-1]):
             console.change(task, path[-1] if path else None, new, record)
             path.append(new)
@@ -218,7 +218,7 @@ def _repair_local(
         if not stack.pump():
             time.sleep(0.2)
         for task, record in stack.read_records([task_id]).items():
-            change(task, None, str(record["status"]), record)
+            change(task, None, record.status, record)
     # The reconciler leaves a record alone while its claim could still be live (the lease).
     time.sleep(stack.settings.claim_lease_seconds + 1)
     emulator.recharge(credits)

@@ -142,8 +142,8 @@ def test_an_in_progress_cover_is_resumed_only_once_its_workflow_has_ended(
     assert err.startswith("resumed t-1: IN_PROGRESS -> IN_PROGRESS; execution ")
     assert sorted(e["name"] for e in aws.executions()) == ["t-1", "t-1.r1"]
     record = aws.record("t-1")
-    assert (record["resumeCount"], record["coverTaskId"]) == (1, "cover-1")
-    assert record["executionArn"].endswith(":t-1.r1")
+    assert (record.resume_count, record.cover_task_id) == (1, "cover-1")
+    assert (record.execution_arn or "").endswith(":t-1.r1")
 
 
 def test_an_in_progress_cover_whose_execution_step_functions_no_longer_has_is_resumed(
@@ -262,7 +262,7 @@ def test_a_failed_workflow_is_reported_as_workflow_failed_then_resumed_after_the
     assert record["error"]["code"] == "FinalizeFailed"
     assert "safety net both failed" in record["error"]["message"]
     assert changes[-1] == ("IN_PROGRESS", WORKFLOW_FAILED)
-    assert stored["status"] == "IN_PROGRESS"  # what the table says; the report does not hide the failure
+    assert stored.status == "IN_PROGRESS"  # what the table says; the report does not hide the failure
     assert code == 0
     assert (resumed["status"], resumed["resumeCount"]) == ("SUCCEEDED", 1)
     assert events == [("Cover Generated", "SUCCEEDED")]
@@ -307,9 +307,9 @@ def test_list_shows_the_covers_that_need_an_operator(
     assert lines["slow-op-1"] == [
         "slow-op-1",
         "TIMED_OUT",
-        slow["updatedAt"],
+        slow.updated_at,
         "DEADLINE_EXCEEDED",
-        slow["coverTaskId"],
+        slow.cover_task_id,
     ]
     assert lines["lost-op-2"][1:2] + lines["lost-op-2"][3:] == ["NEEDS_ATTENTION", "COVER_TASK_ID_LOST", "-"]
 
@@ -320,7 +320,7 @@ def test_list_shows_the_covers_that_need_an_operator(
 
     code, out, _ = covers(["list", "--stack", STACK, "--since", "2999-01-01T00:00:00Z", "--json"], capsys)
     assert (code, json.loads(out)) == (0, [])
-    code, out, _ = covers(["list", "--stack", STACK, "--since", slow["updatedAt"]], capsys)
+    code, out, _ = covers(["list", "--stack", STACK, "--since", str(slow.updated_at)], capsys)
     assert "slow-op-1\t" in out
 
 

@@ -26,6 +26,7 @@ from covers_local import cli, moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.runner import WORKFLOW_FAILED, LocalPipeline, LocalSettings
 from covers_local.stack import Stack, load_template
+from covers_ops import cli as ops_cli
 from tests.integration.test_finalize import assert_valid_event
 from tests.support.paths import ROOT
 
@@ -223,7 +224,7 @@ def test_list_pages_through_the_index_and_filters_by_time(
     found = [r.music_task_id for r in store.by_status(Status.BLOCKED, since)]
     assert found == [f"t-{n:02}" for n in range(10, 25)]
     assert sum(pages) == 25 and len(pages) > 8  # every partition of the index, page after page
-    monkeypatch.setattr(cli, "LIST_PROGRESS_EVERY", 10)
+    monkeypatch.setattr(ops_cli, "LIST_PROGRESS_EVERY", 10)
     code, out, err = covers(["list", "--stack", aws.name, "--status", "blocked"], capsys)
     assert code == 0 and len(out.splitlines()) == 25
     assert "listed 20 cover(s)..." in err

@@ -67,7 +67,7 @@ checkov: $(STAMP) $(CHECKOV)
 lint: $(STAMP) $(ASL_VALIDATOR) checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/shared/covers_core covers_local tests bench
+	$(BIN)/mypy layers/shared/covers_core covers_local covers_ops tests bench
 	@for fn in functions/*/app.py; do $(BIN)/mypy $$fn || exit 1; done
 	$(BIN)/cfn-lint template.yaml
 	$(ASL_VALIDATOR) --json-path statemachine/cover_workflow.asl.json

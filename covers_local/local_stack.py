@@ -45,7 +45,7 @@ from moto.server import ThreadedMotoServer
 
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import WEBHOOK_PATH, http_api_event, status_api_event
-from covers_local.runner import LocalPipeline, LocalSettings
+from covers_local.runner import LocalPipeline, LocalSettings, OnChange
 from covers_local.stack import project_root
 
 #: The API Gateway HTTP API's payload limit.
@@ -170,7 +170,7 @@ class LocalStack:
 
     def serve(
         self,
-        on_change: Callable[[str, str | None, str, dict[str, Any]], None],
+        on_change: OnChange,
         stop: threading.Event | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
@@ -187,10 +187,9 @@ class LocalStack:
                 handled = self.pipeline.pump()
                 if time.monotonic() >= next_scan:
                     for task_id, record in self.pipeline.records().items():
-                        status = str(record.get("status", ""))
-                        if seen.get(task_id) != status:
-                            on_change(task_id, seen.get(task_id), status, record)
-                            seen[task_id] = status
+                        if seen.get(task_id) != record.status:
+                            on_change(task_id, seen.get(task_id), record.status, record)
+                            seen[task_id] = record.status
                     next_scan = time.monotonic() + 0.5
             except Exception as exc:  # noqa: BLE001 - report it and keep serving: the next round may succeed
                 if on_error is not None:

@@ -23,15 +23,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 from unittest import mock
 
 import boto3
-from covers_core.adapters.records import item_view
-from covers_core.domain.model import TERMINAL_STATUSES
+from covers_core.adapters.records import A, item_view, record_from_item
+from covers_core.domain.model import CoverError, CoverRecord, Status
 from covers_core.settings import AWS_ENDPOINT_VARIABLE
 from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
@@ -59,6 +59,8 @@ _ENDPOINT_OVERRIDES = ("AWS_ENDPOINT_URL", AWS_ENDPOINT_VARIABLE)
 _BATCH_GET_KEYS = 100
 _HANDLER_MODULES: dict[str, ModuleType] = {}
 _IMPORT_LOCK = threading.Lock()
+#: Told each status change of a run's task: (music task id, old status or None, new status, the record).
+OnChange = Callable[[str, str | None, str, CoverRecord], None]
 
 
 @dataclass
@@ -324,13 +326,16 @@ class LocalPipeline:
 
     # --- observing ------------------------------------------------------------------------------
 
-    def records(self) -> dict[str, dict[str, Any]]:
+    def records(self) -> dict[str, CoverRecord]:
         """Every record in the table (a full scan)."""
         return self.stack.records()
 
-    def read_records(self, music_task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def read_records(self, music_task_ids: Iterable[str]) -> dict[str, CoverRecord]:
         """The records of ``music_task_ids`` (those that exist), read by key, strongly consistent."""
-        keys = [{"musicTaskId": t} for t in sorted(set(music_task_ids))]
+        return {item[A.MUSIC_TASK_ID]: record_from_item(item) for item in self._read_items(music_task_ids)}
+
+    def _read_items(self, music_task_ids: Iterable[str]) -> list[dict[str, Any]]:
+        keys = [{A.MUSIC_TASK_ID: t} for t in sorted(set(music_task_ids))]
         items: list[dict[str, Any]] = []
         for first in range(0, len(keys), _BATCH_GET_KEYS):
             request = {
@@ -340,7 +345,7 @@ class LocalPipeline:
                 page = self._dynamodb.batch_get_item(RequestItems=request)
                 items.extend(page["Responses"].get(self.stack.table_name, []))
                 request = page.get("UnprocessedKeys") or {}
-        return {item["musicTaskId"]: item_view(item) for item in items}
+        return items
 
     def drain_events(self) -> list[dict[str, Any]]:
         self.events.extend(self.stack.drain_events())
@@ -364,16 +369,20 @@ class LocalPipeline:
         music_task_ids: Iterable[str],
         *,
         timeout: float,
-        on_change: Callable[[str, str | None, str, dict[str, Any]], None] | None = None,
+        on_change: OnChange | None = None,
         stop_when_blocked: bool = True,
     ) -> dict[str, dict[str, Any]]:
         """Pump the queue until every task is terminal (with its event), BLOCKED, or nothing is left to
-        do (its message then waits in the DLQ). Returns the final records of ``music_task_ids`` (those
-        that have one)."""
+        do (its message then waits in the DLQ). ``on_change`` is told each status change, with the record.
+
+        Returns the run's report of ``music_task_ids`` (those that have a record): each one's stored item as
+        plain values (attribute names and all, as ``covers_core.adapters.records.item_view`` gives it; the
+        CLI's summary and ``bench/local_scale.py`` read it), a failed workflow reported as
+        ``WORKFLOW_FAILED`` with the execution's error. Read a record itself with :meth:`read_records`."""
         wanted = set(music_task_ids)
         seen: dict[str, str] = {}
         settled: set[str] = set()
-        failed: dict[str, dict[str, str]] = {}
+        failed: dict[str, CoverError] = {}
         next_failure_check = 0.0
         deadline = time.monotonic() + timeout
         while True:
@@ -382,13 +391,12 @@ class LocalPipeline:
             # whatever the table holds.
             open_records = self.read_records(wanted - settled)
             for task_id, record in open_records.items():
-                status = record.get("status", "")
-                if seen.get(task_id) != status:
+                if seen.get(task_id) != record.status:
                     if on_change:
-                        on_change(task_id, seen.get(task_id), status, record)
-                    seen[task_id] = status
-                if (status in TERMINAL_STATUSES and record.get("eventPublishedAt")) or (
-                    stop_when_blocked and status == "BLOCKED"
+                        on_change(task_id, seen.get(task_id), record.status, record)
+                    seen[task_id] = record.status
+                if (record.terminal and record.event_published_at) or (
+                    stop_when_blocked and record.status == Status.BLOCKED
                 ):
                     settled.add(task_id)
             idle = not handled and self.stack.queue_depth() == 0 and not self.stack.executions("RUNNING")
@@ -410,14 +418,14 @@ class LocalPipeline:
                 time.sleep(0.2)
         self.drain_events()
         self.read_dead_letters()
-        return self._report_failed(self.read_records(wanted), failed, on_change)
+        return self._report(self._read_items(wanted), failed, on_change)
 
     def _failed_workflows(
-        self, records: dict[str, dict[str, Any]], open_tasks: set[str]
-    ) -> dict[str, dict[str, str]]:
+        self, records: dict[str, CoverRecord], open_tasks: set[str]
+    ) -> dict[str, CoverError]:
         """Open tasks whose workflow execution FAILED, TIMED_OUT or was ABORTED (e.g. the safety net
         failed too: ``FinalizeFailed``): nothing will settle them. Task -> the execution's error."""
-        arns = {records[t]["executionArn"]: t for t in open_tasks if records.get(t, {}).get("executionArn")}
+        arns = {arn: t for t in open_tasks if t in records and (arn := records[t].execution_arn) is not None}
         if not arns:
             return {}
         ended = {e["executionArn"] for status in _FAILED_EXECUTION for e in self.stack.executions(status)}
@@ -425,24 +433,24 @@ class LocalPipeline:
         failed = {}
         for arn in ended & arns.keys():
             execution = sfn.describe_execution(executionArn=arn)
-            failed[arns[arn]] = {
-                "code": execution.get("error") or f"EXECUTION_{execution['status']}",
-                "message": execution.get("cause") or f"the workflow execution {execution['status']}",
-            }
+            failed[arns[arn]] = CoverError(
+                execution.get("error") or f"EXECUTION_{execution['status']}",
+                execution.get("cause") or f"the workflow execution {execution['status']}",
+            )
         return failed
 
     @staticmethod
-    def _report_failed(
-        records: dict[str, dict[str, Any]],
-        failed: dict[str, dict[str, str]],
-        on_change: Callable[[str, str | None, str, dict[str, Any]], None] | None,
+    def _report(
+        items: list[dict[str, Any]], failed: dict[str, CoverError], on_change: OnChange | None
     ) -> dict[str, dict[str, Any]]:
-        """A failed workflow is reported as one (``WORKFLOW_FAILED`` with the execution's error), never
-        with the record's status (IN_PROGRESS) as if it were still running."""
+        """The run's report (see :meth:`run`). A failed workflow is reported as one (``WORKFLOW_FAILED``
+        with the execution's error), never with the record's status (IN_PROGRESS) as if it were still
+        running; ``on_change`` gets the record with the execution's error."""
+        records = {item[A.MUSIC_TASK_ID]: record_from_item(item) for item in items}
+        report = {item[A.MUSIC_TASK_ID]: item_view(item) for item in items}
         for task_id, error in failed.items():
-            record = records.get(task_id, {})
-            reported = {**record, "status": WORKFLOW_FAILED, "error": error}
+            record = records[task_id]  # a failed workflow is found through its record's execution
             if on_change:
-                on_change(task_id, record.get("status"), WORKFLOW_FAILED, reported)
-            records[task_id] = reported
-        return records
+                on_change(task_id, record.status, WORKFLOW_FAILED, replace(record, error=error))
+            report[task_id] = report[task_id] | {"status": WORKFLOW_FAILED, "error": error.as_dict()}
+        return report

@@ -8,8 +8,8 @@
   template. Physical names derive from the stack name, as in CloudFormation, so stacks of different names
   never collide.
 * :class:`Stack` reads what was deployed (outputs, physical ids, each function's environment as moto
-  resolved it) and observes it the way tests and the local runner need (records, bus events, dead
-  letters, executions).
+  resolved it) and observes it the way tests and the local runner need (records, read as the functions
+  read them, bus events, dead letters, executions).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from covers_core.adapters.records import CoverStore, item_view
+from covers_core.adapters.records import A, CoverStore, record_from_item
+from covers_core.domain.model import CoverRecord
 from covers_core.redaction import register as register_secret
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
@@ -265,25 +266,36 @@ class Stack:
 
     # --- observing ----------------------------------------------------------------------------
 
-    def record(self, music_task_id: str) -> dict[str, Any]:
-        """The stored item of a music task (attribute names and all); AssertionError when there is none."""
-        item = self.find_record(music_task_id)
-        assert item is not None, f"no record for music task {music_task_id}"
+    def record(self, music_task_id: str) -> CoverRecord:
+        """The record of a music task, read as the functions read it; AssertionError when there is none."""
+        record = self.find_record(music_task_id)
+        assert record is not None, f"no record for music task {music_task_id}"
+        return record
+
+    def find_record(self, music_task_id: str) -> CoverRecord | None:
+        return CoverStore(self.table).get(music_task_id)
+
+    def records(self) -> dict[str, CoverRecord]:
+        """Every record in the table (a full scan), by music task id."""
+        return {record.music_task_id: record for record in map(record_from_item, self._scan())}
+
+    def item(self, music_task_id: str) -> dict[str, Any] | None:
+        """The stored item of a music task exactly as DynamoDB holds it (attribute names, Decimal numbers,
+        metadata as JSON text), or None. Only for tests whose point is the stored shape itself (metadata's
+        exact text, the TTL attribute, the open index's key); everything else reads :meth:`record`, so that
+        the record store alone spells attribute names."""
+        key = {A.MUSIC_TASK_ID: music_task_id}
+        item: dict[str, Any] | None = self.table.get_item(Key=key, ConsistentRead=True).get("Item")
         return item
 
-    def find_record(self, music_task_id: str) -> dict[str, Any] | None:
-        return CoverStore(self.table).get_item(music_task_id)
-
-    def records(self) -> dict[str, dict[str, Any]]:
-        items: list[dict[str, Any]] = []
+    def _scan(self) -> Iterator[dict[str, Any]]:
         kwargs: dict[str, Any] = {"ConsistentRead": True}
         while True:
             page = self.table.scan(**kwargs)
-            items.extend(page.get("Items", []))
+            yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
-                break
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return {item["musicTaskId"]: item_view(item) for item in items}
 
     def capture_events(self) -> None:
         """From now on, keep the events put on the covers bus (a rule and an SQS queue) for

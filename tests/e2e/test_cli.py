@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from covers_local import cli, moto_patches
+from covers_local import cli, cli_console, cli_runs, moto_patches
 from covers_local.stack import Stack, deploy
 from tests.support.paths import ROOT
 
@@ -146,7 +146,7 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
     code, out, err = run_cli(["demo", "--json"], capsys, tmp_path, monkeypatch)
     assert code == 0, err
     tasks = {t["musicTaskId"]: t for t in json.loads(out)}
-    for task_id, expected, _ in cli.DEMO_TASKS:
+    for task_id, expected, _ in cli_runs.DEMO_TASKS:
         assert tasks[task_id]["status"] == expected
         assert len(tasks[task_id]["events"]) == 1
     assert "credits spent: 7 for 7 music task(s); most generate calls charged for one task: 1" in err
@@ -239,7 +239,7 @@ def test_an_internal_error_is_one_line_not_a_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise TimeoutError("local run did not settle within 130s (1 task(s) still open)")
 
-    monkeypatch.setattr(cli, "run_local", broken)
+    monkeypatch.setattr(cli_runs, "run_local", broken)
     code, out, err = run_cli(["run", "t"], capsys, tmp_path, monkeypatch)
     assert (code, out) == (1, "")
     assert (
@@ -260,7 +260,7 @@ def test_a_second_run_in_one_process_logs_to_its_own_file(
         )
         assert code == 0, err
         assert "closed file" not in err
-        log = (tmp_path / run / cli.LOG_FILE).read_text()
+        log = (tmp_path / run / cli_console.LOG_FILE).read_text()
         # (`late-`: the emulator answers 404 once, which the start function logs as a WARNING)
         warned = [json.loads(line) for line in log.splitlines() if "later delivery" in line]
         assert [line["musicTaskId"] for line in warned] == [f"late-{run}-track"]

@@ -26,6 +26,8 @@ from typing import Any
 
 import boto3
 import pytest
+from covers_core.adapters.records import CoverStore
+from covers_core.domain.model import CoverRecord
 from covers_core.domain.signature import SIGNATURE_HEADER, sign
 from covers_core.settings import AWS_ENDPOINT_VARIABLE
 
@@ -67,13 +69,14 @@ class Served:
         name = json.loads(self.env_file.read_text())["StartCoverFunction"]["COVERS_TABLE_NAME"]
         return boto3.resource("dynamodb", region_name="us-east-1", endpoint_url=self.aws).Table(name)
 
-    def record(self, music_task_id: str) -> dict[str, Any]:
-        return self.table.get_item(Key={"musicTaskId": music_task_id}, ConsistentRead=True).get("Item") or {}
+    def record(self, music_task_id: str) -> CoverRecord | None:
+        return CoverStore(self.table).get(music_task_id)
 
-    def wait_for(self, music_task_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_for(self, music_task_id: str, status: str, timeout: float = 60) -> CoverRecord:
         deadline = time.monotonic() + timeout
-        while (record := self.record(music_task_id)).get("status") != status:
-            assert time.monotonic() < deadline, f"{music_task_id} is {record.get('status')}, not {status}"
+        while (record := self.record(music_task_id)) is None or record.status != status:
+            now = record.status if record else "without a record"
+            assert time.monotonic() < deadline, f"{music_task_id} is {now}, not {status}"
             time.sleep(0.3)
         return record
 
@@ -246,7 +249,7 @@ def test_the_webhook_sample_is_refused_as_labelled(
     code, answer, logs = sample_runs["music_webhook.json"]
     assert code == 0, logs
     assert answer["statusCode"] == 401  # its signature is stale by design (events/README.md)
-    assert not served.record("gen1")
+    assert served.record("gen1") is None
 
 
 def test_the_finalize_samples_finish_the_seeded_cover_once(
@@ -259,7 +262,7 @@ def test_the_finalize_samples_finish_the_seeded_cover_once(
     assert code == 0, logs
     assert later["status"] == "SUCCEEDED"  # a later, different outcome never overwrites a terminal one
     record = served.record(SEEDED)
-    assert record["status"] == "SUCCEEDED" and record["eventPublishedAt"]
+    assert record is not None and record.status == "SUCCEEDED" and record.event_published_at
 
 
 def test_the_start_sample_makes_its_covers_through_the_served_workflow(
@@ -270,7 +273,7 @@ def test_the_start_sample_makes_its_covers_through_the_served_workflow(
     assert result == {"batchItemFailures": []}
     for task in ("gen998877665544332211", "gen555444333222111000"):
         record = served.wait_for(task, "SUCCEEDED")  # started by the process, finished by the stack
-        assert record["coverTaskId"].startswith("cover") and len(record["images"]) == 2
+        assert (record.cover_task_id or "").startswith("cover") and len(record.images) == 2
         served.wait_for_line(f"{task}: IN_PROGRESS -> SUCCEEDED")
 
 
@@ -336,7 +339,7 @@ def test_the_local_api_answers_like_the_deployed_one_for_bad_requests(served: Se
     assert _http("GET", f"{served.api}/covers/never-submitted-1")[0] == 404
     assert _http("GET", f"{served.api}/covers/bad%20id")[0] == 400
     assert _http("GET", f"{served.api}/nowhere")[0] == 404
-    assert not served.record("unsigned-1")
+    assert served.record("unsigned-1") is None
 
 
 def test_a_taken_port_is_one_line_naming_the_option_before_anything_starts(tmp_path: Path) -> None:
@@ -396,4 +399,4 @@ def test_chunked_and_truncated_bodies_are_refused_or_dropped_never_invoked(serve
         connection.sendall(short.encode() + body)
         connection.shutdown(socket.SHUT_WR)  # the client gives up before the 500 bytes it promised
         assert connection.recv(65536) == b""  # no answer: nothing was invoked
-    assert not served.record("truncated-1")
+    assert served.record("truncated-1") is None

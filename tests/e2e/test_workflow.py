@@ -130,7 +130,8 @@ def expected_status(task: str, vendor: VendorEmulator) -> str:
 def test_soak_with_transient_faults_loses_nothing_and_never_double_charges(tmp_path: Path) -> None:
     """A few hundred tasks through `covers run`'s code path, against an emulator answering 7% of calls
     with a transient fault (5xx, HTML, 429, 200 with an error code, dropped connections, latency)."""
-    from covers_local.cli import Console, run_local
+    from covers_local.cli_console import Console
+    from covers_local.cli_runs import run_local
 
     config = EmulatorConfig(
         ready_after=(0.5, 1.5), fault_rate=0.07, fault_kinds=SAFE_FAULTS, latency_seconds=0.2, seed=11
@@ -182,7 +183,7 @@ def test_soak_with_transient_faults_loses_nothing_and_never_double_charges(tmp_p
 
 
 def test_credits_run_out_then_recharge_and_redrive_complete_every_task_with_one_credit() -> None:
-    from covers_local.deployed import Target, redrive
+    from covers_ops.deployed import Target, redrive
 
     tasks = [f"paid-{i}" for i in range(4)]
     with VendorEmulator(EmulatorConfig(credits=2, ready_after=(0.5, 1.0), seed=5)) as vendor:

@@ -194,12 +194,12 @@ def webhook(body: bytes, key: str = WEBHOOK_KEY) -> int:
 
 
 def check_input(stack: Stack, music_task_id: str) -> dict[str, Any]:
-    record = stack.record(music_task_id) or {}
+    record = stack.record(music_task_id)
     return {
         **load_event("check_cover_status.json"),
         "musicTaskId": music_task_id,
-        "coverTaskId": record["coverTaskId"],
-        "generatedAt": record["generatedAt"],
+        "coverTaskId": record.cover_task_id,
+        "generatedAt": record.generated_at,
     }
 
 
@@ -220,9 +220,9 @@ def run_every_aws_code_path(stack: Stack, emulator: VendorEmulator, monkeypatch:
     emulator.credits = 0  # 402: BLOCKED, the rest of the batch untouched
     invoke("start_cover", sqs_event({"musicTaskId": "blocked-1"}, {"musicTaskId": "blocked-2"}))
     emulator.recharge(10)
-    assert stack.record("ok")["status"] == "IN_PROGRESS"
-    assert stack.record("made-elsewhere")["status"] == "REJECTED"
-    assert stack.record("blocked-1")["status"] == "BLOCKED"
+    assert stack.record("ok").status == "IN_PROGRESS"
+    assert stack.record("made-elsewhere").status == "REJECTED"
+    assert stack.record("blocked-1").status == "BLOCKED"
 
     # check: in progress (it writes nothing: the poll loop is the workflow's), then done
     ready_after = emulator.config.ready_after
@@ -238,7 +238,7 @@ def run_every_aws_code_path(stack: Stack, emulator: VendorEmulator, monkeypatch:
     # finalize with the archive (twice: a retry), without it, and through the safety net
     assert invoke("finalize_cover", state)["status"] == "SUCCEEDED"
     invoke("finalize_cover", state)
-    assert all("s3Uri" in image for image in stack.record("ok")["archivedImages"])
+    assert all(image.s3_uri for image in stack.record("ok").archived_images)
     invoke("start_cover", sqs_event({"musicTaskId": "plain"}, {"musicTaskId": "netted"}))
     monkeypatch.setenv("ARCHIVE_BUCKET", "")
     wiring.reset()
@@ -265,7 +265,7 @@ def run_every_aws_code_path(stack: Stack, emulator: VendorEmulator, monkeypatch:
     # and the BLOCKED ones above (queued again)
     table = boto3.resource("dynamodb").Table(stack.table_name)
     two_hours_ago = iso(datetime.now(UTC) - timedelta(hours=2))
-    boto3.client("stepfunctions").stop_execution(executionArn=str(stack.record("slow")["executionArn"]))
+    boto3.client("stepfunctions").stop_execution(executionArn=str(stack.record("slow").execution_arn))
     for task in ("slow", "blocked-1", "blocked-2"):
         table.update_item(
             Key={"musicTaskId": task},

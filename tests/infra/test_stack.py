@@ -8,6 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
+from covers_core.adapters.records.items import record_to_item
+from covers_core.domain.model import CoverRecord, Status
 from covers_core.settings import AWS_ENDPOINT_VARIABLE
 from moto import mock_aws
 
@@ -155,9 +157,11 @@ def test_the_generated_webhook_key_is_a_48_character_secret(moto: None) -> None:
 def test_observers_see_records_events_and_dead_letters(moto: None) -> None:
     stack: Stack = deploy("covers", root=ROOT)
     stack.capture_events()
-    boto3.resource("dynamodb").Table(stack.table_name).put_item(Item={"musicTaskId": "t1", "pollCount": 2})
-    assert stack.record("t1") == {"musicTaskId": "t1", "pollCount": 2} and stack.find_record("t2") is None
-    assert stack.records() == {"t1": {"musicTaskId": "t1", "pollCount": 2}}
+    stored = CoverRecord("t1", Status.IN_PROGRESS, poll_count=2, metadata={"n": 1.5})
+    boto3.resource("dynamodb").Table(stack.table_name).put_item(Item=record_to_item(stored))
+    assert stack.record("t1") == stored and stack.find_record("t2") is None
+    assert stack.records() == {"t1": stored}
+    assert stack.item("t1") == record_to_item(stored) and stack.item("t2") is None  # as stored: JSON text
     boto3.client("events").put_events(
         Entries=[
             {"EventBusName": stack.bus_name, "Source": "covers.pipeline", "DetailType": "X", "Detail": "{}"},

@@ -1,11 +1,14 @@
-"""The layering holds: the domain does no I/O, and each handler imports only what its function uses
-(which is also what its cold start pays for)."""
+"""The layering holds: the domain does no I/O, each handler imports only what its function uses (which is
+also what its cold start pays for), and the shipped layer, the operator's code and the local tooling depend
+on each other in one direction only."""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +133,48 @@ def test_the_logic_depends_on_ports_not_adapters() -> None:
     assert not {m for m in modules if m.startswith("covers_core.adapters")}
     # (botocore comes with Powertools' logger, which log_context uses; no client is made here)
     assert not {m for m in modules if m.split(".")[0] in ("boto3", "requests", "urllib3")}
+
+
+def imported_packages(module: Path) -> set[str]:
+    """The top-level packages a module imports, anywhere in it (imports inside functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def importers(folder: Path, package: str) -> set[str]:
+    """The modules under ``folder`` that import ``package`` (paths relative to the project)."""
+    return {
+        module.relative_to(ROOT).as_posix()
+        for module in folder.rglob("*.py")
+        if package in imported_packages(module)
+    }
+
+
+def test_the_shipped_layer_never_imports_the_operator_code_or_the_local_tooling() -> None:
+    assert importers(LAYER / "covers_core", "covers_ops") == set()
+    assert importers(LAYER / "covers_core", "covers_local") == set()
+
+
+def test_the_operator_code_needs_no_local_tooling() -> None:
+    """covers_ops runs against AWS: neither the local tooling nor moto comes with it."""
+    assert importers(ROOT / "covers_ops", "covers_local") == set()
+    modules = loaded_modules("import covers_ops.cli")
+    assert "covers_ops.deployed" in modules  # it really imported the operations
+    assert not {m for m in modules if m.split(".")[0] in ("covers_local", "moto", "samtranslator")}
+
+
+def test_only_the_covers_command_reaches_the_operator_code_from_the_local_tooling() -> None:
+    """The one ``covers`` command composes the local and the operator's subcommands (``cli.py``), its
+    local commands share their ``CommandError``, and the demo resumes a cover as ``covers resume`` does
+    (``cli_runs.py``). The tooling under the command (runner, stack, local stack, emulator, moto patches)
+    never imports covers_ops."""
+    assert importers(ROOT / "covers_local", "covers_ops") == {
+        "covers_local/cli.py",
+        "covers_local/cli_runs.py",
+        "covers_local/cli_serve.py",
+    }

@@ -27,8 +27,8 @@ def started(aws: Aws, emulator: VendorEmulator, task: str) -> dict:
     return {
         **load_event("check_cover_status.json"),
         "musicTaskId": task,
-        "coverTaskId": record["coverTaskId"],
-        "generatedAt": record["generatedAt"],
+        "coverTaskId": record.cover_task_id,
+        "generatedAt": record.generated_at,
     }
 
 

@@ -67,13 +67,13 @@ def test_crash_after_the_claim_before_generate(
 ) -> None:
     crash_once(monkeypatch, VendorClient, "generate")
     deliver("t")
-    assert aws.record("t")["status"] == "GENERATING"
+    assert aws.record("t").status == "GENERATING"
     # While the lease lives, a redelivery must not call the vendor: the claim holder may be mid-call.
     assert deliver("t")["batchItemFailures"] == [{"itemIdentifier": "msg-0"}]
     assert emulator.stats.generate_requests["t"] == 0
     expire_claim(aws, "t")
     assert deliver("t") == {"batchItemFailures": []}
-    assert aws.record("t")["status"] == "IN_PROGRESS"
+    assert aws.record("t").status == "IN_PROGRESS"
     assert (emulator.stats.generate_requests["t"], emulator.stats.credits_charged["t"]) == (1, 1)
 
 
@@ -86,8 +86,9 @@ def test_crash_after_generate_before_the_cover_task_id_is_stored(
     deliver("t")
     record = aws.record("t")
     # The credit was spent and the id is gone: say so, never "already exists", never a second credit.
-    assert (record["status"], record["error"]["code"]) == ("NEEDS_ATTENTION", "COVER_TASK_ID_LOST")
-    assert "credit was probably spent" in record["error"]["message"]
+    assert record.error is not None
+    assert (record.status, record.error.code) == ("NEEDS_ATTENTION", "COVER_TASK_ID_LOST")
+    assert "credit was probably spent" in record.error.message
     assert emulator.stats.credits_charged["t"] == 1
     assert [e["detail"]["status"] for e in aws.drain_events()] == ["NEEDS_ATTENTION"]
 
@@ -97,9 +98,9 @@ def test_crash_after_the_id_is_stored_before_start_execution(
 ) -> None:
     crash_once(monkeypatch, WorkflowStarter, "start")
     deliver("t")
-    assert aws.record("t")["status"] == "IN_PROGRESS" and "executionArn" not in aws.record("t")
+    assert aws.record("t").status == "IN_PROGRESS" and aws.record("t").execution_arn is None
     assert deliver("t") == {"batchItemFailures": []}
-    assert aws.record("t")["executionArn"]
+    assert aws.record("t").execution_arn
     assert len(aws.executions()) == 1
     assert emulator.stats.generate_requests["t"] == 1
 
@@ -117,9 +118,9 @@ def test_crash_after_start_execution_before_the_batch_response(
 def test_a_lost_generate_answer_then_400_is_needs_attention(aws: Aws, emulator: VendorEmulator) -> None:
     emulator.inject("drop_after", music_task_id="t")
     assert deliver("t")["batchItemFailures"]  # ambiguous: kept for retry, claim released as uncertain
-    assert aws.record("t")["generateUncertain"] is True
+    assert aws.record("t").generate_uncertain is True
     deliver("t")
-    assert aws.record("t")["status"] == "NEEDS_ATTENTION"
+    assert aws.record("t").status == "NEEDS_ATTENTION"
     assert emulator.stats.credits_charged["t"] == 1
 
 
@@ -129,7 +130,7 @@ def test_a_lost_answer_that_was_never_processed_costs_one_credit_on_retry(
     emulator.inject("drop_before", music_task_id="t")
     deliver("t")
     assert deliver("t") == {"batchItemFailures": []}
-    assert aws.record("t")["status"] == "IN_PROGRESS"
+    assert aws.record("t").status == "IN_PROGRESS"
     assert emulator.stats.credits_charged["t"] == 1
 
 

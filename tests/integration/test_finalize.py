@@ -55,12 +55,12 @@ def test_success_records_images_with_their_expiry_and_emits_cover_generated(aws:
     result = invoke("finalize_cover", load_event("finalize_cover.json"))
     assert result["status"] == "SUCCEEDED"
     record = aws.record("gen123213213213123bksv")
-    assert record["images"] == [
+    assert record.images == (
         "https://tempcover.storage.com/s/123.png",
         "https://tempcover.storage.com/s/456.png",
-    ]
-    assert record["imagesExpireAt"] == "2026-12-12T10:00:00.000Z"  # 14 days after generation
-    assert record["pollCount"] == 3 and record["completedAt"] and record["eventPublishedAt"]
+    )
+    assert record.images_expire_at == "2026-12-12T10:00:00.000Z"  # 14 days after generation
+    assert record.poll_count == 3 and record.completed_at and record.event_published_at
     (event,) = aws.drain_events()
     assert_valid_event(event)
     assert event["detail-type"] == "Cover Generated"
@@ -95,7 +95,8 @@ def test_unhappy_outcomes_emit_one_failed_event_with_status_and_code(
     in_progress(aws)
     invoke("finalize_cover", {**load_event("check_cover_status.json"), "check": check})
     record = aws.record("gen123213213213123bksv")
-    assert (record["status"], record["error"]["code"]) == (status, code)
+    assert record.error is not None
+    assert (record.status, record.error.code) == (status, code)
     (event,) = aws.drain_events()
     assert_valid_event(event)
     assert (event["detail"]["status"], event["detail"]["error"]["code"]) == (status, code)
@@ -125,8 +126,9 @@ def test_caught_failures_map_to_a_terminal_status_without_calling_a_paid_cover_f
     }
     invoke("finalize_cover", event)
     record = aws.record("gen123213213213123bksv")
-    assert (record["status"], record["error"]["code"]) == (status, code)
-    assert "details here" in record["error"]["message"]
+    assert record.error is not None
+    assert (record.status, record.error.code) == (status, code)
+    assert "details here" in record.error.message
     assert_valid_event(aws.drain_events()[0])
 
 
@@ -152,7 +154,7 @@ def test_a_crash_between_the_record_and_the_event_is_completed_by_the_retry(
     monkeypatch.setattr(EventPublisher, "publish", broken)
     with pytest.raises(AwsTransientError):  # Step Functions retries AwsTransientError
         invoke("finalize_cover", load_event("finalize_cover.json"))
-    assert aws.record("gen123213213213123bksv")["status"] == "SUCCEEDED"
+    assert aws.record("gen123213213213123bksv").status == "SUCCEEDED"
     assert aws.drain_events() == []
     monkeypatch.setattr(EventPublisher, "publish", original)
     invoke("finalize_cover", load_event("finalize_cover.json"))
@@ -165,7 +167,7 @@ def test_a_terminal_record_never_changes_again(aws: Aws) -> None:
     in_progress(aws)
     invoke("finalize_cover", load_event("finalize_cover_failure.json"))
     finished = aws.record("gen123213213213123bksv")
-    assert finished["status"] == "FAILED"
+    assert finished.status == "FAILED"
     from covers_core.wiring.finalize_cover import finalizer
 
     store = finalizer().store
@@ -208,20 +210,21 @@ def test_archiving_copies_the_images_once_even_when_finalize_runs_again(
     state = {
         **load_event("check_cover_status.json"),
         "musicTaskId": "art",
-        "coverTaskId": record["coverTaskId"],
-        "generatedAt": record["generatedAt"],
+        "coverTaskId": record.cover_task_id,
+        "generatedAt": record.generated_at,
     }
     state["check"] = invoke("check_cover_status", state)
     invoke("finalize_cover", state)
     invoke("finalize_cover", state)  # a Step Functions retry or a duplicate execution
-    archived = aws.record("art")["archivedImages"]
-    assert [a["contentType"] for a in archived] == ["image/png", "image/png"]
-    assert all(a["s3Uri"].startswith("s3://archive/covers/art/") and len(a["sha256"]) == 64 for a in archived)
+    archived = aws.record("art").archived_images
+    assert [a.content_type for a in archived] == ["image/png", "image/png"]
+    assert all((a.s3_uri or "").startswith("s3://archive/covers/art/") for a in archived)
+    assert all(len(a.sha256 or "") == 64 for a in archived)
     assert emulator.stats.image_requests["art"] == 2  # two images, downloaded once each
     assert boto3.client("s3").list_objects_v2(Bucket="archive")["KeyCount"] == 2
     (event,) = aws.drain_events()
     assert_valid_event(event)
-    assert [i["s3Uri"] for i in event["detail"]["images"]] == [a["s3Uri"] for a in archived]
+    assert [i["s3Uri"] for i in event["detail"]["images"]] == [a.s3_uri for a in archived]
 
 
 TWO_LENGTHS = [("Content-Length", "12"), ("Content-Length", "9")]
@@ -257,8 +260,8 @@ def test_an_image_host_that_misbehaves_never_stops_the_cover_from_finishing(
         result = invoke("finalize_cover", event)
     assert result["status"] == "SUCCEEDED"
     record = aws.record("gen123213213213123bksv")
-    assert record["images"] == urls
-    assert [a["error"].split(":")[0] for a in record["archivedImages"]] == [code, code]
+    assert record.images == tuple(urls)
+    assert [(a.error or "").split(":")[0] for a in record.archived_images] == [code, code]
     (published,) = aws.drain_events()
     assert_valid_event(published)
     assert [i["archiveError"].split(":")[0] for i in published["detail"]["images"]] == [code, code]
@@ -279,11 +282,10 @@ def test_the_safety_net_finalizes_without_archiving_and_says_why(
     }
     assert invoke("finalize_cover", event)["status"] == "SUCCEEDED"
     record = aws.record("gen123213213213123bksv")
-    assert len(record["images"]) == 2
-    assert all(
-        a["error"] == "ARCHIVE_SKIPPED: FinalizeCover failed (RuntimeError: archive crashed)"
-        for a in record["archivedImages"]
-    )
+    assert len(record.images) == 2
+    assert [a.error for a in record.archived_images] == [
+        "ARCHIVE_SKIPPED: FinalizeCover failed (RuntimeError: archive crashed)"
+    ] * 2
     (published,) = aws.drain_events()
     assert_valid_event(published)
     assert published["detail"]["images"][0]["archiveError"].startswith("ARCHIVE_SKIPPED")

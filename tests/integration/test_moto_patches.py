@@ -186,4 +186,4 @@ def test_a_record_whose_metadata_has_an_empty_key_is_recorded_and_read_back(aws:
     record = store.record_cover_task(":token", claim.token, "cover-1", now)
 
     assert (record.status, record.cover_task_id) == (Status.IN_PROGRESS, "cover-1")
-    assert aws.records()[":token"]["metadata"] == {"": 1, "album": {"": "x"}}  # a scan, as local-stack's
+    assert aws.records()[":token"].metadata == {"": 1, "album": {"": "x"}}  # a scan, as local-stack's

@@ -146,12 +146,12 @@ def test_no_secret_read_by_a_handler_is_logged_even_before_it_is_first_registere
         caplog.set_level(logging.DEBUG)
         assert invoke("start_cover", sqs_event({"musicTaskId": "quiet-1"})) == {"batchItemFailures": []}
         record = aws.record("quiet-1")
-        assert record["status"] == "IN_PROGRESS"  # the vendor took the key
+        assert record.status == "IN_PROGRESS"  # the vendor took the key
         state = {
             **load_event("check_cover_status.json"),
             "musicTaskId": "quiet-1",
-            "coverTaskId": record["coverTaskId"],
-            "generatedAt": record["generatedAt"],
+            "coverTaskId": record.cover_task_id,
+            "generatedAt": record.generated_at,
         }
         assert invoke("check_cover_status", state)["status"] == "SUCCESS"  # the key again, to poll
         for key, task in ((QUIET_SIGNING_KEY, "hooked-1"), (QUIET_PREVIOUS_KEY, "hooked-2")):

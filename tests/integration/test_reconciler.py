@@ -12,7 +12,7 @@ from covers_core.adapters.records import open_shard
 from covers_core.domain.model import iso
 
 from covers_local.emulator import VendorEmulator
-from tests.support.harness import Aws, invoke, sqs_event
+from tests.support.harness import Aws, error_code, invoke, sqs_event
 from tests.support.paths import load_event
 
 TWO_HOURS_AGO = iso(datetime.now(UTC) - timedelta(hours=2))
@@ -56,7 +56,7 @@ def test_one_run_repairs_every_stranded_state_and_the_next_finds_nothing(
     age(aws, "no-workflow")
     # a workflow that ended without finishing its cover (FinalizeFailed, or stopped by hand)
     invoke("start_cover", sqs_event({"musicTaskId": "ended"}))
-    boto3.client("stepfunctions").stop_execution(executionArn=str(aws.record("ended")["executionArn"]))
+    boto3.client("stepfunctions").stop_execution(executionArn=str(aws.record("ended").execution_arn))
     age(aws, "ended")
     # BLOCKED for two hours: credits are back, nobody redrove it
     strand(aws, "blocked", status="BLOCKED", claimToken="x", claimExpiresAt=0)
@@ -74,11 +74,10 @@ def test_one_run_repairs_every_stranded_state_and_the_next_finds_nothing(
     assert report["failed"] == 0
     events = {(e["detail"]["musicTaskId"], e["detail"]["status"]) for e in aws.drain_events()}
     assert events == {("unsent", "SUCCEEDED"), ("lost-claim", "NEEDS_ATTENTION")}
-    assert aws.record("lost-claim")["error"]["code"] == "COVER_TASK_ID_LOST"
-    assert aws.record("ended")["resumeCount"] == 1 and aws.record("ended")["executionArn"].endswith(
-        ":ended.r1"
-    )
-    assert aws.record("no-workflow")["executionArn"].endswith(":no-workflow")
+    assert error_code(aws.record("lost-claim").error) == "COVER_TASK_ID_LOST"
+    ended = aws.record("ended")
+    assert ended.resume_count == 1 and (ended.execution_arn or "").endswith(":ended.r1")
+    assert (aws.record("no-workflow").execution_arn or "").endswith(":no-workflow")
     queued = sorted(json.loads(m["Body"])["musicTaskId"] for m in drain(aws.queue_url))
     assert queued == ["blocked", "released"]
     assert emulator.stats.credits_charged == {"no-workflow": 1, "ended": 1}  # no generate by the reconciler

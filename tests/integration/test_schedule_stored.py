@@ -66,8 +66,8 @@ def test_duplicate_executions_spend_one_credit_emit_one_event_and_teach_the_sche
     state = {
         **load_event("check_cover_status.json"),
         "musicTaskId": "dup",
-        "coverTaskId": record["coverTaskId"],
-        "generatedAt": record["generatedAt"],
+        "coverTaskId": record.cover_task_id,
+        "generatedAt": record.generated_at,
     }
     for _ in range(2):  # two executions, each: check -> finalize
         check = invoke("check_cover_status", state)
@@ -89,7 +89,7 @@ def test_a_stats_table_failure_never_fails_a_finalize(aws: Aws, monkeypatch: pyt
     record = aws.record("gen123213213213123bksv")
     state = {
         **load_event("finalize_cover.json"),
-        "coverTaskId": record["coverTaskId"],
-        "generatedAt": record["generatedAt"],
+        "coverTaskId": record.cover_task_id,
+        "generatedAt": record.generated_at,
     }
     assert invoke("finalize_cover", state)["status"] == "SUCCEEDED"

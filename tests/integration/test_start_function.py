@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from covers_local.emulator import VendorEmulator
-from tests.support.harness import Aws, invoke, sqs_event
+from tests.support.harness import Aws, error_code, invoke, sqs_event
 from tests.support.paths import load_event
 
 
@@ -27,14 +27,14 @@ def test_the_sample_event_starts_one_cover_per_request(aws: Aws, emulator: Vendo
     assert response == {"batchItemFailures": []}
     for task in ("gen123213213213123bksv", "gen998877665544332211", "gen555444333222111000"):
         record = aws.record(task)
-        assert record["status"] == "IN_PROGRESS"
-        assert record["coverTaskId"] == emulator.cover_by_music[task]
-        assert record["executionArn"].endswith(":" + task)
+        assert record.status == "IN_PROGRESS"
+        assert record.cover_task_id == emulator.cover_by_music[task]
+        assert (record.execution_arn or "").endswith(":" + task)
         assert emulator.stats.credits_charged[task] == 1
-    assert aws.record("gen123213213213123bksv")["correlationId"] == "order-42"
-    assert aws.record("gen123213213213123bksv")["metadata"] == {"title": "Night Drive"}
+    assert aws.record("gen123213213213123bksv").correlation_id == "order-42"
+    assert aws.record("gen123213213213123bksv").metadata == {"title": "Night Drive"}
     execution = boto3.client("stepfunctions").describe_execution(
-        executionArn=aws.record("gen998877665544332211")["executionArn"]
+        executionArn=str(aws.record("gen998877665544332211").execution_arn)
     )
     assert json.loads(execution["input"])["coverTaskId"] == emulator.cover_by_music["gen998877665544332211"]
 
@@ -51,7 +51,7 @@ def test_bad_messages_go_to_the_dlq_with_their_reason_and_the_batch_carries_on(
     )
     response = invoke("start_cover", event)
     assert response == {"batchItemFailures": []}  # bad ones moved to the DLQ already: nothing to retry
-    assert aws.record("good-1")["status"] == aws.record("good-2")["status"] == "IN_PROGRESS"
+    assert aws.record("good-1").status == aws.record("good-2").status == "IN_PROGRESS"
     letters = aws.dead_letters()
     reasons = sorted(letter["reason"] for letter in letters)
     assert len(reasons) == 3
@@ -74,7 +74,7 @@ def test_a_bad_message_that_cannot_be_moved_is_left_for_the_redrive_policy(
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", aws.dlq_url + "-missing")
     response = invoke("start_cover", sqs_event("not json", {"musicTaskId": "good-1"}))
     assert failures(response) == {"msg-0"}
-    assert aws.record("good-1")["status"] == "IN_PROGRESS"
+    assert aws.record("good-1").status == "IN_PROGRESS"
 
 
 def test_a_bad_body_sqs_refuses_as_text_is_kept_in_the_dlq_as_base64_of_its_bytes(aws: Aws) -> None:
@@ -94,7 +94,7 @@ def test_a_bad_message_too_large_to_copy_to_the_dlq_is_left_for_the_redrive_poli
     response = invoke("start_cover", sqs_event(body, {"musicTaskId": "good-1"}))
     assert failures(response) == {"msg-0"}  # SQS moves it, as it is, after MaxReceiveCount deliveries
     assert aws.dead_letters() == []
-    assert aws.record("good-1")["status"] == "IN_PROGRESS"
+    assert aws.record("good-1").status == "IN_PROGRESS"
 
 
 def test_duplicate_messages_in_one_batch_and_across_batches_spend_one_credit(
@@ -117,20 +117,20 @@ def test_credits_exhausted_blocks_the_rest_of_the_batch_without_calling_the_vend
     event = sqs_event(*({"musicTaskId": f"t{i}"} for i in range(5)))
     response = invoke("start_cover", event)
     assert failures(response) == {"msg-1", "msg-2", "msg-3", "msg-4"}  # kept on the queue, not failed
-    assert aws.record("t0")["status"] == "IN_PROGRESS"
+    assert aws.record("t0").status == "IN_PROGRESS"
     assert emulator.stats.generate_requests["t1"] == 1  # the one call that got 402
     assert all(emulator.stats.generate_requests[f"t{i}"] == 0 for i in (2, 3, 4))
     for i in range(1, 5):
         record = aws.record(f"t{i}")
-        assert record["status"] == "BLOCKED"
-        assert record["lastError"]["code"] == "CREDITS_EXHAUSTED"
+        assert record.status == "BLOCKED"
+        assert error_code(record.last_error) == "CREDITS_EXHAUSTED"
     assert aws.drain_events() == []  # BLOCKED is not terminal: no event
 
     emulator.recharge(10)  # the operator recharges; the messages come back (retry or redrive)
     assert invoke("start_cover", sqs_event(*({"musicTaskId": f"t{i}"} for i in range(1, 5)))) == {
         "batchItemFailures": []
     }
-    assert all(aws.record(f"t{i}")["status"] == "IN_PROGRESS" for i in range(5))
+    assert all(aws.record(f"t{i}").status == "IN_PROGRESS" for i in range(5))
     assert all(emulator.stats.credits_charged[f"t{i}"] == 1 for i in range(5))
 
 
@@ -138,8 +138,8 @@ def test_a_bad_api_key_blocks_and_never_marks_anything_failed(aws: Aws, emulator
     aws.put_secret(aws.api_key_secret_arn, "wrong")
     response = invoke("start_cover", sqs_event({"musicTaskId": "a"}, {"musicTaskId": "b"}))
     assert failures(response) == {"msg-0", "msg-1"}
-    assert aws.record("a")["status"] == aws.record("b")["status"] == "BLOCKED"
-    assert aws.record("a")["lastError"]["code"] == "VENDOR_AUTH_FAILED"
+    assert aws.record("a").status == aws.record("b").status == "BLOCKED"
+    assert error_code(aws.record("a").last_error) == "VENDOR_AUTH_FAILED"
     assert sum(emulator.stats.generate_requests.values()) == 0  # 401 before the task is even looked at
 
 
@@ -148,8 +148,8 @@ def test_the_placeholder_secret_blocks_with_instructions(aws: Aws, emulator: Ven
     response = invoke("start_cover", sqs_event({"musicTaskId": "a"}))
     assert failures(response) == {"msg-0"}
     record = aws.record("a")
-    assert record["status"] == "BLOCKED"
-    assert "put-secret-value" in record["lastError"]["message"]
+    assert record.status == "BLOCKED" and record.last_error is not None
+    assert "put-secret-value" in record.last_error.message
     assert emulator.stats.generate_requests["a"] == 0
 
 
@@ -159,7 +159,7 @@ def test_an_existing_cover_is_rejected_with_one_event(aws: Aws, emulator: Vendor
         "batchItemFailures": []
     }
     record = aws.record("made-elsewhere")
-    assert (record["status"], record["error"]["code"]) == ("REJECTED", "COVER_ALREADY_EXISTS")
+    assert (record.status, error_code(record.error)) == ("REJECTED", "COVER_ALREADY_EXISTS")
     events = aws.drain_events()
     assert [(e["detail-type"], e["detail"]["status"], e["detail"]["correlationId"]) for e in events] == [
         ("Cover Generation Failed", "REJECTED", "c9")
@@ -170,10 +170,10 @@ def test_an_unknown_music_task_is_retried_then_rejected(aws: Aws, emulator: Vend
     event = sqs_event({"musicTaskId": "unknown-track"})
     assert failures(invoke("start_cover", event)) == {"msg-0"}
     assert failures(invoke("start_cover", event)) == {"msg-0"}
-    assert aws.record("unknown-track")["status"] == "GENERATING"
+    assert aws.record("unknown-track").status == "GENERATING"
     assert invoke("start_cover", event) == {"batchItemFailures": []}  # third 404: give up
     record = aws.record("unknown-track")
-    assert (record["status"], record["error"]["code"]) == ("REJECTED", "MUSIC_TASK_NOT_FOUND")
+    assert (record.status, error_code(record.error)) == ("REJECTED", "MUSIC_TASK_NOT_FOUND")
     assert emulator.stats.generate_requests["unknown-track"] == 3
     assert [e["detail"]["status"] for e in aws.drain_events()] == ["REJECTED"]
 
@@ -182,7 +182,7 @@ def test_a_late_registered_music_task_gets_its_cover_on_retry(aws: Aws, emulator
     event = sqs_event({"musicTaskId": "late-track"})
     assert failures(invoke("start_cover", event)) == {"msg-0"}
     assert invoke("start_cover", event) == {"batchItemFailures": []}
-    assert aws.record("late-track")["status"] == "IN_PROGRESS"
+    assert aws.record("late-track").status == "IN_PROGRESS"
     assert emulator.stats.credits_charged["late-track"] == 1
 
 
@@ -192,9 +192,9 @@ def test_transient_vendor_faults_keep_the_message_and_the_retry_succeeds(
 ) -> None:
     emulator.inject(fault, music_task_id="t")
     assert failures(invoke("start_cover", sqs_event({"musicTaskId": "t"}))) == {"msg-0"}
-    assert aws.record("t")["status"] == "GENERATING"
+    assert aws.record("t").status == "GENERATING"
     assert invoke("start_cover", sqs_event({"musicTaskId": "t"})) == {"batchItemFailures": []}
-    assert aws.record("t")["status"] == "IN_PROGRESS"
+    assert aws.record("t").status == "IN_PROGRESS"
     assert emulator.stats.credits_charged["t"] == 1
     assert aws.drain_events() == []  # never reported as a vendor failure
 
@@ -240,7 +240,7 @@ def test_arbitrary_bodies_never_crash_and_only_valid_ones_reach_the_vendor(
         assert calls == 0
     else:  # accepted: it named a music task, which now has a record; at most one paid call for it
         assert named is not None
-        assert aws.record(named)["status"] in ("IN_PROGRESS", "REJECTED")
+        assert aws.record(named).status in ("IN_PROGRESS", "REJECTED")
         assert calls <= 1
 
 

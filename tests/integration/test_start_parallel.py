@@ -11,7 +11,7 @@ import pytest
 from covers_core import log_context
 
 from covers_local.emulator import VendorEmulator
-from tests.support.harness import Aws, invoke, sqs_event
+from tests.support.harness import Aws, error_code, invoke, sqs_event
 
 
 def failures(response: dict) -> set[str]:
@@ -54,7 +54,7 @@ def test_a_batch_of_ten_against_a_slow_vendor_starts_all_ten_with_exact_failures
     assert failures(response) == {"msg-3"}  # t3's transient fault only; the bad body went to the DLQ
     assert [letter["body"] for letter in aws.dead_letters()] == ["not json"]
     for i in range(10):
-        assert aws.record(f"t{i}")["status"] == ("GENERATING" if i == 3 else "IN_PROGRESS")
+        assert aws.record(f"t{i}").status == ("GENERATING" if i == 3 else "IN_PROGRESS")
         assert slow_vendor.stats.credits_charged[f"t{i}"] == (0 if i == 3 else 1)
     assert len(aws.executions()) == 9
     assert slow_vendor.stats.peak_in_flight > 1  # the vendor saw calls overlap
@@ -64,7 +64,7 @@ def test_a_batch_of_ten_against_a_slow_vendor_starts_all_ten_with_exact_failures
     ]
 
     assert invoke("start_cover", sqs_event(bodies[3])) == {"batchItemFailures": []}  # the retry
-    assert aws.record("t3")["status"] == "IN_PROGRESS"
+    assert aws.record("t3").status == "IN_PROGRESS"
     assert sum(slow_vendor.stats.credits_charged.values()) == 10
 
 
@@ -86,11 +86,11 @@ def test_credits_running_out_mid_batch_park_the_requests_not_yet_started(
     slow_vendor.credits = 1
     tasks = [f"t{i}" for i in range(8)]
     response = invoke("start_cover", sqs_event(*({"musicTaskId": t} for t in tasks)))
-    statuses = {t: aws.record(t)["status"] for t in tasks}
+    statuses = {t: aws.record(t).status for t in tasks}
     assert sorted(statuses.values()) == ["BLOCKED"] * 7 + ["IN_PROGRESS"]
     blocked = {t for t, status in statuses.items() if status == "BLOCKED"}
     assert failures(response) == {f"msg-{tasks.index(t)}" for t in blocked}  # kept on the queue
-    assert all(aws.record(t)["lastError"]["code"] == "CREDITS_EXHAUSTED" for t in blocked)
+    assert all(error_code(aws.record(t).last_error) == "CREDITS_EXHAUSTED" for t in blocked)
     # Two workers: each makes at most one call that gets 402, plus the one paid call; the rest are parked.
     assert 2 <= sum(slow_vendor.stats.generate_requests.values()) <= 3
     assert sum(slow_vendor.stats.credits_charged.values()) == 1
@@ -103,6 +103,6 @@ def test_a_bad_api_key_blocks_a_parallel_batch_without_failing_anything(
     aws.put_secret(aws.api_key_secret_arn, "wrong")
     response = invoke("start_cover", sqs_event(*({"musicTaskId": f"k{i}"} for i in range(6)), "{}"))
     assert failures(response) == {f"msg-{i}" for i in range(6)}
-    assert {aws.record(f"k{i}")["status"] for i in range(6)} == {"BLOCKED"}
+    assert {aws.record(f"k{i}").status for i in range(6)} == {"BLOCKED"}
     assert len(aws.dead_letters()) == 1  # the bad message still goes to the DLQ
     assert sum(slow_vendor.stats.credits_charged.values()) == 0

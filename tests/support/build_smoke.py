@@ -54,14 +54,14 @@ with (
     started = handlers["StartCoverFunction"](event("start_cover.json"), LambdaContext("s"))
     assert started == {"batchItemFailures": []}, started
     record = stack.record("gen123213213213123bksv")
-    assert record and record["status"] == "IN_PROGRESS", record
+    assert record.status == "IN_PROGRESS", record
     answer = handlers["CoverStatusApiFunction"](event("cover_status_api.json"), LambdaContext("a"))
     assert answer["statusCode"] == 200 and '"IN_PROGRESS"' in answer["body"], answer
 
     check = {
         **event("check_cover_status.json"),
-        "coverTaskId": record["coverTaskId"],
-        "generatedAt": record["generatedAt"],
+        "coverTaskId": record.cover_task_id,
+        "generatedAt": record.generated_at,
     }
     result = handlers["CheckCoverStatusFunction"](check, LambdaContext("c"))
     assert result["status"] == "SUCCESS", result

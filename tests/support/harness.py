@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from covers_core.domain.model import CoverError
+
 from covers_local import aws_calls, lambda_events
 from covers_local.lambda_events import LambdaContext
 from covers_local.runner import load_handler
@@ -27,6 +29,11 @@ def handler(folder: str) -> Any:
 def invoke(folder: str, event: dict[str, Any]) -> Any:
     with aws_calls.running(FUNCTION_OF_FOLDER[folder]):
         return handler(folder)(event, LambdaContext(folder))
+
+
+def error_code(error: CoverError | None) -> str | None:
+    """The code of a record's ``error`` or ``last_error``; None when it has none."""
+    return error.code if error else None
 
 
 def sqs_event(*bodies: Any) -> dict[str, Any]:

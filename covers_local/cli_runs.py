@@ -1,0 +1,409 @@
+"""``covers run`` and ``covers demo``: music tasks through the local pipeline (moto, the real handlers and
+state machine) against the vendor emulator or a vendor URL, with a summary table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from covers_core.domain.model import CoverRecord, parse_iso
+from covers_core.domain.requests import request_from_mapping
+from covers_core.errors import BadRequestError
+
+from covers_local.cli_console import LOG_FILE, Console, positive
+from covers_local.emulator import EmulatorConfig, VendorEmulator
+from covers_ops.deployed import CommandError
+
+#: The demo's music tasks: each id's prefix picks an emulator scenario (see covers_local.emulator).
+DEMO_TASKS = [
+    ("demo-track-001", "SUCCEEDED", "cover made on the first try"),
+    ("late-demo-track-002", "SUCCEEDED", "music registered late: one 404, retried, then made"),
+    ("flaky-demo-track-003", "SUCCEEDED", "vendor answers 503 then 429 first: retried with backoff"),
+    ("fail-demo-track-004", "FAILED", "the vendor reports FAILED"),
+    ("noimg-demo-track-005", "FAILED", "the vendor reports SUCCESS without images"),
+    ("hascover-demo-track-006", "REJECTED", "a cover already exists (400)"),
+    ("unknown-demo-track-007", "REJECTED", "unknown music task: 404 on every attempt"),
+    ("lost-demo-track-008", "NEEDS_ATTENTION", "generate answer lost in transit, retry gets 400"),
+    ("slow-demo-track-009", "TIMED_OUT", "still IN_PROGRESS at the deadline"),
+]
+#: Resumed by the demo once the emulator has made its cover (``covers resume``; no new credit).
+DEMO_RESUME = ("slow-demo-track-009", "SUCCEEDED")
+#: Blocked while the credits are out, its message given up on; repaired by the reconciler once they are back.
+DEMO_REPAIR = ("blocked-demo-track-010", "SUCCEEDED")
+
+
+def run_local(
+    task_ids: list[str],
+    *,
+    vendor_url: str | None,
+    api_key: str | None,
+    first_wait: int,
+    poll_interval: int,
+    max_wait: int,
+    archive: bool,
+    console: Console,
+    extra_messages: Sequence[dict[str, Any] | str] = (),
+    emulator: VendorEmulator | None = None,
+    log_path: Path | None = None,
+    read_status_of: str | None = None,
+    resume: Sequence[str] = (),
+    repair: Sequence[str] = (),
+    template_schedule: bool = False,
+) -> dict[str, Any]:
+    """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}.
+    Unless ``template_schedule``, each check invocation makes one status call (the short local schedule).
+    With ``read_status_of``, "statusApi": that task's (status code, body) from the status API handler.
+    Then each of ``resume`` is made ready at the ``emulator`` and resumed as ``covers resume`` would
+    (``"resumed"``: each one's statuses and new events)."""
+    from covers_local.runner import LocalPipeline, LocalSettings, function_log
+
+    own_emulator = None
+    if vendor_url is None:
+        own_emulator = emulator or VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0)))
+        vendor_url = own_emulator.ensure_serving()
+        api_key = api_key or own_emulator.config.api_key
+        console.say(f"vendor: built-in emulator at {vendor_url}")
+    else:
+        _check_reachable(vendor_url)
+        if not api_key:
+            raise CommandError("--api-key (or COVERS_API_KEY) is required with --udio-url")
+        console.say(f"vendor: {vendor_url}")
+    settings = LocalSettings(
+        vendor_url=vendor_url,
+        api_key=api_key or "",
+        first_wait=first_wait,
+        poll_interval=poll_interval,
+        max_wait=max_wait,
+        archive=archive,
+        extra_env={} if template_schedule else {"POLL_INVOCATION_BUDGET_SECONDS": "0"},
+    )
+    log_path = log_path or Path(LOG_FILE)
+    console.say(f"aws: moto (in-process); function logs -> {log_path}")
+    timeout = max_wait + first_wait + 120
+    try:
+        with function_log(log_path), LocalPipeline(settings) as stack:
+            stack.submit([{"musicTaskId": t} for t in task_ids])
+            stack.submit(extra_messages)
+            console.say(
+                f"submitted {len(task_ids) + len(extra_messages)} message(s) to the cover requests queue"
+            )
+            records = stack.run(task_ids, timeout=timeout, on_change=console.change)
+            summary = _summary(
+                task_ids, records, stack.events, stack.dead_letters, stack.start_invocation_errors
+            )
+            if read_status_of is not None:
+                summary["statusApi"] = stack.status_api(read_status_of)
+            summary["resumed"] = [
+                _resume_local(stack, task_id, own_emulator, console, timeout) for task_id in resume
+            ]
+            summary["repaired"] = [
+                _repair_local(stack, task_id, own_emulator, console, timeout) for task_id in repair
+            ]
+            return summary
+    finally:
+        if own_emulator is not None and emulator is None:
+            own_emulator.close()
+
+
+def _resume_local(
+    stack: Any, task_id: str, emulator: VendorEmulator | None, console: Console, timeout: float
+) -> dict[str, Any]:
+    """The demo's ``covers resume`` of ``task_id`` on the local stack, after the emulator made its cover."""
+    if emulator is None:
+        raise CommandError("resuming in a local run needs the built-in emulator")
+    emulator.finish(task_id)
+    before = stack.records()[task_id].status
+    from covers_ops import deployed  # the operator's own `covers resume`, on the local stack
+
+    done = deployed.resume(deployed.stack_target(stack.STACK_NAME), task_id)
+    path = [before]
+
+    def change(task: str, old: str | None, new: str, record: CoverRecord | None) -> None:
+        if task == task_id and new != path[-1]:
+            console.change(task, path[-1], new, record)
+            path.append(new)
+
+    already = len(stack.events)
+    change(task_id, before, done.record.status, None)
+    stack.run([task_id], timeout=timeout, on_change=change)
+    events = [e for e in stack.events[already:] if e["detail"]["musicTaskId"] == task_id]
+    return {"musicTaskId": task_id, "statuses": path, "events": events}
+
+
+def _repair_local(
+    stack: Any, task_id: str, emulator: VendorEmulator | None, console: Console, timeout: float
+) -> dict[str, Any]:
+    """The demo's reconciler repair: ``task_id`` is refused for want of credits (BLOCKED) until its message
+    is given up on (the dead-letter queue); the credits come back; one reconciler run queues it again."""
+    if emulator is None:
+        raise CommandError("a repair in a local run needs the built-in emulator")
+    credits, emulator.credits = emulator.credits, 0
+    stack.submit([{"musicTaskId": task_id}])
+    path: list[str] = []
+
+    def change(task: str, old: str | None, new: str, record: CoverRecord | None) -> None:
+        if task == task_id and (not path or new != path[-1]):
+            console.change(task, path[-1] if path else None, new, record)
+            path.append(new)
+
+    deadline = time.monotonic() + timeout
+    while not any(_names(d, task_id) for d in stack.read_dead_letters()):  # its last delivery gives up
+        if time.monotonic() > deadline:
+            raise CommandError(f"{task_id} never reached the dead-letter queue")
+        if not stack.pump():
+            time.sleep(0.2)
+        for task, record in stack.read_records([task_id]).items():
+            change(task, None, record.status, record)
+    # The reconciler leaves a record alone while its claim could still be live (the lease).
+    time.sleep(stack.settings.claim_lease_seconds + 1)
+    emulator.recharge(credits)
+    console.say("credits are back: the reconciler runs (every ReconcileIntervalMinutes when deployed)")
+    report = stack.reconcile()
+    console.say(f"reconciler: {json.dumps(report['repaired'])} (examined {report['examined']} open records)")
+    already = len(stack.events)
+    stack.run([task_id], timeout=timeout, on_change=change)
+    events = [e for e in stack.events[already:] if e["detail"]["musicTaskId"] == task_id]
+    return {"musicTaskId": task_id, "statuses": path, "repaired": report["repaired"], "events": events}
+
+
+def _names(dead_letter: dict[str, Any], task_id: str) -> bool:
+    try:
+        return json.loads(dead_letter["body"]).get("musicTaskId") == task_id
+    except (ValueError, AttributeError):
+        return False
+
+
+def _summary(
+    task_ids: list[str],
+    records: dict[str, Any],
+    events: list[dict[str, Any]],
+    dead_letters: list[dict[str, Any]],
+    errors: list[str],
+) -> dict[str, Any]:
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        by_task.setdefault(event["detail"]["musicTaskId"], []).append(
+            {"detail-type": event["detail-type"], "source": event["source"], "detail": event["detail"]}
+        )
+    dead_ids = {}
+    for letter in dead_letters:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            dead_ids[json.loads(letter["body"]).get("musicTaskId")] = letter["reason"]
+    tasks = []
+    for task_id in task_ids:
+        record = records.get(task_id, {})
+        tasks.append(
+            {
+                "musicTaskId": task_id,
+                "status": record.get("status", "NOT_STARTED"),
+                "coverTaskId": record.get("coverTaskId"),
+                "images": record.get("images") or [],
+                "archivedImages": [
+                    a.get("s3Uri") for a in record.get("archivedImages") or [] if a.get("s3Uri")
+                ],
+                "error": record.get("error") or record.get("lastError"),
+                "pollCount": int(record.get("pollCount") or 0),
+                "seconds": _duration(record),
+                "deadLettered": task_id in dead_ids,
+                "events": by_task.get(task_id, []),
+            }
+        )
+    return {"tasks": tasks, "deadLetters": dead_letters, "invocationErrors": errors}
+
+
+def _duration(record: dict[str, Any]) -> float | None:
+    if not record.get("createdAt") or not record.get("completedAt"):
+        return None
+    return round((parse_iso(record["completedAt"]) - parse_iso(record["createdAt"])).total_seconds(), 1)
+
+
+def _check_reachable(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CommandError(f"--udio-url must be an http(s) URL, got {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=5):
+            pass
+    except OSError as exc:
+        raise CommandError(f"vendor server unreachable at {parts.hostname}:{port} ({exc})") from exc
+
+
+def print_table(summary: dict[str, Any], console: Console) -> None:
+    rows = [("music task", "status", "cover task", "images", "polls", "time")]
+    for t in summary["tasks"]:
+        images = str(len(t["images"])) + (
+            f" ({len(t['archivedImages'])} in S3)" if t["archivedImages"] else ""
+        )
+        rows.append(
+            (
+                t["musicTaskId"],
+                t["status"] + (" (DLQ)" if t["deadLettered"] else ""),
+                t["coverTaskId"] or "-",
+                images,
+                str(t["pollCount"]),
+                f"{t['seconds']}s" if t["seconds"] is not None else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    console.say()
+    for n, row in enumerate(rows):
+        console.say("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            console.say("  ".join("-" * w for w in widths))
+    console.say()
+    events = [e for t in summary["tasks"] for e in t["events"]]
+    console.say(f"events on the covers bus: {len(events)}")
+    for e in events:
+        d = e["detail"]
+        why = f"  {d['error']['code']}: {d['error']['message'][:90]}" if d.get("error") else ""
+        console.say(f"  {e['detail-type']:<24} {d['musicTaskId']:<26} {d['status']:<16}{why}".rstrip())
+    if summary["deadLetters"]:
+        console.say(f"dead-letter queue: {len(summary['deadLetters'])} message(s)")
+        for letter in summary["deadLetters"]:
+            console.say(f"  {letter['body'][:40]!r}: {letter['reason']}")
+    for error in summary["invocationErrors"]:
+        console.say(f"start function invocation failed: {error}")
+    for resumed in summary.get("resumed", []):
+        new = ", ".join(f"{e['detail-type']} {e['detail']['status']}" for e in resumed["events"]) or "none"
+        console.say(
+            f"resumed {resumed['musicTaskId']}: {' -> '.join(resumed['statuses'])}  (new events: {new})"
+        )
+    for repaired in summary.get("repaired", []):
+        new = ", ".join(f"{e['detail-type']} {e['detail']['status']}" for e in repaired["events"]) or "none"
+        console.say(
+            f"repaired by the reconciler ({', '.join(repaired['repaired']) or 'nothing'}): "
+            f"{repaired['musicTaskId']}: {' -> '.join(repaired['statuses'])}  (new events: {new})"
+        )
+
+
+def status_api_line(music_task_id: str, status: int, body: dict[str, Any]) -> str:
+    """One line showing what an app reading the status API got: the code and the body's main fields."""
+    shown = {key: body[key] for key in ("status", "coverTaskId", "pollCount", "error") if key in body}
+    text = json.dumps(shown or body)
+    if len(shown) < len(body):
+        text = text[:-1] + ", ...}"
+    return f"status API: GET /covers/{music_task_id} -> {status} {text}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    for task_id in args.music_task_ids:
+        try:
+            request_from_mapping({"musicTaskId": task_id})
+        except BadRequestError as exc:
+            raise CommandError(f"invalid music task id {task_id!r}: {exc.message}") from exc
+    console = Console(quiet=False)
+    first_wait, poll_interval, max_wait = args.initial_wait, args.poll_interval, args.max_wait
+    if args.template_schedule:  # a default deployment's Poll* values (the rest are template defaults anyway)
+        from covers_local.stack import parameter_defaults
+
+        defaults = parameter_defaults()
+        first_wait, poll_interval, max_wait = (
+            int(defaults[name])
+            for name in ("PollFirstWaitSeconds", "PollInvocationIntervalSeconds", "PollMaxWaitSeconds")
+        )
+    summary = run_local(
+        args.music_task_ids,
+        vendor_url=args.udio_url,
+        api_key=args.api_key or os.environ.get("COVERS_API_KEY"),
+        first_wait=first_wait,
+        poll_interval=poll_interval,
+        max_wait=max_wait,
+        archive=args.archive,
+        console=console,
+        template_schedule=args.template_schedule,
+    )
+    if args.json:
+        json.dump(summary["tasks"], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_table(summary, console)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    console = Console()
+    console.say("covers demo: the real handlers and state machine on moto, against the vendor emulator")
+    for task_id, expected, what in DEMO_TASKS:
+        console.say(f"  {task_id:<26} expect {expected:<16} {what}")
+    console.say("  plus: a duplicate message for demo-track-001 (must not spend a second credit),")
+    console.say("        and a message that is not JSON (must land in the dead-letter queue)")
+    console.say(f"  then {DEMO_REPAIR[0]}: refused while the credits are out, given up on by the queue;")
+    console.say("        the reconciler queues it again once they are back (no operator step)")
+    emulator = VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0), seed=7))
+    emulator.serve()
+    try:
+        summary = run_local(
+            [t for t, _, _ in DEMO_TASKS],
+            vendor_url=None,
+            api_key=None,
+            first_wait=1,
+            poll_interval=1,
+            max_wait=args.max_wait,
+            archive=True,
+            console=console,
+            extra_messages=[{"musicTaskId": "demo-track-001"}, "this is not json"],
+            emulator=emulator,
+            read_status_of=DEMO_TASKS[0][0],
+            resume=[DEMO_RESUME[0]],
+            repair=[DEMO_REPAIR[0]],
+        )
+    finally:
+        emulator.close()
+    print_table(summary, console)
+    console.say(status_api_line(DEMO_TASKS[0][0], *summary["statusApi"]))
+    charged = emulator.stats.credits_charged
+    console.say(
+        f"credits spent: {sum(charged.values())} for {len(charged)} music task(s); "
+        f"most generate calls charged for one task: {max(charged.values(), default=0)}"
+    )
+    mismatches = [
+        (t["musicTaskId"], t["status"], expected)
+        for t, (_, expected, _) in zip(summary["tasks"], DEMO_TASKS, strict=True)
+        if t["status"] != expected
+    ]
+    for resumed in summary["resumed"]:
+        if resumed["statuses"][-1] != DEMO_RESUME[1]:
+            mismatches.append((resumed["musicTaskId"], resumed["statuses"][-1], DEMO_RESUME[1]))
+    for repaired in summary["repaired"]:
+        if repaired["statuses"][-1:] != [DEMO_REPAIR[1]] or repaired["repaired"] != {"Requeue": 1}:
+            mismatches.append((repaired["musicTaskId"], repaired["statuses"][-1], DEMO_REPAIR[1]))
+    for task_id, got, expected in mismatches:
+        console.say(f"UNEXPECTED: {task_id} ended {got}, expected {expected}")
+    if args.json:
+        json.dump(summary["tasks"], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return 1 if mismatches else 0
+
+
+def add_commands(sub: Any) -> None:
+    demo = sub.add_parser("demo", help="run sample music tasks through the local pipeline and the emulator")
+    demo.add_argument("--max-wait", type=int, default=8, help="deadline in seconds (default 8)")
+    demo.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="run music tasks through the local pipeline")
+    run.add_argument("music_task_ids", nargs="+", metavar="MUSIC_TASK_ID")
+    run.add_argument("--udio-url", help="vendor base URL (default: the built-in emulator)")
+    run.add_argument("--api-key", help="vendor API key (or COVERS_API_KEY); needed with --udio-url")
+    run.add_argument("--initial-wait", type=positive(0), default=2, help="seconds before the first check")
+    run.add_argument("--poll-interval", type=positive(1), default=2, help="seconds between checks")
+    run.add_argument("--max-wait", type=positive(1), default=120, help="deadline in seconds")
+    run.add_argument("--archive", action="store_true", help="archive images to (moto) S3")
+    run.add_argument(
+        "--template-schedule",
+        action="store_true",
+        help="poll exactly as a default deployment does (template defaults, adaptive first wait, polling "
+        "inside each check invocation), in real time; overrides --initial-wait/--poll-interval/--max-wait",
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    run.set_defaults(func=cmd_run)

@@ -149,8 +149,11 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
     for task_id, expected, _ in cli_runs.DEMO_TASKS:
         assert tasks[task_id]["status"] == expected
         assert len(tasks[task_id]["events"]) == 1
-    assert "credits spent: 7 for 7 music task(s); most generate calls charged for one task: 1" in err
+    assert "credits spent: 8 for 8 music task(s); most generate calls charged for one task: 1" in err
     assert "dead-letter queue: 1 message(s)" in err
+    # The BLOCKED request the queue gave up on is queued again by the reconciler once credits are back.
+    assert 'reconciler: {"Requeue": 1}' in err
+    assert "blocked-demo-track-010: IN_PROGRESS -> SUCCEEDED" in err
     # An app reads the finished cover through the status API handler.
     (line,) = [line for line in err.splitlines() if line.startswith("status API:")]
     assert line.startswith('status API: GET /covers/demo-track-001 -> 200 {"status": "SUCCEEDED", ')

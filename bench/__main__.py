@@ -36,7 +36,10 @@ def table(results: dict[str, Any]) -> list[str]:
         for name, ratio in (first or {}).get("ratio_to_minimal", {}).items():
             seconds = first["median_seconds"][name]
             calls = sum(n for call, n in first["calls"][name].items() if not call.startswith("HTTP "))
-            label = f"import + first call: {name} ({calls} AWS calls; minimal {seconds['minimal']:.3f} s)"
+            plural = "" if calls == 1 else "s"
+            label = (
+                f"import + first call: {name} ({calls} AWS call{plural}; minimal {seconds['minimal']:.3f} s)"
+            )
             rows.append((label, f"{seconds['handler']:.3f} s", f"{ratio:.2f} (<= 1.3)"))
     begin = results.get("start")
     if begin:

@@ -230,6 +230,14 @@ def seed_samples(pipeline: LocalPipeline, emulator: VendorEmulator, events_dir: 
     and recorded through the record store, so the item is exactly what the code writes). Returns the
     seeded music task ids."""
     state = json.loads((events_dir / "check_cover_status.json").read_text(encoding="utf-8"))
+    return [seed_cover(pipeline, emulator, state)]
+
+
+def seed_cover(pipeline: LocalPipeline, emulator: VendorEmulator, state: dict[str, Any]) -> str:
+    """The cover task ``state`` (a workflow state: ``musicTaskId``, ``coverTaskId``, ``correlationId``,
+    ``metadata``) names, made at the emulator (ready, two images), and its music task's record
+    IN_PROGRESS with it (as :func:`seed_samples` does for the samples; the bench seeds its own copies).
+    Returns the music task id."""
     request = request_from_mapping(
         {k: state[k] for k in ("musicTaskId", "correlationId", "metadata") if k in state}
     )
@@ -240,7 +248,7 @@ def seed_samples(pipeline: LocalPipeline, emulator: VendorEmulator, events_dir: 
     claim = store.claim(request, now, 60)
     if not isinstance(claim, Settled):
         store.record_cover_task(request.music_task_id, claim.token, cover_task_id, now)
-    return [request.music_task_id]
+    return request.music_task_id
 
 
 def env_vars(pipeline: LocalPipeline, endpoints: Endpoints) -> dict[str, dict[str, str]]:

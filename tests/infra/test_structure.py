@@ -51,6 +51,7 @@ NOT_LOADED = {
         "requests",
     },
     "music_webhook": {
+        "aws_lambda_powertools.utilities.data_classes",  # ~10 ms of cold start to read a few keys
         "covers_core.adapters.vendor",
         "covers_core.adapters.records",
         "covers_core.adapters.archive",
@@ -62,6 +63,7 @@ NOT_LOADED = {
         "requests",
     },
     "cover_status_api": {  # reads the table only
+        "aws_lambda_powertools.utilities.data_classes",
         "covers_core.adapters.vendor",
         "covers_core.adapters.queues",
         "covers_core.adapters.workflow",

@@ -7,7 +7,7 @@ import base64
 from typing import Any
 
 import pytest
-from covers_core.adapters.queues import MAX_ATTRIBUTE_CHARS, DeadLetters, restored
+from covers_core.adapters.queues import MAX_ATTRIBUTE_CHARS, DeadLetters, is_sqs_text, restored
 from covers_core.errors import DeadLetterTooLargeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,6 +72,12 @@ def test_the_reason_and_message_id_are_made_sqs_safe_and_capped(reason: str, mes
     if sqs_rules.first_refused(reason) is None and 0 < len(reason) <= MAX_ATTRIBUTE_CHARS:
         assert kept_reason == reason  # nothing to change: unchanged
     assert attributes["originalMessageId"]["StringValue"]
+
+
+def test_the_characters_sqs_takes_are_told_apart_at_every_edge_of_its_rules() -> None:
+    edges = {p for low, high in sqs_rules.ALLOWED for p in (low - 1, low, high, high + 1)}
+    for point in sorted(p for p in edges | {0, 0x7F, 0xD800, 0xDFFF} if 0 <= p <= 0x10FFFF):
+        assert is_sqs_text(chr(point)) == (sqs_rules.first_refused(chr(point)) is None), hex(point)
 
 
 def test_text_sqs_takes_is_kept_as_it_is_and_the_rest_as_base64() -> None:

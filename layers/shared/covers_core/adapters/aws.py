@@ -40,11 +40,18 @@ def client(service: str) -> Any:
 
 
 @functools.cache
+def _dynamodb() -> Any:
+    """The container's DynamoDB resource: its tables share it (and its one client)."""
+    return boto3.resource("dynamodb", endpoint_url=aws_endpoint())
+
+
+@functools.cache
 def table(name: str) -> Any:
     """The container's boto3 DynamoDB ``Table`` resource named ``name``."""
-    return boto3.resource("dynamodb", endpoint_url=aws_endpoint()).Table(name)
+    return _dynamodb().Table(name)
 
 
 def forget_clients() -> None:
     client.cache_clear()
     table.cache_clear()
+    _dynamodb.cache_clear()

@@ -36,8 +36,9 @@ MAX_ATTRIBUTE_CHARS = 1000
 #: bytes of UTF-8.
 MAX_MESSAGE_BYTES = 256 * 1024
 #: What SQS refuses in a body or a string attribute: anything outside #x9 | #xA | #xD | #x20-#xD7FF |
-#: #xE000-#xFFFD | #x10000-#x10FFFF (lone surrogates included).
-_NOT_SQS_TEXT = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: #xE000-#xFFFD | #x10000-#x10FFFF (lone surrogates included), written as the characters refused (the
+#: negated class of the allowed ranges means the same and takes ~3 ms of every cold start to compile).
+_NOT_SQS_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def is_sqs_text(text: str) -> bool:

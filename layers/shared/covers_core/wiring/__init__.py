@@ -2,18 +2,28 @@
 per container (AWS clients, the vendor HTTP session and the secret cache included). A handler imports
 only its own module, so its import closure holds only what its function uses.
 
+Clients every invocation uses are created with the function's objects; a client only some invocations
+need (the reconciler's repairs, the start function's dead letters and early finishes) is created on its
+first use (:class:`OnFirstUse`), still once per container, so a cold start does not pay for it (README.md,
+"Performance").
+
 :func:`reset` forgets every cached object (for tests and the local runner)."""
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from covers_core.adapters.aws import forget_clients
+from covers_core.adapters import aws
 
 T = TypeVar("T")
 _CACHES: list[Callable[[], None]] = []
+#: Held by whatever may create a boto3 client in a worker thread of the start function (a first-use
+#: client, the first read of a secret): boto3's default session must not create two clients at once, and
+#: a cold start reads each secret once rather than once per worker.
+_FIRST_USE = threading.RLock()
 
 
 def per_container(factory: Callable[[], T]) -> Callable[[], T]:
@@ -23,11 +33,35 @@ def per_container(factory: Callable[[], T]) -> Callable[[], T]:
     return cached
 
 
+class OnFirstUse:
+    """Stands for the container's boto3 client of ``service`` (:func:`covers_core.adapters.aws.client`),
+    created when an attribute of it is first needed."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __getattr__(self, name: str) -> Any:
+        with _FIRST_USE:
+            client = aws.client(self.service)
+        return getattr(client, name)
+
+
+def one_at_a_time(read: Callable[[], T]) -> Callable[[], T]:
+    """``read`` (a cached secret read), never run by two threads at once: the first caller reads and fills
+    the cache, the others then find the value there."""
+
+    def locked() -> T:
+        with _FIRST_USE:
+            return read()
+
+    return locked
+
+
 def reset() -> None:
     """Forget every cached client and object (for tests and the local runner)."""
     for clear in _CACHES:
         clear()
-    forget_clients()
+    aws.forget_clients()
     try:  # only functions that read secrets load Powertools Parameters
         from covers_core.adapters.secrets import forget_secrets
     except ImportError:  # pragma: no cover - Powertools is always in the layer

@@ -15,7 +15,7 @@ from covers_core.logic.finalize import Finalizer
 from covers_core.logic.learning import Planner
 from covers_core.logic.start import CoverStarter
 from covers_core.settings import StartSettings
-from covers_core.wiring import per_container
+from covers_core.wiring import OnFirstUse, one_at_a_time, per_container
 
 
 @per_container
@@ -29,11 +29,13 @@ def starter() -> CoverStarter:
     store = CoverStore(aws.table(s.records.table_name))
     vendor = VendorClient(
         s.vendor.base_url,
-        api_key_reader(s.vendor.api_key_secret, s.vendor.secret_cache_seconds),
+        # The batch's workers share one read of the key (and one Secrets Manager client).
+        one_at_a_time(api_key_reader(s.vendor.api_key_secret, s.vendor.secret_cache_seconds)),
         timeout=s.vendor.timeout,
         session=new_session(),
     )
-    publisher = EventPublisher(aws.client("events"), s.records.bus_name, s.records.event_source)
+    # Only a start that finishes early (refused, settled before) publishes: its client comes on first use.
+    publisher = EventPublisher(OnFirstUse("events"), s.records.bus_name, s.records.event_source)
     return CoverStarter(
         store,
         vendor,
@@ -54,9 +56,9 @@ def batch() -> StartBatch:
     s = settings()
     return StartBatch(
         starter(),
-        DeadLetters(aws.client("sqs"), s.dead_letter_queue_url),
+        DeadLetters(OnFirstUse("sqs"), s.dead_letter_queue_url),  # bad messages and requeues only
         reserve_seconds=s.vendor.longest_call_seconds,
         concurrency=s.concurrency,
-        requests=RequestQueue(aws.client("sqs"), s.queue_url),
+        requests=RequestQueue(OnFirstUse("sqs"), s.queue_url),
         max_receives=s.max_receive_count,
     )

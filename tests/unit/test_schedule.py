@@ -66,6 +66,18 @@ def test_the_first_wait_reaches_the_percentile_from_any_start_in_two_rounds(
     assert 1.5 <= interval <= median / 4  # a few polls between the quantile and the median
 
 
+def test_a_window_mixing_the_template_wait_with_learned_ones_steps_down_from_the_learned_ones() -> None:
+    """A slow vendor's window while the learned wait takes over: half the covers waited the template's 20 s
+    (none ready then), half a learned wait too long (560 s, ~30% ready). The quantile lies a little below
+    560 s (one step down with the default spread; the next window corrects it from the detected times);
+    averaging the two waits would have said ~100 s."""
+    rng = random.Random(8)
+    ready = [lognormal(rng, 600, 0.15) for _ in range(300)]
+    counts = counts_of(20, ready[:150], 30).add(counts_of(560, ready[150:], 30))
+    learned = estimate(counts, 10)
+    assert learned is not None and 250 <= learned.first_wait <= 560, learned  # corrected next round
+
+
 def test_too_few_covers_say_nothing_and_the_template_applies() -> None:
     counts = counts_of(20, [30.0] * 10, 4)
     assert estimate(counts, 10) is None

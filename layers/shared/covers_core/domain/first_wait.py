@@ -169,21 +169,34 @@ def _spread(counts: Counts) -> float:
     return min(1.5, max(0.1, (marks[1] - marks[0]) / 1.349))
 
 
+def _below_the_waits(counts: Counts, p: float, spread: float) -> float:
+    """The ``p``-quantile when more than ``p`` of the covers were ready at their first check: from each wait
+    at which more than ``p`` were (each says how far below it the quantile lies), averaged in log space by
+    covers. Waits at which fewer were say only that the quantile lies above them: they are left out, so a
+    window that mixes a short wait (a new stack's template wait) with long learned ones is not averaged
+    into a wait neither of them supports."""
+    z = NormalDist().inv_cdf
+    logs, weights = 0.0, 0
+    for k, n in counts.waited.items():
+        fraction = counts.early.get(k, 0) / n
+        if fraction > p:
+            logs += n * (math.log(_middle(k)) + spread * (z(p) - z(min(fraction, 0.999))))
+            weights += n
+    return math.exp(logs / weights)
+
+
 def estimate(counts: Counts, percentile: float) -> Learned | None:
     """The first wait at ``percentile`` of time to ready, the median and spread; None with too few covers."""
     n = counts.covers
     if n < MIN_COVERS:
         return None
     p = percentile / 100
-    early = sum(counts.early.values())
     wait = quantile_of_detected(counts, p)
     # When the waits were too long, the detected times are the slow side only: their spread understates the
     # whole one, so the step down uses at least the default (an overshoot is corrected by the next estimate).
     spread = _spread(counts) if wait is not None else max(_spread(counts), DEFAULT_SPREAD)
     if wait is None:  # more than p were ready at their first check: the quantile is below the waits used
-        fraction = min(early / n, 0.999)
-        typical = math.exp(sum(c * math.log(_middle(k)) for k, c in counts.waited.items()) / n)
-        wait = typical * math.exp(spread * (NormalDist().inv_cdf(p) - NormalDist().inv_cdf(fraction)))
+        wait = _below_the_waits(counts, p, spread)
     median = quantile_of_detected(counts, 0.5)
     if median is None or median <= wait:  # most covers were ready at their first check
         median = wait * math.exp(spread * (NormalDist().inv_cdf(0.5) - NormalDist().inv_cdf(p)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,20 +108,42 @@ def print_tables(result: dict[str, Any]) -> None:
                     print(line)
 
 
+def _one_of(names: Iterable[str]) -> Callable[[str], str]:
+    """An argparse type: the name that is ``text``, else the shortest that starts with it (case-insensitive:
+    'standard' is the template's defaults, 'standard, poll' the other STANDARD variant)."""
+    known = list(names)
+
+    def pick(text: str) -> str:
+        if text in known:
+            return text
+        found = [n for n in known if n.lower().startswith(text.lower())]
+        if not found:
+            raise argparse.ArgumentTypeError(f"{text!r} names none of: " + "; ".join(known))
+        return min(found, key=len)
+
+    return pick
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a 5-minute run of the two main mixes")
     parser.add_argument("--rates", type=float, nargs="+", help="covers/s (default: each mix's own)")
     # (argparse formats help with %: the mixes' names have some)
     mix_names = "; ".join(MIXES).replace("%", "%%")
-    parser.add_argument("--mixes", nargs="+", choices=list(MIXES), metavar="MIX", help=mix_names)
+    parser.add_argument(
+        "--mixes",
+        nargs="+",
+        type=_one_of(MIXES),
+        metavar="MIX",
+        help=f"mixes by name or its start, e.g. 'slow' (default: all): {mix_names}",
+    )
     parser.add_argument(
         "--variants",
         nargs="+",
-        choices=list(runs.VARIANTS),
+        type=_one_of(runs.VARIANTS),
         metavar="VARIANT",
-        help="deployments to simulate (default: all; --quick: the template's defaults): "
-        + "; ".join(runs.VARIANTS).replace("%", "%%"),
+        help="deployments by name or its start, e.g. 'EXPRESS' (default: all; --quick: the template's "
+        "defaults): " + "; ".join(runs.VARIANTS).replace("%", "%%"),
     )
     parser.add_argument(
         "--parameters",

@@ -17,9 +17,8 @@ def effective(config: Config, mix: Mix, rate: float) -> Config:
     window after), else ``config.duration`` with its window after the warmup shortened to ``max_covers``
     arrivals."""
     if mix.duration is not None:
-        return replace(
-            config, duration=mix.duration, warmup=min(config.warmup, mix.change_at or config.warmup)
-        )
+        warmup = mix.warmup if mix.warmup is not None else min(config.warmup, mix.change_at or config.warmup)
+        return replace(config, duration=mix.duration, warmup=warmup)
     window = config.duration - config.warmup
     if config.max_covers is None or rate * window <= config.max_covers:
         return config

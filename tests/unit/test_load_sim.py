@@ -4,6 +4,7 @@ Little's law on a small run. Virtual time only."""
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 from datetime import UTC, datetime
@@ -355,3 +356,16 @@ def test_the_cli_help_prints(capsys: pytest.CaptureFixture[str], monkeypatch: py
         load_main()
     assert exited.value.code == 0
     assert "bimodal 90% ~35s" in capsys.readouterr().out
+
+
+def test_the_cli_takes_a_mix_or_variant_by_the_start_of_its_name() -> None:
+    from bench.load.__main__ import _one_of
+
+    variants = _one_of(
+        ["STANDARD (template defaults)", "STANDARD, PollInvocationBudgetSeconds=0", "EXPRESS, x"]
+    )
+    assert variants("standard") == "STANDARD (template defaults)"
+    assert variants("STANDARD, Poll") == "STANDARD, PollInvocationBudgetSeconds=0"
+    assert variants("express") == "EXPRESS, x"
+    with pytest.raises(argparse.ArgumentTypeError, match="names none"):
+        variants("lambda")

@@ -32,10 +32,11 @@ class InvocationPolling:
 ONE_CALL = InvocationPolling(budget=0, interval=1)
 
 
-#: Poll intervals from which waiting in the state machine (a state transition per check, $25 per 1M) costs
-#: less than a Lambda held while waiting (128 MB: about $1.67 per 1M seconds): docs/performance.md, "Where
-#: the waiting happens".
-WAIT_IN_WORKFLOW_FROM_SECONDS = 15
+#: Poll intervals from which a cover waits in the state machine, not in a Lambda. A state transition per
+#: check ($25 per 1M) costs less than a Lambda held while waiting (128 MB: about $1.67 per 1M seconds) from
+#: about 15 s (docs/performance.md, "Where the waiting happens"); the margin above it keeps the estimate's
+#: noise around a vendor that answers in a minute or two from sending covers to the coarser cadences.
+WAIT_IN_WORKFLOW_FROM_SECONDS = 20
 #: Invocations of in-Lambda polling a cover gets; a cover still not ready after them (far slower than its
 #: plan) waits in the state machine, at a cadence that grows with its age.
 LAMBDA_ROUNDS = 4

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 #: The key of every cover's observations, and the prefix of a tenant's own.
 ALL, TENANT = "*", "t:"
 #: Covers a plan should rest on: the newest minutes are added up until they hold this many.
-TARGET_COVERS = 300
+TARGET_COVERS = 600
 #: How long a container trusts its plan for a key.
 READ_CACHE_SECONDS = 60.0
 #: Tenants whose plans a container keeps (the least recently used go first).

@@ -134,3 +134,76 @@ def test_each_run_looks_at_a_bounded_number_of_records() -> None:
     world.clock.advance(PAST_DEADLINE)
     report = world.reconciler(limit=3).run()
     assert report.examined == 3 and report.truncated
+
+
+# --- the reconciler itself killed ------------------------------------------------------------------------
+
+
+def stranded_in_every_way() -> World:
+    """One world with a cover stranded in each way the reconciler repairs, the pipeline's own paths over."""
+    world = World()
+    world.deliver(body("pub"))  # its finalize killed between the terminal write and PutEvents
+    state = world.check_state("pub")
+    state["check"] = world.checker().check(CheckInput.from_state(state)).to_state()
+    world.journal.kill_at = len(world.journal.steps) + 1
+    with pytest.raises(Killed):
+        world.finalizer().finish_workflow(state)
+    world.journal.kill_at = len(world.journal.steps) + 3  # claim, generate, store: killed before starting
+    with pytest.raises(Killed):
+        world.deliver(body("unstarted"))
+    world.deliver(body("ended"))
+    world.workflows.end("ended", "FAILED")
+    world.journal.kill_at = len(world.journal.steps) + 1  # killed during generate
+    with pytest.raises(Killed):
+        world.deliver(body("lost"))
+    world.vendor.generate_errors["released"] = [VendorTransientError("503 before the request was read")]
+    world.deliver(body("released"))
+    world.clock.advance(CLAIM_LEASE_SECONDS + PAST_REDELIVERY + PAST_DEADLINE)
+    return world
+
+
+STRANDED = ("pub", "unstarted", "ended", "lost", "released")
+
+
+def test_a_reconciler_killed_at_any_write_leaves_nothing_that_its_next_runs_do_not_finish() -> None:
+    """Killed before each of its writes in turn (the record writes, StartExecution, PutEvents, SendMessage):
+    the next runs (an interval apart) and the pipeline finish every cover with exactly one event, and no
+    generate call is made for a cover that already had one. The one window is the finalize's: killed after
+    PutEvents and before the record says so, the event is sent again, identical (docs/contracts.md:
+    consumers dedupe on musicTaskId + status)."""
+    reference = stranded_in_every_way()
+    before = len(reference.journal.steps)
+    assert set(reference.reconciler().run().repaired) == set(Repair)
+    steps = reference.journal.steps[before:]
+    writes = len(steps)
+    assert writes >= len(STRANDED)
+    for k in range(writes):
+        world = stranded_in_every_way()
+        charged = dict(world.vendor.credits_charged)
+        world.journal.kill_at = len(world.journal.steps) + k
+        with pytest.raises(Killed):
+            world.reconciler().run()
+        delivered = 0
+        for _ in range(4):  # the next runs, an interval (and a claim lease) apart, and what they set going
+            world.clock.advance(TIMING.min_age_seconds + 301)
+            world.reconciler().run()
+            for request in world.requests.bodies[delivered:]:
+                world.deliver(json.dumps(request))
+            delivered = len(world.requests.bodies)
+            for task in STRANDED:
+                if world.record(task).status == Status.IN_PROGRESS and world.record(task).execution_arn:
+                    world.run_workflow(task)
+        assert world.reconciler().run().repaired == {}, k
+        after_put_events = steps[k] == "store.event_published"
+        for task in STRANDED:
+            assert world.record(task).status in (Status.SUCCEEDED, Status.NEEDS_ATTENTION), (k, task)
+            events = world.events.of(task)
+            if after_put_events and len(events) == 2:
+                assert events[0] == events[1], (k, task)  # the same event again: deduped downstream
+                continue
+            assert len(events) == 1, (k, task, events)
+        assert "lost" not in world.vendor.covers  # its credit may be spent: never asked again
+        new = {
+            t: n - charged.get(t, 0) for t, n in world.vendor.credits_charged.items() if n > charged.get(t, 0)
+        }
+        assert new == {"released": 1}, k  # only the request released with nothing spent was generated

@@ -10,7 +10,9 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import log_context
-from covers_core.metrics import Metric, repair_metric
+from covers_core.domain.model import Status
+from covers_core.domain.reconcile import Repair
+from covers_core.metrics import Metric, outcome_metric, repair_metric
 from covers_core.wiring import reconcile as wiring
 
 logger = log_context.function_logger()
@@ -24,6 +26,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for repair, count in report.repaired.items():
         metrics.add_metric(name=repair_metric(repair), unit=MetricUnit.Count, value=count)
     metrics.add_metric(name=Metric.REPAIRS, unit=MetricUnit.Count, value=sum(report.repaired.values()))
+    if report.repaired[Repair.SETTLE_LOST_CLAIM]:  # covers it ended NEEDS_ATTENTION (NeedsAttentionAlarm)
+        metrics.add_metric(
+            name=outcome_metric(Status.NEEDS_ATTENTION),
+            unit=MetricUnit.Count,
+            value=report.repaired[Repair.SETTLE_LOST_CLAIM],
+        )
     summary = {
         "examined": report.examined,
         "repaired": {repair.value: count for repair, count in report.repaired.items()},

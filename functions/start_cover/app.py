@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from covers_core import log_context
 from covers_core.logic.batch import Message
-from covers_core.metrics import BLOCKED_METRIC, Metric
+from covers_core.metrics import BLOCKED_METRIC, Metric, outcome_metric
 from covers_core.wiring import start_cover as wiring
 
 logger = log_context.function_logger()
@@ -25,6 +25,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name=Metric.BAD_MESSAGES, unit=MetricUnit.Count, value=summary.bad_messages)
     if summary.blocked in BLOCKED_METRIC:  # one data point per batch, not one per message
         metrics.add_metric(name=BLOCKED_METRIC[summary.blocked], unit=MetricUnit.Count, value=1)
+    for status, count in summary.ended.items():  # REJECTED, NEEDS_ATTENTION written here, not by finalize
+        metrics.add_metric(name=outcome_metric(status), unit=MetricUnit.Count, value=count)
     # Every failed record is reported, even when all failed: the messages stay queued either way.
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in summary.failed]}
 

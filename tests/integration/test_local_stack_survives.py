@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from covers_core.domain.model import CoverRecord, Status
+
 from covers_local.local_stack import LocalStack, LocalStackOptions
 
 
@@ -24,10 +26,10 @@ class Flaky:
             self.stop.set()
         return 1
 
-    def records(self) -> dict[str, dict[str, Any]]:
+    def records(self) -> dict[str, CoverRecord]:
         if self.rounds == 2:
             raise AttributeError("'str' object has no attribute 'get'")
-        return {"t1": {"status": "IN_PROGRESS" if self.rounds < 3 else "SUCCEEDED"}}
+        return {"t1": CoverRecord("t1", Status.IN_PROGRESS if self.rounds < 3 else Status.SUCCEEDED)}
 
 
 def test_a_failing_round_is_reported_and_the_stack_keeps_serving(monkeypatch: Any) -> None:

@@ -66,3 +66,31 @@ def test_credits_exhausted_is_one_metric_per_batch(
     assert as_list["CreditsExhausted"] == [1.0]  # not 6: one alert per batch
     assert as_list["CoversRequested"] == [0.0]
     assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "CoverPipeline"
+
+
+def test_covers_the_start_function_ends_count_towards_the_outcome_metrics_the_alarms_watch(
+    aws: Aws, emulator: VendorEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NeedsAttentionAlarm watches CoversNeedingAttention: a cover the start function itself ends
+    NEEDS_ATTENTION (its generate answer lost, then "cover exists") counts, as a REJECTED one counts as
+    CoversFailed."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    handler("start_cover")
+    sys.modules["covers_fn_start_cover"].metrics.clear_metrics()
+    event = sqs_event({"musicTaskId": "lost-m1"}, {"musicTaskId": "hascover-m2"})
+    for _ in range(3):  # the lost answer is retried through the queue until the vendor says it exists
+        invoke("start_cover", event)
+        if aws.record("lost-m1").status == "NEEDS_ATTENTION":
+            break
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    totals: dict[str, float] = {}
+    for blob in emf:
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                totals[metric["Name"]] = totals.get(metric["Name"], 0.0) + sum(
+                    value if isinstance(value, list) else [value]
+                )
+    assert aws.record("lost-m1").status == "NEEDS_ATTENTION"
+    assert totals.get("CoversNeedingAttention") == 1.0
+    assert totals.get("CoversFailed") == 1.0  # hascover-m2: REJECTED

@@ -14,7 +14,8 @@ from covers_core.errors import ErrorCode
 class Metric(StrEnum):
     COVERS_REQUESTED = "CoversRequested"  # generate calls that returned a cover task (credits spent)
     COVERS_SUCCEEDED = "CoversSucceeded"
-    COVERS_FAILED = "CoversFailed"  # FAILED, TIMED_OUT, REJECTED
+    COVERS_FAILED = "CoversFailed"  # FAILED, TIMED_OUT, REJECTED (by finalize or, REJECTED, the start)
+    #: By finalize, the start (COVER_TASK_ID_LOST) and the reconciler (a lapsed claim): NeedsAttentionAlarm.
     COVERS_NEEDING_ATTENTION = "CoversNeedingAttention"
     POLLS = "Polls"
     #: Check invocations that ended with a not-ready error (the poll loop, not a failure: the check

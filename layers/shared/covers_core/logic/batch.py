@@ -21,12 +21,13 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from covers_core import log_context
-from covers_core.domain.model import CoverRequest
+from covers_core.domain.model import CoverRequest, Status
 from covers_core.domain.requests import COVER_TASK_ID_ATTRIBUTE, parse_request
 from covers_core.errors import (
     BadRequestError,
@@ -64,11 +65,15 @@ class BatchSummary:
     bad_messages: int = 0
     #: CREDITS_EXHAUSTED or VENDOR_AUTH_FAILED when the vendor refused during this batch (one alert).
     blocked: ErrorCode | None = None
+    #: Covers this batch ended (REJECTED, NEEDS_ATTENTION), by status: they count towards the outcome
+    #: metrics as finalize's do (NeedsAttentionAlarm).
+    ended: Counter[Status] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
 class _Done:
     started: bool
+    ended: Status | None = None  # the terminal status the start itself wrote
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ class StartBatch:
         for result in results:
             summary.failed.extend(result.failed)
             summary.started += result.started
+            summary.ended.update(result.ended)
         summary.failed.sort(key={m.message_id: i for i, m in enumerate(messages)}.__getitem__)
         summary.blocked = state.blocked.code if state.blocked else None
         return summary
@@ -149,6 +155,8 @@ class StartBatch:
                     result.failed.append(message.message_id)
             if isinstance(outcome, _Done):
                 result.started += outcome.started
+                if outcome.ended is not None:
+                    result.ended[outcome.ended] += 1
         return result
 
     def _start_one(self, message: Message, request: CoverRequest, state: _BatchState) -> _Done | _Retry:
@@ -182,7 +190,8 @@ class StartBatch:
         except Exception as exc:
             log.exception("unexpected error; the message stays on the queue")
             return _Retry(f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}")
-        return _Done(result.action in ("started", "resumed"))
+        ended = result.status if result.action in ("rejected", "needs_attention") else None
+        return _Done(result.action in ("started", "resumed"), ended)
 
     def _hand_on(
         self, message: Message, request: CoverRequest, exc: CoverTaskIdNotStoredError

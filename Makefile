@@ -18,7 +18,7 @@ endif
 # pytest workers (pytest-xdist): the suite mostly waits (workflow loops, servers), so more than the cores.
 PYTEST_WORKERS ?= 4
 
-.PHONY: help install demo local-stack test lint checkov format build unit bench lock clean
+.PHONY: help install demo local-stack test lint checkov format build unit bench lock docs clean
 
 help:
 	@echo "make demo   - run sample music tasks through the whole pipeline locally (moto + vendor emulator)"
@@ -30,6 +30,7 @@ help:
 	@echo "make format - apply ruff's formatter and fixes"
 	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
 	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
+	@echo "make docs   - regenerate the parameter table of docs/configuration.md from template.yaml"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,7 +68,7 @@ checkov: $(STAMP) $(CHECKOV)
 lint: $(STAMP) $(ASL_VALIDATOR) checkov
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/shared/covers_core covers_local covers_ops tests bench
+	$(BIN)/mypy layers/shared/covers_core covers_local covers_ops tests bench docs/generate.py
 	@for fn in functions/*/app.py; do $(BIN)/mypy $$fn || exit 1; done
 	$(BIN)/cfn-lint template.yaml
 	$(ASL_VALIDATOR) --json-path statemachine/cover_workflow.asl.json
@@ -94,6 +95,10 @@ lock: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The parameter reference (docs/configuration.md) from template.yaml; tests/infra/test_docs.py fails when stale.
+docs: $(STAMP)
+	$(BIN)/python docs/generate.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis .covers-local.log

@@ -15,8 +15,8 @@ patch                          who applies it
 :func:`lambda_invoke`          the local pipeline (Lambda tasks of the workflow run in-process)
 =============================  ======================================================================
 
-What each patch fixes, and the moto issue when there is one, is said where it is defined below. README.md
-(Testing, "moto patches") lists them for users.
+What each patch fixes, and the moto issue when there is one, is said where it is defined below.
+docs/getting-started.md, "moto patches", lists them for users.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The SAM app in one process: moto for AWS, the real handlers, the real ASL.
 
-What it does, as DESIGN.md ("Local run") describes:
+What it does (docs/getting-started.md, "What runs locally"):
 
 * deploys ``template.yaml`` into moto as CloudFormation would (``covers_local.stack``);
 * sets each function's environment variables as the stack gives them, plus a few local overrides;

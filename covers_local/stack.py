@@ -319,7 +319,7 @@ class Stack:
     def dead_letters(self) -> list[dict[str, Any]]:
         """What waits in the DLQ: ``{"body", "reason"}`` each (``reason``: the ``rejectReason``
         attribute, else "maxReceiveCount reached"), and ``bodyEncoding`` when the body is an encoded
-        copy (README.md, "Operations"). The messages stay there (for a redrive)."""
+        copy (docs/operations.md, "Dead letters"). The messages stay there (for a redrive)."""
         sqs = self._client("sqs")
         letters, handles = [], []
         while True:

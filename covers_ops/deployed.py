@@ -151,8 +151,8 @@ def redrive(
 ) -> tuple[int, int]:
     """Move DLQ messages back to the requests queue (after a recharge or a key fix). Messages the start
     function rejected as bad input (``rejectReason``) stay unless ``include_rejected``; those moved go
-    back with their original body (a ``bodyEncoding`` copy decoded, README.md "Operations"), or stay
-    when SQS would refuse that body: ``unsendable`` is told each one's message id and why.
+    back with their original body (a ``bodyEncoding`` copy decoded: docs/operations.md, "Dead letters"),
+    or stay when SQS would refuse that body: ``unsendable`` is told each one's message id and why.
     Returns (moved, left)."""
     sqs = boto3.client("sqs", region_name=target.region)
     queue_url, dlq_url = target.need("queue_url"), target.need("dlq_url")

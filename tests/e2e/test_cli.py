@@ -272,8 +272,9 @@ def test_a_second_run_in_one_process_logs_to_its_own_file(
 def test_run_ignores_an_endpoint_exported_for_the_local_stack(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """README: `AWS_ENDPOINT_URL=... covers status --stack covers-local` is how one reads the local stack;
-    a shell that exports it must still run `covers run` on its own in-process moto."""
+    """docs/getting-started.md, "A local stack": `AWS_ENDPOINT_URL=... covers status --stack covers-local`
+    is how one reads the local stack; a shell that exports it must still run `covers run` on its own
+    in-process moto."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("COVERS_AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     code, out, err = run_cli(

@@ -74,7 +74,8 @@ ARCHIVE_PREFIX = str(inspect.signature(ImageArchiver).parameters["prefix"].defau
 DESIGNED = (
     # One object per archived image, under the archiver's prefix.
     (rf"(arn:aws:s3:::[^/]+/{re.escape(ARCHIVE_PREFIX)}).+", r"\1*"),
-    # The workflow calls the version published by the deploy its execution started with (README: Upgrading).
+    # The workflow calls the version published by the deploy its execution started with (docs/deploy.md,
+    # "Upgrading").
     (r"(arn:aws:lambda:[^:]+:\d+:function:[^:]+):\d+", r"\1:*"),
     # The reconciler reads the execution of each stranded cover: one per music task, of the one machine.
     (r"(arn:aws:states:[^:]+:\d+:execution:[^:]+):[^:]+", r"\1:*"),
@@ -430,7 +431,7 @@ def test_each_role_grants_exactly_what_is_called_with_it_on_the_narrowest_resour
     observed: Observed,
 ) -> None:
     grants = proof.grants(CFN, observed.resolver(CFN), ROLES)
-    print(table(grants, observed))  # the table of the README's Security section
+    print(table(grants, observed))  # the table of docs/security.md, "Least privilege"
     assert {g.site.principal for g in grants} == set(observed.calls)
     problems = problems_of(CFN, observed)
     assert not problems, "\n".join(shorten(p.text, observed.deployed) for p in problems)

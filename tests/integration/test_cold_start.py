@@ -1,6 +1,6 @@
-"""What a cold container's first invocation pays for (README.md, "Performance"): the clients it uses, each
-created once, and one read of each secret, however many workers want it at once. A client only some
-invocations need (the reconciler's repairs, the start function's dead letters and early finishes) is
+"""What a cold container's first invocation pays for (docs/performance.md, "Cold start"): the clients it
+uses, each created once, and one read of each secret, however many workers want it at once. A client only
+some invocations need (the reconciler's repairs, the start function's dead letters and early finishes) is
 created when one does."""
 
 from __future__ import annotations

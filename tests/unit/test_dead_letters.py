@@ -1,5 +1,5 @@
 """Dead-letter copies: always a message real SQS accepts, from which the rejected body comes back exactly
-(README.md, "Operations": the DLQ message format)."""
+(docs/operations.md, "Dead letters": the DLQ message format)."""
 
 from __future__ import annotations
 

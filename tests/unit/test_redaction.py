@@ -1,5 +1,5 @@
 """Secrets are redacted from log lines in every form a line shows them, from the moment the Secrets
-Manager client sees them (README.md, "Security": no secret in any log line)."""
+Manager client sees them (docs/security.md, "Secrets in logs": no secret in any log line)."""
 
 from __future__ import annotations
 

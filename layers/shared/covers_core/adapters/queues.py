@@ -1,9 +1,9 @@
 """SQS: the cover requests queue (in the body format the start function reads) and its dead-letter queue
 (rejected bodies, each copied so that SQS accepts it, with its reason as a message attribute).
 
-The dead-letter message format (README.md, "Operations"): the body is the rejected body as it was when
-that is text SQS accepts; otherwise the base64 of its bytes, said by ``bodyEncoding`` = ``base64``; an
-empty body is ``(empty)`` with ``bodyEncoding`` = ``empty``. ``rejectReason`` says why, and
+The dead-letter message format (docs/operations.md, "Dead letters"): the body is the rejected body as it
+was when that is text SQS accepts; otherwise the base64 of its bytes, said by ``bodyEncoding`` =
+``base64``; an empty body is ``(empty)`` with ``bodyEncoding`` = ``empty``. ``rejectReason`` says why, and
 ``originalMessageId`` which message (or webhook request) it was."""
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ MAX_ERROR_MESSAGE = 500
 
 
 class Status(StrEnum):
-    """A cover record's status (DESIGN.md, "Cover record")."""
+    """A cover record's status (docs/contracts.md, "Statuses")."""
 
     GENERATING = "GENERATING"
     IN_PROGRESS = "IN_PROGRESS"

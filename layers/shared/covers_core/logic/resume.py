@@ -5,14 +5,14 @@ the vendor's dashboard. Never calls generate.
 1. ``domain.resume.decide`` says whether the record may be resumed and with which cover task id;
 2. one conditional write moves it to IN_PROGRESS (``CoverStore.resume``): two operators resuming at once
    cannot both win;
-3. a new execution, named ``<execution name>-r<resume count>`` (Standard execution names cannot be
+3. a new execution, named ``<execution name>.r<resume count>`` (Standard execution names cannot be
    reused), polls from now: the deadline restarts at the resume;
 4. its ARN goes on the record. If the StartExecution fails, the record stays IN_PROGRESS without an
    execution, and running the same resume again a minute later starts it (``Restart``).
 
 The resumed workflow ends like any other: one terminal record and one event for this run. A consumer can
 so see a second event for the music task (``Cover Generated`` after ``Cover Generation Failed``
-TIMED_OUT, or the same status again): README, Operations.
+TIMED_OUT, or the same status again): docs/operations.md, "Resume".
 """
 
 from __future__ import annotations

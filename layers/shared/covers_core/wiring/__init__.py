@@ -4,8 +4,8 @@ only its own module, so its import closure holds only what its function uses.
 
 Clients every invocation uses are created with the function's objects; a client only some invocations
 need (the reconciler's repairs, the start function's dead letters and early finishes) is created on its
-first use (:class:`OnFirstUse`), still once per container, so a cold start does not pay for it (README.md,
-"Performance").
+first use (:class:`OnFirstUse`), still once per container, so a cold start does not pay for it
+(docs/performance.md, "Cold start").
 
 :func:`reset` forgets every cached object (for tests and the local runner)."""
 

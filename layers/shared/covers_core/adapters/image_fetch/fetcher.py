@@ -7,7 +7,7 @@ a read timeout); a byte limit counted on the bytes actually received (Content-Le
 refuse early, never trusted; a body shorter than it declares is a dropped connection, bytes beyond it are
 never read, and requests say ``Connection: close`` so no left-over bytes reach a later request); an
 invalid Content-Length leaves the body's end unknown: the response is discarded unread, for good
-(README.md, Security);
+(docs/security.md, "The archiver");
 magic-byte sniffing, early (on the first bytes) so an HTML page is not downloaded whole; retries with
 exponential backoff and jitter, or Retry-After, for transient failures only (5xx but 501/505, 408, 425,
 429, timeouts, dropped connections), never beyond the budget.

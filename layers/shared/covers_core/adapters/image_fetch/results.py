@@ -1,5 +1,6 @@
 """What a download comes to: a result, or an error with a short machine code. Shared by every part of
-the fetcher; the codes are the ones README.md lists for images that could not be archived."""
+the fetcher; the codes are the ones an image that could not be archived carries (docs/contracts.md,
+"Archived images")."""
 
 from __future__ import annotations
 

@@ -247,12 +247,6 @@ class MemoryRecordStore:
         self.journal.step("store.record_execution")
         self._while_in_progress(music_task_id, execution_arn=execution_arn, updated_at=iso(now))
 
-    def record_poll(self, music_task_id: str, poll_count: int, now: datetime) -> None:
-        self.journal.step("store.record_poll")
-        self._while_in_progress(
-            music_task_id, poll_count=poll_count, last_polled_at=iso(now), updated_at=iso(now)
-        )
-
     def _while_in_progress(self, music_task_id: str, **changes: Any) -> None:
         with self._lock:
             record = self.records.get(music_task_id)

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, settings
 from tests.support.paths import TEST_ENV
 
 # Property tests: the same examples on every run ("ci", the default, what make test uses: a property test
-# that fails only on some seeds would fail CI at random), or many new ones ("explore": `make explore`).
+# that fails only on some seeds would fail CI at random), or many new ones ("explore":
+# `HYPOTHESIS_PROFILE=explore make unit`).
 settings.register_profile(
     "ci", derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )

@@ -117,24 +117,22 @@ def case_a_lapsed_holder_keeps_its_cover_task_id_unless_one_is_stored(store: Rec
     assert record.cover_task_id == "cover-1"
 
 
-def case_progress_notes_land_only_while_in_progress(store: RecordStore) -> None:
+def case_the_execution_is_noted_only_while_in_progress(store: RecordStore) -> None:
     claim = store.claim(REQUEST, at(0), LEASE)
     assert isinstance(claim, Claim)
-    store.record_poll("task-1", 3, at(1))  # GENERATING: ignored
+    store.record_execution("task-1", "arn:execution:task-0", at(1))  # GENERATING: ignored
+    ignored = store.get("task-1")
+    assert ignored is not None and ignored.execution_arn is None
     store.record_cover_task("task-1", claim.token, "cover-1", at(2))
     store.record_execution("task-1", "arn:execution:task-1", at(3))
-    store.record_poll("task-1", 4, at(4))
     record = store.get("task-1")
     assert record is not None
-    assert (record.execution_arn, record.poll_count, record.last_polled_at) == (
-        "arn:execution:task-1",
-        4,
-        "2026-11-30T12:00:04.000Z",
-    )
+    assert (record.execution_arn, record.updated_at) == ("arn:execution:task-1", "2026-11-30T12:00:03.000Z")
     store.finish("task-1", Ending(Outcome(Status.SUCCEEDED, images=("u",))), at(5))
-    store.record_poll("task-1", 9, at(6))  # terminal: ignored
+    store.record_execution("task-1", "arn:execution:task-1.r9", at(6))  # terminal: ignored
     record = store.get("task-1")
-    assert record is not None and record.poll_count == 4 and record.updated_at == "2026-11-30T12:00:05.000Z"
+    assert record is not None and record.execution_arn == "arn:execution:task-1"
+    assert record.updated_at == "2026-11-30T12:00:05.000Z"
 
 
 def case_finish_wins_once_and_a_terminal_record_never_changes(store: RecordStore) -> None:
@@ -278,7 +276,7 @@ WEIGHTS = (
     ("release", 2),
     ("block", 1),
     ("cover", 3),
-    ("poll", 1),
+    ("execution", 1),
     ("finish", 1),
     ("event", 2),
     ("published", 1),
@@ -315,8 +313,8 @@ def random_operations(store: RecordStore, seed: int, steps: int = 80) -> list[An
                 result = None
             elif operation == "cover":
                 result = comparable(store.record_cover_task(task, token, f"cover-{task}", now))
-            elif operation == "poll":
-                store.record_poll(task, rng.randint(1, 9), now)
+            elif operation == "execution":
+                store.record_execution(task, f"arn:execution:{task}", now)
                 result = None
             elif operation == "finish":
                 status = rng.choice((Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT))

@@ -78,9 +78,6 @@ class RecordStore(Protocol):
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
         """Note the workflow execution (only while IN_PROGRESS)."""
 
-    def record_poll(self, music_task_id: str, poll_count: int, now: datetime) -> None:
-        """Note the status checks made so far (only while IN_PROGRESS)."""
-
     def resume(self, record: CoverRecord, cover_task_id: str, now: datetime) -> CoverRecord | None:
         """``record`` (as read) -> IN_PROGRESS for a new workflow run; None when it changed meanwhile."""
 

@@ -193,11 +193,6 @@ class CoverStore(RecordReads, RecordStore):
     def record_execution(self, music_task_id: str, execution_arn: str, now: datetime) -> None:
         self._set_while_in_progress(music_task_id, {A.EXECUTION_ARN: execution_arn, A.UPDATED_AT: iso(now)})
 
-    def record_poll(self, music_task_id: str, poll_count: int, now: datetime) -> None:
-        self._set_while_in_progress(
-            music_task_id, {A.POLL_COUNT: poll_count, A.LAST_POLLED_AT: iso(now), A.UPDATED_AT: iso(now)}
-        )
-
     def _set_while_in_progress(self, music_task_id: str, fields: dict[str, Any]) -> None:
         """Progress notes: written only while the record is IN_PROGRESS (never onto a terminal one)."""
         self._update(

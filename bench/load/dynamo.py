@@ -212,11 +212,6 @@ class SimCoverStore(MemoryRecordStore):
             lambda: super(SimCoverStore, self).record_execution(music_task_id, execution_arn, now),
         )
 
-    def record_poll(self, music_task_id: str, poll_count: int, now: datetime) -> None:
-        self._metered(
-            music_task_id, lambda: super(SimCoverStore, self).record_poll(music_task_id, poll_count, now)
-        )
-
     def resume(self, record: CoverRecord, cover_task_id: str, now: datetime) -> CoverRecord | None:
         return self._metered(
             record.music_task_id, lambda: super(SimCoverStore, self).resume(record, cover_task_id, now)

@@ -18,7 +18,7 @@ endif
 # pytest workers (pytest-xdist): the suite mostly waits (workflow loops, servers), so more than the cores.
 PYTEST_WORKERS ?= 4
 
-.PHONY: help install demo local-stack test lint checkov format build unit bench lock docs clean
+.PHONY: help install demo local-stack test lint checkov format build unit bench lock docs figures clean
 
 help:
 	@echo "make demo   - run sample music tasks through the whole pipeline locally (moto + vendor emulator)"
@@ -31,6 +31,7 @@ help:
 	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
 	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
 	@echo "make docs   - regenerate the parameter table of docs/configuration.md from template.yaml"
+	@echo "make figures - docs/performance.md's figures from the newest make bench run"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -99,6 +100,10 @@ bench: $(STAMP)
 # The parameter reference (docs/configuration.md) from template.yaml; tests/infra/test_docs.py fails when stale.
 docs: $(STAMP)
 	$(BIN)/python docs/generate.py
+
+# docs/performance.md's figures from the newest `make bench` run (docs/figures/bench.json is their source).
+figures: $(STAMP)
+	$(BIN)/python -m bench.figures
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .hypothesis .covers-local.log

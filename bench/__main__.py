@@ -92,6 +92,8 @@ def main() -> None:
         "local_scale": lambda: local_scale.run(args.large),
         # the concurrent simulation (bench/load): about 4 minutes on 2 cores
         "load": lambda: _module("load.run").run(),
+        # the load simulation against the local pipeline on one workload: about 5 minutes of real time
+        "crosscheck": lambda: _module("crosscheck").run(),
     }
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {platform.python_version()}"}
     began = time.perf_counter()
@@ -106,11 +108,14 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
-    if any(k in results for k in sections if k != "load"):
+    if any(k in results for k in sections if k not in ("load", "crosscheck")):
         print("\n".join(table(results)))
     if "load" in results:  # one table per variant and mix, rows = rates
         print()
         _module("load.__main__").print_tables(results["load"])
+    if "crosscheck" in results:  # real vs simulated, one row per measure
+        print()
+        _module("crosscheck").print_table(results["crosscheck"])
     shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
     print(f"\n{results['total_seconds']:.0f} s; figures in {shown}")
 

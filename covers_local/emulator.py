@@ -18,7 +18,8 @@ prefix             behaviour
 ``lost-``          the first generate is processed (credit spent) but the connection is dropped
 ``flaky-``         the first two calls for the task answer 503 / 429 before the real answer
 ``vanish-``        the cover task is created, but status always answers 404 (cover task not found)
-anything else      IN_PROGRESS for a random time in ``ready_after``, then SUCCESS with 2 images
+anything else      IN_PROGRESS for a random time in ``ready_after`` (or the time
+                   ``ready_after_for`` gives the task), then SUCCESS with 2 images
 =================  ==============================================================================
 
 Random faults (``fault_rate``) and scripted ones (:meth:`VendorEmulator.inject`) cover the rest:
@@ -71,6 +72,10 @@ class EmulatorConfig:
     retry_after_seconds: int = 1
     images_per_cover: int = 2
     seed: int | None = None
+    #: Seconds from generate to ready for one music task (None: a draw from ``ready_after``), e.g. a
+    #: workload's own latencies (bench/crosscheck.py replays the load simulation's). ``slow-`` tasks keep
+    #: ``slow_seconds``.
+    ready_after_for: Callable[[str], float | None] | None = None
 
 
 @dataclass
@@ -95,6 +100,11 @@ class Stats:
     image_requests: Counter[str] = field(default_factory=Counter)
     #: (endpoint, music task id, fault kind) -> count
     faults_by_task: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: Every status answer for a known cover task: music task id -> [(time.time(), status answered)], in
+    #: order (the status a call saw, e.g. how long after ``CoverTask.ready_at`` it first saw SUCCESS).
+    status_answers: defaultdict[str, list[tuple[float, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     #: API requests being answered right now, and the most there ever were at once.
     in_flight: int = 0
     peak_in_flight: int = 0
@@ -242,12 +252,7 @@ class VendorEmulator:
             self.stats.credits_charged[music_task_id] += 1
             task_id = "cover" + secrets.token_hex(10)
             now = time.time()
-            low, high = self.config.ready_after
-            delay = (
-                self.config.slow_seconds
-                if music_task_id.startswith("slow-")
-                else self._random.uniform(low, high)
-            )
+            delay = self._ready_after(music_task_id)
             failed = music_task_id.startswith("fail-") or self._random.random() < self.config.failure_rate
             images = 0 if music_task_id.startswith("noimg-") else self.config.images_per_cover
             self.covers[task_id] = CoverTask(
@@ -255,6 +260,12 @@ class VendorEmulator:
             )
             self.cover_by_music[music_task_id] = task_id
             return 200, {"code": 200, "msg": "success", "data": {"taskId": task_id}}
+
+    def _ready_after(self, music_task_id: str) -> float:
+        if music_task_id.startswith("slow-"):
+            return self.config.slow_seconds
+        chosen = self.config.ready_after_for(music_task_id) if self.config.ready_after_for else None
+        return chosen if chosen is not None else self._random.uniform(*self.config.ready_after)
 
     def status(self, cover_task_id: str, image_base: str) -> tuple[int, dict[str, Any]]:
         with self._lock:
@@ -270,12 +281,15 @@ class VendorEmulator:
             "images": None,
             "created_at": created,
         }
-        if time.time() >= task.ready_at:
+        now = time.time()
+        if now >= task.ready_at:
             data["status"] = task.outcome
             if task.outcome == "SUCCESS":
                 data["images"] = [f"{image_base}/images/{task.task_id}/{i}.png" for i in range(task.images)]
             else:
                 data["error"] = "Cover generation failed"
+        with self._lock:
+            self.stats.status_answers[task.music_task_id].append((now, data["status"]))
         return 200, {"code": 200, "msg": "success", "data": data}
 
     def music_task_for(self, cover_task_id: str) -> str | None:

@@ -151,6 +151,9 @@ class LocalPipeline:
         self._mock = mock_aws(config=_MOTO_CONFIG)
         self._exit_stack = contextlib.ExitStack()
         self.handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        #: function name -> (timeout s, memory MB) as deployed: each invocation's context, as Lambda gives it
+        #: (the check function polls inside an invocation while its remaining time allows one more call).
+        self.limits: dict[str, tuple[float, int]] = {}
         self.logical_ids: dict[str, str] = {}  # function name -> logical id (aws_calls attribution)
         self.start_invocation_errors: list[str] = []
         self.events: list[dict[str, Any]] = []
@@ -239,6 +242,7 @@ class LocalPipeline:
                 function.code_dir, f"covers_fn_{function.code_dir.name}"
             )
             self.logical_ids[function.name] = function.logical_id
+            self.limits[function.name] = (function.timeout, function.memory_mb)
         reset_wiring()
 
     # --- Lambda dispatch --------------------------------------------------------------------------
@@ -264,7 +268,7 @@ class LocalPipeline:
         handler = self.handlers[name]
         try:
             with aws_calls.running(self.logical_ids[name]):
-                result = handler(payload, LambdaContext(name))
+                result = handler(payload, LambdaContext(name, *self.limits.get(name, (30, 256))))
         except Exception as exc:  # noqa: BLE001 - reported to Step Functions as Lambda does
             if response_headers is not None:
                 response_headers["x-amz-function-error"] = "Unhandled"

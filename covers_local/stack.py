@@ -145,6 +145,8 @@ class Function:
     arn: str
     code_dir: Path
     environment: dict[str, str]
+    timeout: float = 3.0  # seconds, as deployed (Lambda's default when the template gives none)
+    memory_mb: int = 128
 
 
 @dataclass
@@ -187,7 +189,8 @@ class Stack:
 
     @cached_property
     def functions(self) -> dict[str, Function]:
-        """The Lambda functions by logical id, with the environment each gets (Globals merged, resolved)."""
+        """The Lambda functions by logical id, with the environment each gets (Globals merged, resolved),
+        its timeout and memory size."""
         client = self._client("lambda")
         found = {}
         for logical_id, code_dir in self.code_dirs.items():
@@ -195,7 +198,13 @@ class Stack:
             variables = config.get("Environment", {}).get("Variables", {})
             environment = {k: str(v) for k, v in variables.items()}
             found[logical_id] = Function(
-                logical_id, config["FunctionName"], config["FunctionArn"], code_dir, environment
+                logical_id,
+                config["FunctionName"],
+                config["FunctionArn"],
+                code_dir,
+                environment,
+                timeout=float(config.get("Timeout", 3)),
+                memory_mb=int(config.get("MemorySize", 128)),
             )
         return found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bench.load.vendor import RateLimit
@@ -41,6 +41,15 @@ class Tenant:
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """One cover request of a given workload: when it arrives (seconds from the run's start) and how long
+    the vendor takes from generate to ready for it."""
+
+    at: float
+    latency: float
+
+
+@dataclass(frozen=True)
 class Mix:
     """One scenario: how long the vendor takes, and what else differs from the defaults.
 
@@ -58,6 +67,8 @@ class Mix:
     tenants: tuple[Tenant, ...] = ()
     vendor_limit: RateLimit | None = None
     tail: float | None = None  # arrivals after the measured window (None: the run's); >= a cover's life
+    #: Given arrivals, replayed instead of Poisson ones at the run's rate (see :func:`replay`).
+    arrivals: tuple[Arrival, ...] | None = None
 
     def latency(self, rng: random.Random, generated_at: float, tenant: str | None) -> float:
         seconds = self.draw(rng)
@@ -72,6 +83,16 @@ class Mix:
                 return tenant.name
             draw -= tenant.share
         return None
+
+
+def _no_draw(rng: random.Random) -> float:
+    raise ValueError("a replayed mix's covers carry their own latency")
+
+
+def replay(name: str, arrivals: Iterable[Arrival]) -> Mix:
+    """A mix of exactly these arrivals (in time order), each cover with its own latency: the same workload
+    another run saw (bench/crosscheck.py feeds the local pipeline's)."""
+    return Mix(name, _no_draw, arrivals=tuple(sorted(arrivals, key=lambda a: a.at)))
 
 
 LOGNORMAL = lognormal(45, 0.5)

@@ -1,6 +1,7 @@
 """One run: Poisson arrivals of cover requests at ``rate`` through the whole simulated stack, for
 ``config.duration`` virtual seconds (the measured ones) and ``config.tail`` more, then a drain until every
-execution has ended."""
+execution has ended. A mix of given arrivals (``mixes.replay``) replays those instead, each cover with its
+own latency."""
 
 from __future__ import annotations
 
@@ -57,8 +58,20 @@ def _mean_concurrency(stack: Stack, at_warmup: dict[str, float]) -> None:
         stack.window_concurrency[name] = (stack.lambdas.area(name) - at_warmup.get(name, 0.0)) / seconds
 
 
+def task_name(n: int) -> str:
+    """The music task id of the run's ``n``-th arrival (from 1)."""
+    return f"m{n:07d}"
+
+
 def _arrivals(stack: Stack) -> None:
     sim, mix, rate = stack.sim, stack.mix, stack.rate
+    if mix.arrivals is not None:
+        for n, arrival in enumerate(mix.arrivals, 1):
+            sim.sleep(max(0.0, arrival.at - sim.now))
+            task = task_name(n)
+            stack.covers[task] = Cover(task, sim.now, latency=arrival.latency)
+            stack.queue.send(Message(task, request_body(task, None), sim.now))
+        return
     # Arrivals draw from their own stream, so the same requests arrive whatever the pipeline does.
     arrivals = type(sim.rng)(stack.config.seed * 7919 + int(rate * 1000))
     at, n = 0.0, 0
@@ -68,7 +81,7 @@ def _arrivals(stack: Stack) -> None:
             return
         sim.sleep(at - sim.now)
         n += 1
-        task = f"m{n:07d}"
+        task = task_name(n)
         tenant = mix.tenant(arrivals.random()) if mix.tenants else None
         stack.covers[task] = Cover(task, sim.now, tenant)
         stack.queue.send(Message(task, request_body(task, tenant), sim.now))

@@ -97,6 +97,7 @@ class Cover:
     task: str
     arrived: float
     tenant: str | None = None
+    latency: float | None = None  # generate -> ready, when the workload gives it (else the mix draws it)
     generated: float | None = None
     ready_at: float | None = None
     first_wait: int | None = None  # the plan the start function gave its execution
@@ -206,7 +207,10 @@ class Stack:
     def _generated(self, music_task_id: str, now: float) -> tuple[str, float]:
         cover = self.covers[music_task_id]
         cover.generated = now
-        cover.ready_at = now + self.mix.latency(self.sim.rng, now, cover.tenant)
+        latency = cover.latency
+        if latency is None:
+            latency = self.mix.latency(self.sim.rng, now, cover.tenant)
+        cover.ready_at = now + latency
         cover_task_id = "ct-" + music_task_id
         self.by_cover_task[cover_task_id] = cover
         return cover_task_id, cover.ready_at

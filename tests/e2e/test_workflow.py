@@ -228,3 +228,22 @@ def test_when_finalize_fails_for_good_the_safety_net_still_ends_the_cover_with_o
         "ARCHIVE_SKIPPED: FinalizeCover failed (RuntimeError: a bug in the archiver)"
     ] * 2
     assert events_for(events, "net-1") == [("Cover Generated", "SUCCEEDED")]
+
+
+def test_each_handler_gets_its_own_functions_timeout_as_lambda_gives_it(vendor: VendorEmulator) -> None:
+    # The check polls inside an invocation while its remaining time fits one more vendor call: a 30 s
+    # context instead of its 90 s (template.yaml) cut a --template-schedule run's checks to 2 status calls.
+    settings = LocalSettings(vendor_url=vendor.base_url, api_key=vendor.config.api_key)
+    remaining: dict[str, int] = {}
+
+    def recorder(logical_id: str) -> Any:
+        return lambda event, context: remaining.update({logical_id: context.get_remaining_time_in_millis()})
+
+    with LocalPipeline(settings) as stack:
+        for logical_id in ("CheckCoverStatusFunction", "StartCoverFunction"):
+            function = stack.stack.functions[logical_id]
+            stack.handlers[function.name] = recorder(logical_id)
+            stack.invoke(function.name, {})
+
+    assert remaining["CheckCoverStatusFunction"] > 60_000  # Timeout: 90
+    assert 10_000 < remaining["StartCoverFunction"] <= 30_000  # the Globals' 30

@@ -90,3 +90,19 @@ def test_429_carries_retry_after(vendor: VendorEmulator) -> None:
     answer = generate(vendor, "t")
     assert (answer.status_code, answer.headers["Retry-After"]) == (429, "1")
     assert vendor.stats.credits_charged["t"] == 0
+
+
+def test_ready_after_for_gives_each_task_its_own_ready_time_and_status_answers_are_logged() -> None:
+    chosen = {"now": 0.0, "later": 3600.0}
+    config = EmulatorConfig(api_key=KEY, ready_after=(0.0, 0.0), ready_after_for=chosen.get)
+    with VendorEmulator(config) as emu:
+        ids = {task: generate(emu, task).json()["data"]["taskId"] for task in ("now", "later", "drawn")}
+        answers = {task: status(emu, ids[task]).json()["data"]["status"] for task in ids}
+
+    assert answers == {"now": "SUCCESS", "later": "IN_PROGRESS", "drawn": "SUCCESS"}  # None: ready_after
+    later = emu.covers[ids["later"]]
+    assert later.ready_at - later.created == 3600.0
+    assert emu.covers[ids["now"]].ready_at == emu.covers[ids["now"]].created
+    (seen_at, seen), *more = emu.stats.status_answers["now"]
+    assert seen == "SUCCESS" and seen_at >= emu.covers[ids["now"]].ready_at and not more
+    assert [s for _, s in emu.stats.status_answers["later"]] == ["IN_PROGRESS"]

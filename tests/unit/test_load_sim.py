@@ -23,7 +23,7 @@ from bench.load.dynamo import SimPollStatsTable, Usage
 from bench.load.engine import Sim
 from bench.load.lambdas import FunctionSpec, Invocation, LambdaService, TooManyRequests
 from bench.load.learners import FixedSchedule
-from bench.load.mixes import MIXES
+from bench.load.mixes import MIXES, Arrival, replay
 from bench.load.pipeline import simulate
 from bench.load.report import summarise
 from bench.load.settings import RefusedParameters
@@ -369,3 +369,19 @@ def test_the_cli_takes_a_mix_or_variant_by_the_start_of_its_name() -> None:
     assert variants("express") == "EXPRESS, x"
     with pytest.raises(argparse.ArgumentTypeError, match="names none"):
         variants("lambda")
+
+
+def test_a_replayed_workload_arrives_and_gets_ready_exactly_as_given() -> None:
+    given = [Arrival(40.0, 70.0), Arrival(1.0, 12.5), Arrival(5.0, 30.0)]
+    config = Config(duration=41.0, warmup=0.0, tail=0.0, max_covers=None)
+    stack = simulate(replay("given", given), 0.3, config)  # its draw raises: every latency is given
+
+    covers = sorted(stack.covers.values(), key=lambda c: c.arrived)
+    assert [(c.task, c.arrived) for c in covers] == [("m0000001", 1.0), ("m0000002", 5.0), ("m0000003", 40.0)]
+    assert [c.ready_at - c.generated for c in covers if c.ready_at and c.generated] == pytest.approx(
+        [12.5, 30.0, 70.0]
+    )
+    assert [c.status for c in covers] == ["SUCCEEDED"] * 3
+    # The template's 20 s first wait: only the first is ready at its first check.
+    assert [c.status_calls == 1 for c in covers] == [True, False, False]
+    assert summarise(stack, 0.0)["covers"] == 3

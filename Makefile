@@ -94,7 +94,7 @@ unit: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python layers/shared/lock.py
 
-bench: $(STAMP)
+bench: $(STAMP) build
 	$(BIN)/python -m bench
 
 # The parameter reference (docs/configuration.md) from template.yaml; tests/infra/test_docs.py fails when stale.

@@ -12,14 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.coldstart import FUNCTIONS, ROOT
+from covers_local.template import functions as template_functions
+from covers_local.template import load_template
 
 BUILD = ROOT / ".aws-sam" / "build"
-LOGICAL_IDS = {
-    "start_cover": "StartCoverFunction",
-    "check_cover_status": "CheckCoverStatusFunction",
-    "finalize_cover": "FinalizeCoverFunction",
-    "music_webhook": "MusicWebhookFunction",
-}
+
+
+def logical_ids() -> dict[str, str]:
+    """Each function folder's logical id in template.yaml (``CodeUri: functions/<folder>/``)."""
+    found = {}
+    for logical_id, spec in template_functions(load_template(ROOT / "template.yaml")).items():
+        folder = str(spec["Properties"]["CodeUri"]).rstrip("/").rsplit("/", 1)[-1]
+        found[folder] = logical_id
+    return found
 
 
 def zipped_bytes(folder: Path) -> int:
@@ -38,7 +43,8 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="covers-sizes-") as tmp:
         if (BUILD / "SharedLayer").is_dir():
             source, layer = "sam build (.aws-sam/build)", BUILD / "SharedLayer"
-            functions = {f: BUILD / LOGICAL_IDS[f] for f in FUNCTIONS}
+            ids = logical_ids()
+            functions = {f: BUILD / ids[f] for f in FUNCTIONS}
         else:
             source, layer = "layer Makefile (no .aws-sam/build)", Path(tmp) / "layer"
             subprocess.run(

@@ -25,7 +25,7 @@ def test_a_changed_figure_makes_the_page_stale_and_a_missed_target_says_so() -> 
     run = figures.at(changed["load"], figures.STANDARD, figures.LOGNORMAL, figures.PRODUCTION_RATE)
     assert run is not None
     run["detection"]["mean"] = 9.9
-    assert figures.page_with(figures.render(changed), page) != page
+    assert figures.new_page(changed, page) != page
     verdicts = {target: verdict for target, _, verdict in figures.targets(changed)}
     assert (
         verdicts["detection delay mean <= 3 s, p95 <= 6 s (lognormal and bimodal, 0.3-116/s)"] == "**missed**"

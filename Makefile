@@ -94,6 +94,7 @@ unit: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python layers/shared/lock.py
 
+# (after `make build`: the cold start section imports the built layer)
 bench: $(STAMP) build
 	$(BIN)/python -m bench
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from covers_core import errors, settings
-from covers_core.domain import outcomes
+from covers_core.domain import events, outcomes
 from covers_core.domain.model import CheckStatus, Status
 from covers_core.domain.schedule import FirstWaitPolicy
 from covers_core.errors import ErrorCode
@@ -147,6 +147,27 @@ def test_the_failed_event_schema_lists_exactly_the_terminal_error_codes() -> Non
         code for _, code in outcomes.CHECK_OUTCOMES.values() if code
     }
     assert outcome_codes <= errors.TERMINAL_ERROR_CODES
+
+
+def test_the_wire_field_table_and_the_event_schemas_agree_both_ways() -> None:
+    """covers_core.domain.events.WIRE_FIELDS makes the event detail: each of its event fields is a property
+    of both schemas, required exactly where the table says; each schema property is an event field of it."""
+    by_type = {schema["properties"]["detail-type"]["const"]: schema for schema in SCHEMAS.values()}
+    assert set(by_type) == set(events.DETAIL_TYPES)
+    table = {f.name: f for f in events.WIRE_FIELDS}
+    assert len(table) == len(events.WIRE_FIELDS)  # no name twice
+    for detail_type, schema in by_type.items():
+        detail = schema["properties"]["detail"]
+        assert detail["additionalProperties"] is False  # so the schema's properties are all there is
+        properties, required = set(detail["properties"]), set(detail["required"])
+        assert properties == {f.name for f in events.EVENT_FIELDS}, detail_type
+        assert required == {f.name for f in events.EVENT_FIELDS if detail_type in f.required_in}, detail_type
+    for f in events.EVENT_FIELDS:
+        # a field always written must be required everywhere; one required somewhere names a real schema
+        assert f.optional or set(f.required_in) == set(events.DETAIL_TYPES), f.name
+        assert set(f.required_in) <= set(events.DETAIL_TYPES), f.name
+    view_only = {f.name for f in events.WIRE_FIELDS if not f.event}
+    assert view_only == {"updatedAt", "lastError"}  # docs/contracts.md, "Status API"
 
 
 def test_error_codes_are_distinct_and_every_exception_has_one() -> None:

@@ -5,14 +5,16 @@ record's failure is that record's alone; the webhook answers 4xx, never 5xx, to 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from decimal import Decimal
 
 import pytest
 from covers_core.adapters.records import metadata_item
 from covers_core.domain import jsontext
-from covers_core.domain.model import Status
-from covers_core.domain.requests import parse_request
+from covers_core.domain.model import CoverRequest, Status
+from covers_core.domain.requests import REQUEST_FIELDS, parse_request
 from covers_core.domain.signature import sign
 from covers_core.errors import BadRequestError
 from covers_core.logic.intake import WebhookIntake
@@ -90,6 +92,17 @@ def test_what_cannot_be_kept_exactly_is_refused_at_the_door(body: str | bytes, r
 def test_numbers_are_kept_as_decimals_of_their_own_digits() -> None:
     request = parse_request('{"musicTaskId": "t1", "metadata": {"bpm": 120.50, "n": 7}}')
     assert request.metadata == {"bpm": Decimal("120.50"), "n": 7}
+
+
+def test_the_request_field_table_names_every_field_and_each_of_its_keys_is_accepted() -> None:
+    assert set(REQUEST_FIELDS) == {f.name for f in dataclasses.fields(CoverRequest)}
+    values = {"music_task_id": "t1", "correlation_id": "order-42", "metadata": {"title": "x"}}
+    for attribute, keys in REQUEST_FIELDS.items():
+        for key in keys:
+            body = {"musicTaskId": "t1", key: values[attribute]}
+            assert getattr(parse_request(json.dumps(body)), attribute) == values[attribute], key
+    request = CoverRequest("t1", "order-42", {"title": "x"})
+    assert parse_request(json.dumps(request.to_message())) == request  # what the pipeline sends, it accepts
 
 
 @settings(max_examples=60)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from covers_core.domain import jsontext
@@ -25,8 +26,17 @@ MAX_METADATA_BYTES = 4096
 MAX_JSON_DEPTH = 32
 MAX_ID_LENGTH = 256
 MAX_CORRELATION_ID_LENGTH = 256
-#: Keys under which the vendor (and upstream events) name the music task, in order of preference.
-ID_KEYS = ("musicTaskId", "taskId", "workId")
+#: The request's fields (docs/contracts.md, "Request"): each ``CoverRequest`` attribute and the JSON keys
+#: that may carry it, in order of preference (the vendor and upstream events name the music task all three
+#: ways). Only the music task id is required.
+REQUEST_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "music_task_id": ("musicTaskId", "taskId", "workId"),
+    "correlation_id": ("correlationId",),
+    "metadata": ("metadata",),
+}
+ID_KEYS = REQUEST_FIELDS["music_task_id"]
+(CORRELATION_ID_KEY,) = REQUEST_FIELDS["correlation_id"]
+(METADATA_KEY,) = REQUEST_FIELDS["metadata"]
 #: The SQS message attribute that carries a cover task id generate returned for the request but that its
 #: record could not keep (an adoption: the start function stores it instead of calling generate).
 COVER_TASK_ID_ATTRIBUTE = "coverTaskId"
@@ -86,23 +96,29 @@ def request_from_mapping(doc: dict[str, Any]) -> CoverRequest:
         if not isinstance(detail, dict):
             raise BadRequestError("EventBridge event 'detail' must be an object")
         doc = detail
-    music_task_id = _music_task_id(doc)
-    correlation_id = _correlation_id(doc.get("correlationId"))
-    metadata = doc.get("metadata")
+    return CoverRequest(
+        music_task_id=_music_task_id(doc),
+        correlation_id=_correlation_id(doc.get(CORRELATION_ID_KEY)),
+        metadata=_metadata(doc.get(METADATA_KEY)),
+    )
+
+
+def _metadata(metadata: Any) -> dict[str, Any]:
+    """A JSON object (absent or null: empty) that can be stored and returned exactly, of bounded size."""
     if metadata is None:
-        metadata = {}
+        return {}
     if not isinstance(metadata, dict):
-        raise BadRequestError(f"'metadata' must be a JSON object, got {_kind(metadata)}")
+        raise BadRequestError(f"'{METADATA_KEY}' must be a JSON object, got {_kind(metadata)}")
     lone = jsontext.first_lone_surrogate(metadata)
     if lone is not None:  # (parse_request refuses these already; a mapping built in code may hold them)
-        raise BadRequestError(f"'metadata' holds the lone surrogate \\u{lone:04x} (not valid Unicode)")
+        raise BadRequestError(f"'{METADATA_KEY}' holds the lone surrogate \\u{lone:04x} (not valid Unicode)")
     try:
         size = len(jsontext.dumps(metadata, ensure_ascii=False).encode("utf-8"))
     except ValueError as exc:  # NaN or Infinity in a mapping built in code
-        raise BadRequestError(f"'metadata' cannot be stored exactly: {exc}") from exc
+        raise BadRequestError(f"'{METADATA_KEY}' cannot be stored exactly: {exc}") from exc
     if size > MAX_METADATA_BYTES:
-        raise BadRequestError(f"'metadata' is {size} bytes of JSON; the limit is {MAX_METADATA_BYTES}")
-    return CoverRequest(music_task_id=music_task_id, correlation_id=correlation_id, metadata=metadata)
+        raise BadRequestError(f"'{METADATA_KEY}' is {size} bytes of JSON; the limit is {MAX_METADATA_BYTES}")
+    return metadata
 
 
 def _correlation_id(value: Any) -> str | None:
@@ -110,14 +126,14 @@ def _correlation_id(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise BadRequestError("'correlationId' must be a non-empty string")
+        raise BadRequestError(f"'{CORRELATION_ID_KEY}' must be a non-empty string")
     if len(value) > MAX_CORRELATION_ID_LENGTH:
-        raise BadRequestError(f"'correlationId' is longer than {MAX_CORRELATION_ID_LENGTH} characters")
+        raise BadRequestError(f"'{CORRELATION_ID_KEY}' is longer than {MAX_CORRELATION_ID_LENGTH} characters")
     for char in value:
         if 0xD800 <= ord(char) <= 0xDFFF:
-            raise BadRequestError(f"'correlationId' holds the lone surrogate \\u{ord(char):04x}")
+            raise BadRequestError(f"'{CORRELATION_ID_KEY}' holds the lone surrogate \\u{ord(char):04x}")
         if unicodedata.category(char) == "Cc":
-            raise BadRequestError(f"'correlationId' holds the control character U+{ord(char):04X}")
+            raise BadRequestError(f"'{CORRELATION_ID_KEY}' holds the control character U+{ord(char):04X}")
     return value
 
 

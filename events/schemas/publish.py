@@ -16,14 +16,13 @@ Usage (from the project root)::
 ``tests/infra/test_published_schemas.py`` runs the check, so a schema edited without publishing fails
 the suite.
 
-Conversion to Draft 4: ``$schema`` -> draft-04, ``$id`` -> ``id``, ``const`` -> one-value ``enum``, numeric
-``exclusiveMinimum``/``exclusiveMaximum`` -> ``minimum``/``maximum`` with the boolean flag, ``$defs`` ->
-``definitions`` (and ``$ref`` rewritten), ``dependentRequired``/``dependentSchemas`` -> ``dependencies``,
-``prefixItems`` -> ``items`` as an array, ``if``/``then``/``else`` -> ``allOf`` of two ``anyOf``; formats
-Draft 4 does not define, ``examples``, ``$comment``, ``deprecated``, ``readOnly``, ``writeOnly`` and
-``content*`` are dropped (annotations only: dropping them never changes what validates). Keywords Draft 4
-cannot express (``unevaluated*``, ``contains``, ``propertyNames``, ``$anchor``, ``$dynamicRef`` ...) stop the
-script with an error instead of publishing a weaker schema.
+Conversion to Draft 4 does only what the two source schemas need: ``$schema`` -> draft-04, ``$id`` ->
+``id``, ``const`` -> a one-value ``enum``, Draft 4 formats kept; subschemas are walked under ``properties``,
+``items`` and ``additionalProperties``; the Draft 4 keywords that hold no subschema (:data:`COPIED`) are
+copied. Any other keyword (a later one such as ``$defs``, ``if``, ``prefixItems``, numeric
+``exclusiveMinimum`` or ``examples``, or one whose subschemas this would not walk, such as ``allOf`` or
+``$ref``) stops the script with one line naming it: extend the conversion, and its test, before a schema
+uses it.
 """
 
 from __future__ import annotations
@@ -42,33 +41,32 @@ TEMPLATE = ROOT / "template.yaml"
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 DRAFT4_FORMATS = frozenset({"date-time", "email", "hostname", "ipv4", "ipv6", "uri"})
-DROPPED = frozenset(
-    {"examples", "$comment", "deprecated", "readOnly", "writeOnly", "contentEncoding", "contentMediaType"}
-)
-INEXPRESSIBLE = frozenset(
+#: Draft 4 keywords, the same in draft 2020-12, that hold no subschema: copied as they are.
+COPIED = frozenset(
     {
-        "unevaluatedProperties",
-        "unevaluatedItems",
-        "contains",
-        "minContains",
-        "maxContains",
-        "propertyNames",
-        "contentSchema",
-        "$anchor",
-        "$dynamicAnchor",
-        "$dynamicRef",
-        "$recursiveRef",
-        "$recursiveAnchor",
-        "$vocabulary",
+        "title",
+        "description",
+        "default",
+        "type",
+        "enum",
+        "required",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minimum",
+        "maximum",
+        "multipleOf",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "minProperties",
+        "maxProperties",
     }
 )
-SCHEMA_MAPS = ("properties", "patternProperties", "definitions")
-SINGLE_SCHEMAS = ("additionalProperties", "not", "additionalItems")
-SCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 
 
 class SchemaConversionError(ValueError):
-    """The source schema uses something Draft 4 cannot say."""
+    """The source schema uses something this script does not convert to Draft 4."""
 
 
 def published_name(source: Path) -> str:
@@ -88,18 +86,13 @@ def to_draft4(schema: dict[str, Any]) -> dict[str, Any]:
     return {key: out[key] for key in sorted(out, key=lambda k: {"$schema": 0, "id": 1}.get(k, 2))}
 
 
-def _convert(schema: Any, path: str) -> Any:
-    if isinstance(schema, bool):
-        # Boolean schemas are draft 6+: true == {}, false == {"not": {}}.
-        return {} if schema else {"not": {}}
+def _convert(schema: Any, path: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
-        raise SchemaConversionError(f"{path}: a schema must be an object or a boolean, got {schema!r}")
+        raise SchemaConversionError(f"{path}: a schema must be an object here, got {schema!r}")
     out: dict[str, Any] = {}
     for key, value in schema.items():
         where = f"{path}/{key}"
-        if key in INEXPRESSIBLE:
-            raise SchemaConversionError(f"{where}: {key} cannot be expressed in JSON Schema Draft 4")
-        if key in DROPPED or key == "$schema":
+        if key == "$schema":
             continue
         if key == "$id":
             # a different document, so a different id: .../x.schema.json -> .../x.draft-04.json
@@ -107,76 +100,18 @@ def _convert(schema: Any, path: str) -> Any:
         elif key == "const":
             out["enum"] = [value]
         elif key == "format":
-            if value in DRAFT4_FORMATS:
-                out["format"] = value
-        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
-            _exclusive_bound(out, schema, key, value, where)
-        elif key in ("minimum", "maximum"):
-            out.setdefault(key, value)
-        elif key == "$ref":
-            out["$ref"] = _ref(value, where)
-        elif key in ("$defs", *SCHEMA_MAPS):
-            target = "definitions" if key == "$defs" else key
-            if target in out:
-                raise SchemaConversionError(f"{where}: both $defs and definitions")
-            out[target] = {name: _convert(sub, f"{where}/{name}") for name, sub in value.items()}
-        elif key in SINGLE_SCHEMAS:
-            out[key] = value if isinstance(value, bool) and key != "not" else _convert(value, where)
-        elif key in SCHEMA_LISTS:
-            # extend: "if" may already have put its terms in allOf
-            out.setdefault(key, []).extend(_convert(sub, f"{where}/{i}") for i, sub in enumerate(value))
-        elif key == "items":
-            if "prefixItems" in schema:
-                out["additionalItems"] = value if isinstance(value, bool) else _convert(value, where)
-            else:
-                out["items"] = _convert(value, where)
-        elif key == "prefixItems":
-            out["items"] = [_convert(sub, f"{where}/{i}") for i, sub in enumerate(value)]
-        elif key in ("dependentRequired", "dependentSchemas"):
-            deps = out.setdefault("dependencies", {})
-            for name, dep in value.items():
-                if name in deps:
-                    raise SchemaConversionError(f"{where}/{name}: in dependentRequired and dependentSchemas")
-                deps[name] = list(dep) if key == "dependentRequired" else _convert(dep, f"{where}/{name}")
-        elif key == "if":
-            out.setdefault("allOf", []).extend(_if_then_else(schema, path))
-        elif key in ("then", "else"):
-            continue  # handled with "if"; without an "if" they mean nothing
-        else:
+            if value not in DRAFT4_FORMATS:
+                raise SchemaConversionError(f"{where}: {value!r} is not a Draft 4 format")
+            out["format"] = value
+        elif key == "properties":
+            out[key] = {name: _convert(sub, f"{where}/{name}") for name, sub in value.items()}
+        elif key == "items" or (key == "additionalProperties" and not isinstance(value, bool)):
+            out[key] = _convert(value, where)
+        elif key in COPIED or key == "additionalProperties":
             out[key] = value
+        else:  # a later keyword, or one whose subschemas this would not walk: never publish it unconverted
+            raise SchemaConversionError(f"{where}: publish.py does not convert {key} to Draft 4")
     return out
-
-
-def _exclusive_bound(out: dict[str, Any], schema: dict[str, Any], key: str, value: Any, where: str) -> None:
-    if isinstance(value, bool):
-        raise SchemaConversionError(f"{where}: boolean {key} is Draft 4 syntax, not 2020-12")
-    bound = "minimum" if key == "exclusiveMinimum" else "maximum"
-    inclusive = schema.get(bound)
-    stricter = (lambda a, b: a >= b) if bound == "minimum" else (lambda a, b: a <= b)
-    if inclusive is None or stricter(value, inclusive):
-        out[bound] = value
-        out[key] = True
-    else:
-        out[bound] = inclusive
-
-
-def _if_then_else(schema: dict[str, Any], path: str) -> list[dict[str, Any]]:
-    """(if AND then) OR (NOT if AND else) == allOf[anyOf[not if, then], anyOf[if, else]]."""
-    condition = _convert(schema["if"], f"{path}/if")
-    terms = []
-    if "then" in schema:
-        terms.append({"anyOf": [{"not": condition}, _convert(schema["then"], f"{path}/then")]})
-    if "else" in schema:
-        terms.append({"anyOf": [condition, _convert(schema["else"], f"{path}/else")]})
-    return terms
-
-
-def _ref(ref: str, where: str) -> str:
-    if ref.startswith("#/$defs/"):
-        return "#/definitions/" + ref.removeprefix("#/$defs/")
-    if ref.startswith("#") and "$defs" in ref:
-        raise SchemaConversionError(f"{where}: cannot rewrite $ref {ref!r}")
-    return ref
 
 
 def render(schema: dict[str, Any]) -> str:

@@ -339,73 +339,88 @@ def test_source_and_published_agree_on_every_mutation_of_the_samples(name: str) 
     assert any(not source_verdict(v) for v in variants)  # the mutations do reach rejections
 
 
-# --- the converter on what today's schemas do not use --------------------------------------------
+# --- the converter: what it converts keeps its meaning; anything else stops it ---------------------
 
-RICH_2020_12 = {
+CONVERTED_2020_12 = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://example.test/rich.schema.json",
-    "$comment": "exercise the conversion",
+    "$id": "https://example.test/small.schema.json",
     "type": "object",
-    "$defs": {"code": {"type": "string", "pattern": "^[A-Z]+$", "examples": ["ABC"]}},
+    "required": ["kind"],
+    "additionalProperties": False,
     "properties": {
         "kind": {"const": "k"},
-        "code": {"$ref": "#/$defs/code"},
-        "score": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10},
-        "floor": {"type": "number", "minimum": 5, "exclusiveMinimum": 3},
-        "id": {"type": "string", "format": "uuid"},
-        "pair": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": False},
+        "tags": {"type": "array", "items": {"type": "object", "properties": {"v": {"const": 1}}}},
+        "when": {"type": "string", "format": "date-time"},
+        "extra": {"type": "object", "additionalProperties": {"const": True}},
         "const": {"type": "boolean"},
     },
-    "dependentRequired": {"score": ["code"]},
-    "if": {"properties": {"kind": {"const": "k"}}, "required": ["kind"]},
-    "then": {"required": ["code"]},
-    "else": {"required": ["score"]},
 }
-RICH_INSTANCES = [
-    {"kind": "k", "code": "AB"},
+CONVERTED_INSTANCES = [
     {"kind": "k"},
-    {"kind": "x", "code": "AB"},
-    {"kind": "k", "code": "ab"},
-    {"code": "AB", "score": 5},
-    {"score": 5},
-    {"code": "AB", "score": 0},
-    {"code": "AB", "score": 10},
-    {"code": "AB", "score": 9.99},
-    {"kind": "k", "code": "AB", "floor": 5},
-    {"kind": "k", "code": "AB", "floor": 4},
-    {"kind": "k", "code": "AB", "pair": ["a", 1]},
-    {"kind": "k", "code": "AB", "pair": ["a", 1, 2]},
-    {"kind": "k", "code": "AB", "pair": [1, "a"]},
-    {"kind": "k", "code": "AB", "const": True},
-    {"kind": "k", "code": "AB", "const": "yes"},
+    {"kind": "x"},
+    {},
+    {"kind": "k", "other": 1},
+    {"kind": "k", "tags": [{"v": 1}, {}]},
+    {"kind": "k", "tags": [{"v": 2}]},
+    {"kind": "k", "extra": {"a": True}},
+    {"kind": "k", "extra": {"a": False}},
+    {"kind": "k", "const": True},
+    {"kind": "k", "const": "yes"},
 ]
 
 
-def test_the_converter_keeps_the_meaning_of_later_keywords() -> None:
-    converted = publish.to_draft4(RICH_2020_12)
+def test_the_converter_keeps_the_meaning_of_what_it_converts() -> None:
+    converted = publish.to_draft4(CONVERTED_2020_12)
     jsonschema.Draft4Validator.check_schema(converted)
-    assert converted["id"] == "https://example.test/rich.draft-04.json"
+    assert list(converted)[:2] == ["$schema", "id"]
+    assert converted["id"] == "https://example.test/small.draft-04.json"
     assert converted["properties"]["kind"] == {"enum": ["k"]}
-    assert converted["properties"]["code"] == {"$ref": "#/definitions/code"}
-    assert converted["properties"]["score"] == {
-        "type": "number",
-        "minimum": 0,
-        "exclusiveMinimum": True,
-        "maximum": 10,
-        "exclusiveMaximum": True,
-    }
-    assert converted["properties"]["floor"] == {"type": "number", "minimum": 5}
-    assert "format" not in converted["properties"]["id"]
+    assert converted["properties"]["tags"]["items"]["properties"]["v"] == {"enum": [1]}
+    assert converted["properties"]["extra"]["additionalProperties"] == {"enum": [True]}
     assert converted["properties"]["const"] == {"type": "boolean"}  # a property named like a keyword
-    source = jsonschema.Draft202012Validator(RICH_2020_12)
+    source = jsonschema.Draft202012Validator(CONVERTED_2020_12)
     published = jsonschema.Draft4Validator(converted)
-    verdicts = [(source.is_valid(i), published.is_valid(i)) for i in RICH_INSTANCES]
-    assert all(a == b for a, b in verdicts), list(zip(RICH_INSTANCES, verdicts, strict=True))
+    verdicts = [(source.is_valid(i), published.is_valid(i)) for i in CONVERTED_INSTANCES]
+    assert all(a == b for a, b in verdicts), list(zip(CONVERTED_INSTANCES, verdicts, strict=True))
     assert {a for a, _ in verdicts} == {True, False}
 
 
-@pytest.mark.parametrize("keyword", ["unevaluatedProperties", "contains", "propertyNames", "$dynamicRef"])
-def test_the_converter_refuses_what_draft_4_cannot_say(keyword: str) -> None:
-    schema = {"type": "object", "properties": {"a": {"type": "array", keyword: {"type": "string"}}}}
+NOT_CONVERTED = {
+    "unevaluatedProperties": {"type": "string"},
+    "contains": {"type": "string"},
+    "propertyNames": {"type": "string"},
+    "$dynamicRef": "#x",
+    "$defs": {"x": {"type": "string"}},
+    "if": {"required": ["a"]},
+    "prefixItems": [{"type": "string"}],
+    "dependentRequired": {"a": ["b"]},
+    "exclusiveMinimum": 0,
+    "examples": ["x"],
+    "$comment": "a note",
+    "allOf": [{"const": 1}],
+    "$ref": "#/definitions/x",
+}
+
+
+@pytest.mark.parametrize("keyword", sorted(NOT_CONVERTED))
+def test_the_converter_stops_at_any_keyword_it_does_not_convert_naming_it(keyword: str) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "array", keyword: NOT_CONVERTED[keyword]}}}
     with pytest.raises(publish.SchemaConversionError, match=re.escape(keyword)):
         publish.to_draft4(schema)
+
+
+def test_publishing_a_schema_with_a_later_keyword_fails_with_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = json.loads((SOURCE_DIR / "cover-generated.schema.json").read_text())
+    source["properties"]["detail"]["properties"]["images"]["prefixItems"] = [{"type": "object"}]
+    (tmp_path / "cover-generated.schema.json").write_text(json.dumps(source))
+    monkeypatch.setattr(publish, "SCHEMAS_DIR", tmp_path)
+    assert publish.main(["--check"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "prefixItems" in line and "/images/prefixItems" in line, line
+
+
+def test_a_format_draft_4_does_not_define_stops_the_converter() -> None:
+    with pytest.raises(publish.SchemaConversionError, match="uuid"):
+        publish.to_draft4({"properties": {"id": {"type": "string", "format": "uuid"}}})

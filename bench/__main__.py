@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import logging
 import platform
 import time
 import warnings
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import local_scale
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench.results import save
 
 
 def table(results: dict[str, Any]) -> list[str]:
@@ -105,9 +102,7 @@ def main() -> None:
             results[name] = section()
         results[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
     results["total_seconds"] = round(time.perf_counter() - began, 1)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    path = save(results, indent=2)
     if any(k in results for k in sections if k not in ("load", "crosscheck")):
         print("\n".join(table(results)))
     if "load" in results:  # one table per variant and mix, rows = rates

@@ -38,7 +38,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from covers_core.domain.first_wait import MIN_COVERS
 from bench.load.mixes import LOGNORMAL, Arrival, replay
 from bench.load.pipeline import simulate, task_name
 from bench.load.stack import CHECK, Config, Latencies
+from bench.results import save
 from covers_local.template import parameter_defaults, project_root
 
 COVERS, RATE, SEED, SCALE = 40, 0.3, 42, 1.0
@@ -57,7 +58,6 @@ VENDOR_SECONDS = 0.25
 IDLE_SECONDS = 0.2
 #: Give up on the real run this long after its last arrival (a cover lives ~20 s + its latency + 5 s).
 SETTLE_SECONDS = 600.0
-RESULTS = Path(__file__).resolve().parent / "results"
 ASL = project_root() / "statemachine" / "cover_workflow.asl.json"
 RELATIVE, ABSOLUTE = "relative", "absolute"
 
@@ -654,9 +654,7 @@ def main() -> None:
     with contextlib.redirect_stdout(None):  # the handlers print their JSON logs
         result = run(args.covers, args.rate, args.seed, args.scale)
     print_table(result)
-    path = args.json or RESULTS / f"crosscheck-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    path = save(result, "crosscheck-", args.json)
     print(f"figures in {path}")
 
 

@@ -4,10 +4,8 @@ JSON."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,7 @@ from bench.load import run as runs
 from bench.load.mixes import MIXES
 from bench.load.stack import Config
 from bench.load.vendor import RateLimit
-
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+from bench.results import save
 
 
 def _fmt(dist: dict[str, float] | None, keys: tuple[str, ...], width: int) -> str:
@@ -203,9 +200,7 @@ def main() -> None:
     variants = args.variants or ((runs.STANDARD,) if args.quick else None)
     result = runs.run(variants=variants, mixes=mixes, rates=rates, config=config, workers=args.workers)
     print_tables(result)
-    path = args.json or RESULTS / f"load-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+    path = save(result, "load-", args.json)
     print(f"\n{result['run_seconds']:.0f} s ({result['cpu_seconds']:.0f} s of CPU); figures in {path}")
 
 

@@ -11,16 +11,14 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from covers_local.cli import _parser
-from tests.support.paths import ROOT
+from tests.support.paths import ROOT, load_script
 
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
@@ -43,15 +41,7 @@ SKIPPED_DIRS = {
 }
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("covers_docs_generate", DOCS / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
+generate = load_script(DOCS / "generate.py", "covers_docs_generate")
 
 
 # --- headings and anchors, as GitHub makes them ----------------------------------------------------------

@@ -7,17 +7,16 @@ resources from them."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jsonschema
 import pytest
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
 
+from tests.support.paths import ROOT, load_script
 from tests.support.published_schemas import (
     PUBLISHED,
     PUBLISHED_DIR,
@@ -25,19 +24,10 @@ from tests.support.published_schemas import (
     published_validator,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIR = ROOT / "events" / "schemas"
 
 
-def _load_publish() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("covers_publish_schemas", SOURCE_DIR / "publish.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-publish = _load_publish()
+publish = load_script(SOURCE_DIR / "publish.py", "covers_publish_schemas")
 SOURCES = {
     json.loads(p.read_text())["properties"]["detail-type"]["const"]: json.loads(p.read_text())
     for p in sorted(SOURCE_DIR.glob("*.schema.json"))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +24,15 @@ TEST_ENV = {
     "POWERTOOLS_SERVICE_NAME": "covers",
     "POWERTOOLS_TRACE_DISABLED": "true",
 }
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A repository script that is not a package module (docs/generate.py, events/schemas/publish.py)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_event(name: str) -> dict[str, Any]:

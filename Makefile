@@ -30,7 +30,7 @@ help:
 	@echo "make format - apply ruff's formatter and fixes"
 	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
 	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
-	@echo "make docs   - regenerate the parameter table of docs/configuration.md from template.yaml"
+	@echo "make docs   - regenerate docs/configuration.md's parameter table and docs/design.md's diagrams (template, ASL)"
 	@echo "make figures - docs/performance.md's figures from the newest make bench run"
 
 $(STAMP): pyproject.toml
@@ -98,7 +98,8 @@ lock: $(STAMP)
 bench: $(STAMP) build
 	$(BIN)/python -m bench
 
-# The parameter reference (docs/configuration.md) from template.yaml; tests/infra/test_docs.py fails when stale.
+# The parameter reference (docs/configuration.md) and the diagrams of docs/design.md, from template.yaml and the
+# ASL; tests/infra/test_docs.py and test_diagrams.py fail when they are stale.
 docs: $(STAMP)
 	$(BIN)/python docs/generate.py
 

@@ -16,7 +16,7 @@ LOOP_ATTEMPTS attempts are a loop by design (the poll loop), drawn as an edge ba
 their range of waits; every retrier is listed in a note beside the state, the platform's errors (``Lambda.*``,
 ``Sandbox.*``, ``Runtime.*``, ``States.*``) folded into one line with their range of retries.
 
-``architecture`` (a ``flowchart LR`` from template.yaml). Nodes: the resources whose type is in COMPONENTS
+``architecture`` (a ``flowchart TB`` from template.yaml). Nodes: the resources whose type is in COMPONENTS
 (functions, queues, tables, the bucket, the state machine, buses, rules, APIs), each labelled with its logical
 id, its kind and, if it has a Condition, "only if" the condition in the parameters' terms (``ArchiveImages =
 true``); a node per schedule event source; a node per parameter that names something outside the stack (a
@@ -396,15 +396,10 @@ def retry_summary(retriers: list[dict[str, Any]]) -> tuple[list[str], str | None
         each = [
             f"{', '.join(r['ErrorEquals'])} {_seconds(float(r.get('IntervalSeconds', 1)))}" for r in loops
         ]
-        lines += [
-            f"no limit - {', '.join(each[:3])}",
-            *(", ".join(each[i : i + 3]) for i in range(3, len(each), 3)),
-        ]
+        lines.append(f"no limit - {', '.join(each)}")
         span = _seconds(waits[0]) if waits[0] == waits[-1] else f"{waits[0]:g} to {_seconds(waits[-1])}"
         loop = f"Retry every {span}, no limit"
-    if lines:
-        lines.insert(0, "Retry")
-    return [_label(line) for line in lines], loop
+    return (["Retry", *(f"• {_label(line)}" for line in lines)] if lines else []), loop
 
 
 def _choice(rule: dict[str, Any]) -> str:
@@ -467,8 +462,8 @@ def workflow_diagram(asl: dict[str, Any], template: dict[str, Any] | None = None
     edge("[*]", ids[asl["StartAt"]])
     for name, state in states.items():
         sid = ids[name]
-        if sid != name:
-            lines.append(f'    state "{_label(name)}" as {sid}')
+        # named with `state "..." as id`, the box shows the name above the description (else only the latter)
+        lines.append(f'    state "{_label(name)}" as {sid}')
         lines.append(f"    {sid} : {_label(_describe(state, template))}")
         retry, loop = retry_summary(state.get("Retry", []))
         if loop:
@@ -588,7 +583,7 @@ class _Graph:
                 labels.append(part)
 
     def lines(self) -> list[str]:
-        out = ["flowchart LR"]
+        out = ["flowchart TB"]
         out += [f"    {ident}{shape}" for ident, shape in self.nodes.items()]
         for (source, target, arrow), labels in self.edges.items():
             text = f'|"{_label(", ".join(labels))}"|' if labels else ""
@@ -702,7 +697,7 @@ class _Architecture(_Graph):
             elif spec["Type"] in {"AWS::Serverless::Function", "AWS::Serverless::StateMachine"}:
                 sources = self.events(logical_id, props)
                 self.access(logical_id, props, sources, self.substitutions(logical_id, props))
-        # the externals and schedules first: the sources on the left
+        # the externals and schedules first: the sources at the top
         first = {k: v for k, v in self.nodes.items() if k not in self.drawn}
         self.nodes = {**first, **{k: v for k, v in self.nodes.items() if k in self.drawn}}
         return self.lines()

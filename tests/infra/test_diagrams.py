@@ -101,7 +101,7 @@ _CLOSING |= {'[\\"': '"/]', '(("': '"))'}
 
 
 def parse_flowchart(lines: list[str]) -> Diagram:
-    assert lines[0] == "flowchart LR"
+    assert lines[0] == "flowchart TB"
     diagram = Diagram("flowchart")
     for raw in lines[1:]:
         line = raw.strip()
@@ -239,6 +239,7 @@ def test_choices_unsafe_names_and_keywords_are_drawn_safely() -> None:
     diagram = parse_state_diagram(generate.workflow_diagram(asl))
     check_holds_together(diagram)
     assert len(diagram.nodes) == 3 and set(diagram.nodes.values()) == set(asl["States"])
+    assert all(ident != "end" and SAFE_ID.match(ident) for ident in diagram.nodes)
     labels = {label for _, _, label in diagram.edges}
     assert "$.status StringEquals READY or Default" in labels
     assert "not ($.n NumericLessThan 3)" in labels

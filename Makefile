@@ -31,7 +31,7 @@ help:
 	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
 	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
 	@echo "make docs   - regenerate docs/configuration.md's parameter table and docs/design.md's diagrams (template, ASL)"
-	@echo "make figures - docs/performance.md's figures from the newest make bench run"
+	@echo "make figures - docs/performance.md's tables and plots from the newest make bench run (installs matplotlib)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -103,8 +103,10 @@ bench: $(STAMP) build
 docs: $(STAMP)
 	$(BIN)/python docs/generate.py
 
-# docs/performance.md's figures from the newest `make bench` run (docs/figures/bench.json is their source).
+# docs/performance.md's figures (tables and plots) from the newest `make bench` run (docs/figures/bench.json is
+# their source; without a run, redrawn from it). matplotlib (the `plots` extra) is installed here, on demand only.
 figures: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[plots]'
 	$(BIN)/python -m bench.figures
 
 clean:

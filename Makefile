@@ -30,8 +30,8 @@ help:
 	@echo "make format - apply ruff's formatter and fixes"
 	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
 	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
-	@echo "make docs   - regenerate the parameter table of docs/configuration.md from template.yaml"
-	@echo "make figures - docs/performance.md's figures from the newest make bench run"
+	@echo "make docs   - regenerate docs/configuration.md's parameter table and docs/design.md's diagrams (template, ASL)"
+	@echo "make figures - docs/performance.md's tables and plots from the newest make bench run (installs matplotlib)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -98,12 +98,15 @@ lock: $(STAMP)
 bench: $(STAMP) build
 	$(BIN)/python -m bench
 
-# The parameter reference (docs/configuration.md) from template.yaml; tests/infra/test_docs.py fails when stale.
+# The parameter reference (docs/configuration.md) and the diagrams of docs/design.md, from template.yaml and the
+# ASL; tests/infra/test_docs.py and test_diagrams.py fail when they are stale.
 docs: $(STAMP)
 	$(BIN)/python docs/generate.py
 
-# docs/performance.md's figures from the newest `make bench` run (docs/figures/bench.json is their source).
+# docs/performance.md's figures (tables and plots) from the newest `make bench` run (docs/figures/bench.json is
+# their source; without a run, redrawn from it). matplotlib (the `plots` extra) is installed here, on demand only.
 figures: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[plots]'
 	$(BIN)/python -m bench.figures
 
 clean:

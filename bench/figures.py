@@ -2,17 +2,23 @@
 
 Copies the run's sections to ``docs/figures/bench.json`` (committed: the page's source) and writes, in
 ``docs/performance.md``, the bench's own tables between ``<!-- bench-table -->`` markers, and between
-``<!-- load-figures -->`` markers the targets and whether the run meets them, the capacity table and one table
-per deployment and mix of the load simulation. ``--check`` says whether the page matches
-``docs/figures/bench.json`` (a test runs it), so the page cannot drift from the figures it shows. Without a
-path: the newest ``bench/results/*.json`` that has a ``load`` section."""
+``<!-- load-figures -->`` markers the targets and whether the run meets them, the plots, the capacity table
+and one table per deployment and mix of the load simulation. It draws the plots (``docs/figures/*.svg``:
+detection delay and cost per 1M covers against the arrival rate) with matplotlib, the optional ``plots`` extra
+that ``make figures`` installs; each SVG carries the SHA-256 of the numbers it was drawn from
+(``PLOT_DIGEST``). ``--check`` says whether the page and the plots match ``docs/figures/bench.json`` (a test
+runs it, without matplotlib: it recomputes the digests), so neither can drift from the figures. Without a
+path: the newest ``bench/results/*.json`` that has a ``load`` section, else ``docs/figures/bench.json`` itself
+(the page and plots redrawn from the committed run)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +58,20 @@ SHORT = {
     LIMITED: "vendor limit",
 }
 CHECK = "CheckCoverStatusFunction"
+
+#: The targets the plots draw (the performance issue's, as targets() checks them).
+DETECTION_MEAN_TARGET, DETECTION_P95_TARGET = 3.0, 6.0
+COST_TARGETS = {"STANDARD": 165.0, "EXPRESS": 80.0}
+#: The plots: file -> what it shows. Their series: the main mixes of each deployment (the delay targets'
+#: mixes; the special scenarios are in the tables).
+PLOTS = {
+    ROOT / "docs" / "figures" / "delay.svg": "detection delay",
+    ROOT / "docs" / "figures" / "cost.svg": "cost per 1M covers",
+}
+PLOTTED_VARIANTS = {STANDARD: "STANDARD", EXPRESS: "EXPRESS (max wait 240 s)", BUDGET_0: "STANDARD, budget 0"}
+PLOTTED_MIXES = (LOGNORMAL, BIMODAL)
+#: In each SVG's metadata: the SHA-256 of the JSON of the numbers drawn (plot_data()).
+PLOT_DIGEST = re.compile(r"data sha256 ([0-9a-f]{64})")
 
 # Step Functions quotas (developer guide, "Quotas related to state throttling" and "API action throttling";
 # us-east-1, us-west-2 and eu-west-1 / all other Regions): sustained rates, per account and Region.
@@ -328,6 +348,12 @@ def render(data: dict[str, Any]) -> str:
         "| --- | --- | --- |",
         *(f"| {t} | {m} | {v} |" for t, m, v in targets(data)),
         "",
+        "### Plots",
+        "",
+        "Detection delay and cost per 1M covers against the arrival rate, for the main mixes of each "
+        "deployment (the tables below have every run; the plots are drawn from the same figures):",
+        "",
+        *(line for ref in plot_references() for line in (ref, "")),
         "### Capacity",
         "",
         *capacity(load),
@@ -388,6 +414,178 @@ def new_page(data: dict[str, Any], page: str) -> str:
     return page_with(render(data), page, render_bench(data))
 
 
+# --- the plots ---------------------------------------------------------------------------------------------
+
+
+def plot_data(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The numbers each plot draws (and nothing else): its digest decides whether the plot is current."""
+    load = data["load"]
+    series = []
+    for variant, short in PLOTTED_VARIANTS.items():
+        for mix in PLOTTED_MIXES:
+            rows = sorted(runs(load, variant, mix), key=lambda r: float(r["rate"]))
+            if rows:
+                series.append(
+                    {
+                        "name": f"{short}, {SHORT[mix]}",
+                        "workflow": rows[0]["workflow_type"],
+                        "rate": [float(r["rate"]) for r in rows],
+                        "mean": [float(r["detection"]["mean"]) for r in rows],
+                        "p95": [float(r["detection"]["p95"]) for r in rows],
+                        "cost": [cost(r) for r in rows],
+                    }
+                )
+    keep = ("name", "workflow", "rate")
+    delay, money = PLOTS
+    return {
+        delay.name: {
+            "series": [{k: s[k] for k in (*keep, "mean", "p95")} for s in series],
+            "targets": {"mean": DETECTION_MEAN_TARGET, "p95": DETECTION_P95_TARGET},
+            "production_rate": PRODUCTION_RATE,
+        },
+        money.name: {
+            "series": [{k: s[k] for k in (*keep, "cost")} for s in series],
+            "targets": COST_TARGETS,
+            "production_rate": PRODUCTION_RATE,
+        },
+    }
+
+
+def digest(numbers: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(numbers, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def stale_plots(data: dict[str, Any]) -> list[Path]:
+    """The plots missing, or drawn from other numbers than ``data``'s (read from their SVG, no matplotlib)."""
+    wanted = plot_data(data)
+    stale = []
+    for path in PLOTS:
+        found = PLOT_DIGEST.search(path.read_text(encoding="utf-8")) if path.is_file() else None
+        if found is None or found.group(1) != digest(wanted[path.name]):
+            stale.append(path)
+    return stale
+
+
+def plot_references() -> list[str]:
+    """The page's references to the plots (in the generated block, beside the tables)."""
+    return [f"![{what} against the arrival rate](figures/{path.name})" for path, what in PLOTS.items()]
+
+
+#: Fixed style, so the same numbers draw the same bytes: DejaVu Sans (matplotlib ships it) as paths, a fixed
+#: hash salt for the SVG ids, white backgrounds (legible in GitHub's light and dark themes).
+_STYLE = {
+    "svg.hashsalt": "covers-pipeline",
+    "svg.fonttype": "path",
+    "font.family": "DejaVu Sans",
+    "font.size": 10,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "savefig.facecolor": "white",
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+_LINESTYLE = {"STANDARD": "-", "EXPRESS": "--"}
+RATE_TICKS = (0.1, 0.3, 1, 3, 10, 30, 100, 300)
+
+
+def draw(data: dict[str, Any]) -> list[Path]:
+    """Draw every plot from ``data`` (needs matplotlib: ``pip install -e '.[plots]'``; make figures does)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    numbers = plot_data(data)
+    delay_path, cost_path = PLOTS
+    style: Any = _STYLE
+    with matplotlib.rc_context(style):
+        delay = numbers[delay_path.name]
+        figure, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
+        for ax, key, title in zip(axes, ("mean", "p95"), ("mean", "95th percentile"), strict=True):
+            for s in delay["series"]:
+                ax.plot(s["rate"], s[key], _LINESTYLE.get(s["workflow"], ":"), marker="o", label=s["name"])
+            target = delay["targets"][key]
+            ax.axhline(target, color="tab:red", linewidth=1.2, linestyle=(0, (4, 2)))
+            _note(
+                ax,
+                f"target {target:g} s",
+                (0.99, target),
+                ("axes fraction", "data"),
+                "tab:red",
+                align="right",
+            )
+            ax.set_ylim(0, target * 1.25)
+            ax.set_title(f"detection delay, {title}")
+            ax.set_ylabel("seconds (vendor ready -> SUCCESS seen)")
+            _rate_axis(ax, delay["production_rate"], [r for s in delay["series"] for r in s["rate"]])
+        figure.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False)
+        figure.tight_layout(rect=(0, 0.12, 1, 1))
+        _save(figure, delay_path, delay)
+        plt.close(figure)
+
+        money = numbers[cost_path.name]
+        figure, ax = plt.subplots(figsize=(10, 4.2))
+        colors: dict[str, Any] = {}
+        for s in money["series"]:
+            (line,) = ax.plot(
+                s["rate"], s["cost"], _LINESTYLE.get(s["workflow"], ":"), marker="o", label=s["name"]
+            )
+            colors.setdefault(s["workflow"], line.get_color())
+        for workflow, target in money["targets"].items():
+            color = colors.get(workflow, "tab:red")
+            ax.axhline(target, color=color, linewidth=1.2, linestyle=(0, (4, 2)))
+            _note(
+                ax,
+                f"{workflow} target ${target:g}",
+                (0.99, target),
+                ("axes fraction", "data"),
+                color,
+                align="right",
+            )
+        ax.set_ylim(0, max(max(s["cost"]) for s in money["series"]) * 1.15)
+        ax.set_title("cost per 1M covers, priced in full (us-east-1 list prices)")
+        ax.set_ylabel("$ per 1M covers")
+        _rate_axis(ax, money["production_rate"], [r for s in money["series"] for r in s["rate"]])
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        figure.tight_layout()
+        _save(figure, cost_path, money)
+        plt.close(figure)
+    return list(PLOTS)
+
+
+def _rate_axis(ax: Any, production_rate: float, rates: list[float]) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    low, high = min(rates) / 1.6, max(rates) * 1.6
+    ticks = [t for t in RATE_TICKS if low <= t <= high]
+    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
+    ax.set_xlim(low, high)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("arrival rate, covers/s (log scale)")
+    ax.axvline(production_rate, color="grey", linewidth=0.8)
+    _note(ax, f"{production_rate:g}/s = 1M a day", (production_rate, 0.02), ("data", "axes fraction"), "grey")
+
+
+def _note(
+    ax: Any, text: str, at: tuple[float, float], coords: tuple[str, str], color: str, *, align: str = "left"
+) -> None:
+    """A label just above a point (a target line's end, the production rate's foot)."""
+    shift = (-3 if align == "right" else 3, 3)
+    ax.annotate(text, at, xycoords=coords, xytext=shift, textcoords="offset points", color=color, fontsize=8,
+                ha=align)  # fmt: skip
+
+
+def _save(figure: Any, path: Path, numbers: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {
+        "Date": None,
+        "Creator": "python -m bench.figures",
+        "Description": f"drawn from docs/figures/bench.json; data sha256 {digest(numbers)}",
+    }
+    figure.savefig(path, format="svg", metadata=metadata)
+
+
 def newest_results() -> Path:
     for path in sorted(RESULTS.glob("*.json"), reverse=True):
         if "load" in json.loads(path.read_text()):
@@ -400,25 +598,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "results", nargs="?", type=Path, help="a make bench results file (default: the newest)"
     )
-    parser.add_argument("--check", action="store_true", help="only say whether the page is current")
+    parser.add_argument(
+        "--check", action="store_true", help="only say whether the page and plots are current"
+    )
     args = parser.parse_args(argv)
     if args.check:
         data = json.loads(SOURCE.read_text())
-        if new_page(data, PAGE.read_text()) != PAGE.read_text():
-            print(f"{PAGE.relative_to(ROOT)} is stale: run `python -m bench.figures {data['source']}`")
-            return 1
-        return 0
-    path = args.results or newest_results()
-    results = json.loads(path.read_text())
-    data = {
-        "source": path.name,
-        "machine": results.get("machine", "?"),
-        **{k: results[k] for k in SECTIONS if k in results},
-    }
-    SOURCE.parent.mkdir(parents=True, exist_ok=True)
-    SOURCE.write_text(json.dumps(data, indent=1) + "\n")
+        stale = [PAGE] if new_page(data, PAGE.read_text()) != PAGE.read_text() else []
+        stale += stale_plots(data)
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is stale: run `make figures` ({data['source']})")
+        return 1 if stale else 0
+    if args.results is None and not any(RESULTS.glob("*.json")):
+        print(f"no bench/results/*.json: redrawing from {SOURCE.relative_to(ROOT)}")
+        data = json.loads(SOURCE.read_text())
+    else:
+        path = args.results or newest_results()
+        results = json.loads(path.read_text())
+        data = {
+            "source": path.name,
+            "machine": results.get("machine", "?"),
+            **{k: results[k] for k in SECTIONS if k in results},
+        }
+        SOURCE.parent.mkdir(parents=True, exist_ok=True)
+        SOURCE.write_text(json.dumps(data, indent=1) + "\n")
     PAGE.write_text(new_page(data, PAGE.read_text()))
-    print(f"wrote {SOURCE.relative_to(ROOT)} and the figures in {PAGE.relative_to(ROOT)}")
+    try:
+        drawn = draw(data)
+    except ImportError:
+        print(
+            "matplotlib is missing: `make figures` installs it (pip install -e '.[plots]')", file=sys.stderr
+        )
+        return 1
+    shown = ", ".join(str(p.relative_to(ROOT)) for p in [SOURCE, PAGE, *drawn])
+    print(f"wrote {shown}")
     return 0
 
 

@@ -6,28 +6,15 @@ needs a DOM.)"""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.support.paths import ROOT
+from tests.support.paths import ROOT, load_script
 
-
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "covers_docs_generate_diagrams", ROOT / "docs" / "generate.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
+generate = load_script(ROOT / "docs" / "generate.py", "covers_docs_generate_diagrams")
 TEMPLATE = generate.load()
 ASL = generate.load_asl()
 

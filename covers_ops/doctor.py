@@ -188,8 +188,8 @@ def check_overdue_covers(stack: StackInfo, now: datetime) -> Finding:
             Level.FAIL,
             f"{len(stuck)} cover(s) IN_PROGRESS long past their deadline ({_span(deadline)}), not repaired "
             f"by the reconciler: {shown}{more}",
-            f'`covers resume --stack {stack.name} <musicTaskId>` for each (docs/operations.md, "Stranded '
-            'IN_PROGRESS"); see the reconciler check',
+            f"`covers resume --stack {stack.name} <musicTaskId>` for each "
+            '(docs/operations.md, "Stranded IN_PROGRESS"); see the reconciler check',
         )
     return Finding(
         name,

@@ -352,8 +352,10 @@ def check_reconciler(stack: StackInfo, now: datetime) -> Finding:
         if failed
         else ""
     )
-    level = Level.WARN if failed else Level.OK
-    return Finding(name, level, f"the last run, at {when}, succeeded{earlier}", f"read its logs: {logs}")
+    succeeded = f"the last run, at {when}, succeeded{earlier}"
+    if failed:
+        return Finding(name, Level.WARN, succeeded, f"read the failed runs' logs: {logs}")
+    return Finding(name, Level.OK, succeeded)
 
 
 def _span(seconds: float) -> str:

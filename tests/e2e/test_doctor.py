@@ -346,3 +346,15 @@ def test_help_says_warnings_alone_exit_0(capsys: pytest.CaptureFixture[str]) -> 
         cli.main(["doctor", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "0 when no check FAILs (WARNs alone exit 0), 1 when any does, 2 for bad arguments" in text
+
+
+def test_an_earlier_failed_reconciler_run_warns_when_the_last_one_succeeded(
+    healthy: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reconciler_ran(healthy, minutes_ago=8, failed=True)  # the fixture's run, 3 minutes ago, succeeded
+    code, lines, _ = run_doctor(healthy, capsys)
+
+    line = lines["reconciler"]
+    assert level(line) == "WARN" and "succeeded; 1 of the 2 runs in the last 20 min failed" in line
+    assert "fix: read the failed runs' logs" in line
+    assert code == 0

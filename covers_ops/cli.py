@@ -1,9 +1,11 @@
 """The ``covers`` subcommands that operate a deployed stack: ``submit``, ``status``, ``redrive``, ``list``,
-``resume`` (the operations themselves: :mod:`covers_ops.deployed`). :func:`add_commands` registers them
-on the ``covers`` parser, which ``covers_local/cli.py`` composes with the local commands.
+``resume``, ``doctor`` (the operations themselves: :mod:`covers_ops.deployed`, :mod:`covers_ops.doctor`).
+:func:`add_commands` registers them on the ``covers`` parser, which ``covers_local/cli.py`` composes with
+the local commands.
 
 Human output goes to stderr; ``--json`` output (and nothing else) to stdout. ``covers list`` prints its
-result (one line per cover) on stdout, its progress on stderr."""
+result (one line per cover) on stdout, its progress on stderr; ``covers doctor`` its findings (one line per
+check) on stdout, its summary on stderr."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import json
 import sys
 from typing import Any
 
+import boto3
 from covers_core.domain.events import public_view
 from covers_core.domain.model import Status, parse_iso
 
-from covers_ops import deployed
-from covers_ops.deployed import CommandError
+from covers_ops import deployed, doctor
+from covers_ops.deployed import CommandError, StackMissing
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -104,6 +107,38 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+DOCTOR_HELP = """Check a deployed stack the way an on-call engineer would: one line per check, OK, WARN
+(look at it: the stack works) or FAIL (broken, or waiting for a person), each WARN and FAIL with its fix.
+Checks: the vendor API key secret (never printed), the alarm topic's confirmed subscriptions, the dead-letter
+queues, covers IN_PROGRESS past their deadline, the account's Lambda concurrency and Step Functions quotas
+against the stack's settings, the reconciler's last run. Exit code: 0 when no check FAILs (WARNs alone exit
+0), 1 when any does, 2 for bad arguments (no region, no such stack)."""
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    region = args.region or boto3.session.Session().region_name
+    if not region:
+        print("covers doctor: no region: pass --region or set AWS_REGION", file=sys.stderr)
+        return 2
+    try:
+        stack = deployed.describe_stack(args.stack, region)
+    except StackMissing as exc:
+        print(f"covers doctor: {exc}", file=sys.stderr)
+        return 2
+    findings = doctor.diagnose(stack)
+    worst = doctor.worst(findings)
+    if args.json:
+        report = {"stack": stack.name, "region": region, "result": worst.value}
+        json.dump(report | {"checks": [f.as_dict() for f in findings]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for finding in findings:
+            print(finding.line(), flush=True)
+        counts = ", ".join(f"{sum(f.level is level for f in findings)} {level}" for level in doctor.Level)
+        print(f"{stack.name} ({region}): {counts}", file=sys.stderr)
+    return 1 if worst is doctor.Level.FAIL else 0
+
+
 def _since(text: str) -> Any:
     try:
         return parse_iso(text)
@@ -135,6 +170,14 @@ def add_commands(sub: Any) -> None:
         deployed.add_target_arguments(p)
         _arguments(p, name)
         p.set_defaults(func=func)
+    _doctor_arguments(sub.add_parser("doctor", help="check a deployed stack", description=DOCTOR_HELP))
+
+
+def _doctor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", required=True, help="CloudFormation stack name")
+    p.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    p.add_argument("--json", action="store_true", help="print the findings as one JSON object on stdout")
+    p.set_defaults(func=cmd_doctor)
 
 
 def _arguments(p: argparse.ArgumentParser, name: str) -> None:

@@ -6,13 +6,16 @@ Resources are found from the stack's CloudFormation outputs (``--stack``) or giv
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+from covers_core import redaction
+from covers_core.adapters import secrets
 from covers_core.adapters.queues import (
     BODY_ENCODING,
     MAX_MESSAGE_BYTES,
@@ -218,3 +221,172 @@ def _call(func: Callable[..., Any], **kwargs: Any) -> Any:
         return func(**kwargs)
     except (ClientError, BotoCoreError) as exc:
         raise CommandError(str(exc)) from exc
+
+
+def _read(func: Callable[..., Any], **kwargs: Any) -> Any:
+    """``_call`` for a read ``covers doctor`` can do without: an API the endpoint does not have (moto, behind
+    ``covers local-stack``, lacks some) is a CommandError too, which doctor reports as not read."""
+    try:
+        return _call(func, **kwargs)
+    except NotImplementedError as exc:
+        raise CommandError(f"not available at this endpoint: {exc}") from exc
+
+
+# --- what `covers doctor` reads (covers_ops/doctor.py): one function per AWS read, so a test can replace the
+# answer of one AWS API (moto has no Lambda GetAccountSettings) without touching moto.
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """A deployed stack as CloudFormation describes it: outputs and parameters by key, when it was created,
+    and its resources (logical id -> (type, physical id))."""
+
+    name: str
+    region: str | None
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+    created: datetime
+    resources: dict[str, tuple[str, str]]
+
+    def target(self) -> Target:
+        found = {name: self.outputs.get(key) for name, key in OUTPUTS.items()}
+        return Target(region=self.region, **found)
+
+    def number(self, parameter: str, default: int = 0) -> int:
+        try:
+            return int(float(self.parameters.get(parameter, default)))
+        except ValueError:
+            return default
+
+
+class StackMissing(CommandError):
+    """The stack named does not exist (in that region): a bad argument."""
+
+
+def describe_stack(stack: str, region: str | None) -> StackInfo:
+    cfn = boto3.client("cloudformation", region_name=region)
+    try:
+        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        resources: dict[str, tuple[str, str]] = {}
+        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+            for r in page["StackResourceSummaries"]:
+                resources[r["LogicalResourceId"]] = (r["ResourceType"], r.get("PhysicalResourceId", ""))
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            raise StackMissing(f"no stack {stack} in region {region}") from exc
+        raise CommandError(f"cannot read stack {stack}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise CommandError(f"cannot read stack {stack}: {exc}") from exc
+    return StackInfo(
+        name=stack,
+        region=region,
+        outputs={o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])},
+        parameters={p["ParameterKey"]: p["ParameterValue"] for p in described.get("Parameters", [])},
+        created=described["CreationTime"],
+        resources=resources,
+    )
+
+
+#: What :func:`api_key_state` says of the vendor API key secret (never its value).
+KEY_SET, KEY_PLACEHOLDER, KEY_EMPTY, KEY_NO_API_KEY = "set", "placeholder", "empty", "json-without-apiKey"
+
+
+def api_key_state(region: str | None, secret_id: str) -> str:
+    """Whether the vendor API key secret holds a key, the stack's placeholder, nothing, or JSON without
+    ``apiKey`` (docs/deploy.md, "The secret"). The value never leaves this function; the client registers it
+    for redaction before botocore can log the response (``covers_core.adapters.secrets``), so not even a
+    DEBUG log line shows it."""
+    sm = boto3.client("secretsmanager", region_name=region)
+    events = sm.meta.events
+    events.register("before-parse.secrets-manager", secrets._register_response, unique_id="covers-redact")
+    text = str(_read(sm.get_secret_value, SecretId=secret_id).get("SecretString") or "")
+    redaction.register(text)
+    if text.lstrip().startswith("{"):
+        try:
+            key = json.loads(text).get("apiKey")
+        except (ValueError, AttributeError):
+            key = None
+        if not isinstance(key, str):
+            return KEY_NO_API_KEY
+        text = key
+    redaction.register(text.strip())
+    if not text.strip():
+        return KEY_EMPTY
+    return KEY_PLACEHOLDER if text.strip() == secrets.PLACEHOLDER_KEY else KEY_SET
+
+
+def topic_subscriptions(region: str | None, topic_arn: str) -> list[dict[str, Any]]:
+    """ListSubscriptionsByTopic, every page (a pending one's ``SubscriptionArn``: ``PendingConfirmation``)."""
+    sns = boto3.client("sns", region_name=region)
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TopicArn": topic_arn}
+    while True:
+        page = _read(sns.list_subscriptions_by_topic, **kwargs)
+        found.extend(page.get("Subscriptions", []))
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def queue_messages(region: str | None, queue_url: str) -> tuple[int, int]:
+    """(waiting, in flight) messages of a queue (SQS's approximate counts)."""
+    sqs = boto3.client("sqs", region_name=region)
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = _read(sqs.get_queue_attributes, QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return int(attributes.get(names[0], 0)), int(attributes.get(names[1], 0))
+
+
+def open_records(target: Target, created_before: datetime) -> Iterator[CoverRecord]:
+    """The open records (the ``byOpen`` index) created at or before ``created_before``."""
+    try:
+        yield from _store(target).open_records(created_before)
+    except AwsTransientError as exc:
+        raise CommandError(exc.message) from exc
+
+
+def lambda_account_limit(region: str | None) -> dict[str, Any]:
+    """GetAccountSettings' ``AccountLimit`` (``ConcurrentExecutions``, ``UnreservedConcurrentExecutions``)."""
+    answer = _read(boto3.client("lambda", region_name=region).get_account_settings)
+    return dict(answer.get("AccountLimit", {}))
+
+
+def service_quotas(region: str | None, service_code: str) -> list[dict[str, Any]]:
+    """ListServiceQuotas for ``service_code``, every page (the values applied to this account)."""
+    quotas = boto3.client("service-quotas", region_name=region)
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"ServiceCode": service_code}
+    while True:
+        page = _read(quotas.list_service_quotas, **kwargs)
+        found.extend(page.get("Quotas", []))
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def metric_sums(
+    region: str | None,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
+    *,
+    start: datetime,
+    end: datetime,
+    period: int = 60,
+) -> dict[datetime, float]:
+    """A CloudWatch metric's Sum per ``period`` seconds between ``start`` and ``end`` (periods with data)."""
+    answer = _read(
+        boto3.client("cloudwatch", region_name=region).get_metric_statistics,
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+        StartTime=start,
+        EndTime=end,
+        Period=period,
+        Statistics=["Sum"],
+    )
+    sums: dict[datetime, float] = {}
+    for point in answer.get("Datapoints", []):  # CloudWatch starts each period on a multiple of it
+        stamp = point["Timestamp"]
+        start_of_period = stamp - timedelta(seconds=stamp.timestamp() % period)
+        sums[start_of_period] = sums.get(start_of_period, 0.0) + float(point["Sum"])
+    return sums

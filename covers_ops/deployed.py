@@ -296,9 +296,7 @@ def api_key_state(region: str | None, secret_id: str) -> str:
     ``apiKey`` (docs/deploy.md, "The secret"). The value never leaves this function; the client registers it
     for redaction before botocore can log the response (``covers_core.adapters.secrets``), so not even a
     DEBUG log line shows it."""
-    sm = boto3.client("secretsmanager", region_name=region)
-    events = sm.meta.events
-    events.register("before-parse.secrets-manager", secrets._register_response, unique_id="covers-redact")
+    sm = secrets.redacting(boto3.client("secretsmanager", region_name=region))
     text = str(_read(sm.get_secret_value, SecretId=secret_id).get("SecretString") or "")
     redaction.register(text)
     if text.lstrip().startswith("{"):

@@ -34,7 +34,13 @@ def secrets_client() -> Any:
     right after its ``before-parse`` event, and a request's parameters (``botocore.endpoint``, "Making
     request") after its ``before-parameter-build`` event: handlers on those two events see every value
     first. Registering after the call returns would be too late for the first read of each secret."""
-    sm = client("secretsmanager")
+    return redacting(client("secretsmanager"))
+
+
+def redacting(sm: Any) -> Any:
+    """``sm``, a Secrets Manager client, with every secret value it receives or sends registered for
+    redaction before botocore can log it (see :func:`secrets_client`); for clients made elsewhere (the
+    operator's commands pick their own region)."""
     events = sm.meta.events
     events.register("before-parse.secrets-manager", _register_response, unique_id="covers-redact-response")
     events.register(

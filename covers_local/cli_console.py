@@ -22,6 +22,10 @@ _WORKFLOW_FAILED = "WORKFLOW_FAILED"
 #: Statuses that end a task in a local run: terminal ones, BLOCKED (the run stops waiting on it) and a
 #: failed workflow.
 SETTLED = frozenset({*TERMINAL_STATUSES, Status.BLOCKED, _WORKFLOW_FAILED})
+#: Powertools warns (``UserWarning``) each time a handler flushes no metric, which most local invocations
+#: do (metrics are disabled locally); on the console, mid-progress, it reads like a problem. That warning
+#: alone is silenced in a local run (covers_local/runner.py) and in ``covers invoke``'s handler process.
+NO_METRICS_WARNING = "No application metrics to publish"
 #: Up to this many tasks, a piped run prints every status change; past it, only each task's outcome.
 EVERY_CHANGE_UP_TO = 10
 

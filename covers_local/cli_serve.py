@@ -17,6 +17,7 @@ from typing import Any
 
 from covers_local.cli_console import (
     LOG_FILE,
+    NO_METRICS_WARNING,
     Console,
     choices_of,
     examples,
@@ -36,9 +37,9 @@ LOCAL_ENV_FILE = ".aws-sam/local-env.json"
 #: How a Lambda container reaches the machine it runs on (Docker Desktop; ``--add-host`` on Linux).
 CONTAINER_HOST = "host.docker.internal"
 CONTAINER_HOST_URL = f"://{CONTAINER_HOST}:"
-#: What ``covers invoke`` runs a handler with: Powertools warns when a handler emits no metric (the check
-#: and status functions mostly do not), which on a console reads like a problem. That one warning only.
-QUIET_METRICS_WARNING = "ignore:No application metrics to publish:UserWarning"
+#: ``covers invoke``'s handler process ignores Powertools' warning that a handler emitted no metric, and
+#: that warning only (as a local run does: ``covers_local.cli_console.NO_METRICS_WARNING``).
+QUIET_METRICS_WARNING = f"ignore:{NO_METRICS_WARNING}:UserWarning"
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -122,6 +123,7 @@ def cmd_local_stack(args: argparse.Namespace) -> int:
                 on_error=lambda text: console.say(
                     f"covers local-stack: a round failed ({text}); still serving"
                 ),
+                on_problem=lambda text: console.say(f"{console.elapsed()} {text}"),
             )
     except PortTakenError as exc:
         raise CommandError(str(exc)) from exc

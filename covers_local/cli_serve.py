@@ -165,6 +165,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from covers_local.sam_env import SamEnvError, function_environment
     from covers_local.stack import project_root
 
+    event_file = args.event
+    _check_event(event_file)  # (before SAM's code reads the template: seconds)
     template = Path(args.template) if args.template else project_root() / "template.yaml"
     try:
         environment, code_dir = function_environment(
@@ -174,8 +176,6 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         if isinstance(exc.__cause__, ImportError):
             raise CommandError(str(exc)) from exc
         raise UsageError(str(exc)) from exc  # the function name or the env file
-    event_file = args.event
-    _check_event(event_file)
     # The function runs on this machine, not in a container: the address containers reach the local stack
     # by (the env file's default) is loopback here.
     environment = {k: v.replace(CONTAINER_HOST_URL, "://127.0.0.1:") for k, v in environment.items()}

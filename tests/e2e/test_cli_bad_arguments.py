@@ -1,5 +1,6 @@
 """Bad input to any `covers` command: exit code 2 and exactly one line on stderr naming the argument and
-the fix, before anything starts (docs/getting-started.md, "Exit codes"). Operational failures stay 1."""
+the fix, before anything starts (docs/getting-started.md, "Exit codes and help"). Operational failures
+stay 1."""
 
 from __future__ import annotations
 

@@ -10,17 +10,16 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from covers_core.domain.model import CoverRecord, parse_iso
-from covers_core.domain.requests import request_from_mapping
-from covers_core.errors import BadRequestError
 
-from covers_local.cli_console import LOG_FILE, Console, positive
+from covers_local.cli_console import LOG_FILE, Console, Progress, examples, http_url, whole_number
 from covers_local.emulator import EmulatorConfig, VendorEmulator
+from covers_ops.cli import UsageError, music_task_id
 from covers_ops.deployed import CommandError
 
 #: The demo's music tasks: each id's prefix picks an emulator scenario (see covers_local.emulator).
@@ -39,6 +38,12 @@ DEMO_TASKS = [
 DEMO_RESUME = ("slow-demo-track-009", "SUCCEEDED")
 #: Blocked while the credits are out, its message given up on; repaired by the reconciler once they are back.
 DEMO_REPAIR = ("blocked-demo-track-010", "SUCCEEDED")
+#: The flags of a local run that set the functions' settings: the variable each one sets -> the flag.
+SETTING_FLAGS = {
+    "POLL_FIRST_WAIT_SECONDS": "--initial-wait",
+    "POLL_INVOCATION_INTERVAL_SECONDS": "--poll-interval",
+    "POLL_MAX_WAIT_SECONDS": "--max-wait",
+}
 
 
 def run_local(
@@ -58,25 +63,31 @@ def run_local(
     resume: Sequence[str] = (),
     repair: Sequence[str] = (),
     template_schedule: bool = False,
+    intro: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run ``task_ids`` through the local stack; returns {"tasks": [...], "deadLetters": [...], ...}.
     Unless ``template_schedule``, each check invocation makes one status call (the short local schedule).
     With ``read_status_of``, "statusApi": that task's (status code, body) from the status API handler.
     Then each of ``resume`` is made ready at the ``emulator`` and resumed as ``covers resume`` would
-    (``"resumed"``: each one's statuses and new events)."""
+    (``"resumed"``: each one's statuses and new events).
+
+    The functions' settings are checked (:func:`check_settings`) before anything is submitted: a flag
+    they refuse stops the run with :class:`UsageError`, before any credit is spent; ``intro`` is said
+    once they pass."""
     from covers_local.runner import LocalPipeline, LocalSettings, function_log
 
+    if vendor_url is not None:
+        if not api_key:
+            raise UsageError("argument --api-key: required with --udio-url (or set COVERS_API_KEY)")
+        _check_reachable(vendor_url)
     own_emulator = None
     if vendor_url is None:
         own_emulator = emulator or VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0)))
         vendor_url = own_emulator.ensure_serving()
         api_key = api_key or own_emulator.config.api_key
-        console.say(f"vendor: built-in emulator at {vendor_url}")
+        vendor = f"vendor: built-in emulator at {vendor_url}"
     else:
-        _check_reachable(vendor_url)
-        if not api_key:
-            raise CommandError("--api-key (or COVERS_API_KEY) is required with --udio-url")
-        console.say(f"vendor: {vendor_url}")
+        vendor = f"vendor: {vendor_url}"
     settings = LocalSettings(
         vendor_url=vendor_url,
         api_key=api_key or "",
@@ -85,18 +96,25 @@ def run_local(
         max_wait=max_wait,
         archive=archive,
         extra_env={} if template_schedule else {"POLL_INVOCATION_BUDGET_SECONDS": "0"},
+        log_level="INFO",  # what each function did, in the log file (docs/getting-started.md)
     )
     log_path = log_path or Path(LOG_FILE)
-    console.say(f"aws: moto (in-process); function logs -> {log_path}")
     timeout = max_wait + first_wait + 120
     try:
         with function_log(log_path), LocalPipeline(settings) as stack:
+            check_settings(os.environ)  # the functions' environment, as the pipeline set it
+            for line in (*intro, vendor, f"aws: moto (in-process); function logs -> {log_path}"):
+                console.say(line)
             stack.submit([{"musicTaskId": t} for t in task_ids])
             stack.submit(extra_messages)
             console.say(
                 f"submitted {len(task_ids) + len(extra_messages)} message(s) to the cover requests queue"
             )
-            records = stack.run(task_ids, timeout=timeout, on_change=console.change)
+            progress = Progress(console, task_ids)
+            try:
+                records = stack.run(task_ids, timeout=timeout, on_change=progress.change)
+            finally:
+                progress.finish()
             summary = _summary(
                 task_ids, records, stack.events, stack.dead_letters, stack.start_invocation_errors
             )
@@ -112,6 +130,32 @@ def run_local(
     finally:
         if own_emulator is not None and emulator is None:
             own_emulator.close()
+
+
+def check_settings(env: Mapping[str, str]) -> None:
+    """Read every function's settings from ``env`` as the functions do (``covers_core.settings``, whose
+    bounds are the template's: docs/configuration.md): one they refuse is a :class:`UsageError` naming the
+    flag that set it. So ``covers run`` and ``covers demo`` refuse the same values the same way."""
+    from covers_core import settings
+    from covers_core.errors import ConfigError
+
+    readers = (
+        settings.StartSettings,
+        settings.CheckSettings,
+        settings.FinalizeSettings,
+        settings.WebhookSettings,
+        settings.ReconcileSettings,
+        settings.StatusApiSettings,
+    )
+    for reader in readers:
+        try:
+            reader.from_env(env)
+        except ConfigError as exc:
+            named = [flag for variable, flag in SETTING_FLAGS.items() if variable in exc.message]
+            if named:
+                raise UsageError(f"argument {named[0]}: {exc.message}") from exc
+            flags = ", ".join(SETTING_FLAGS.values())
+            raise UsageError(f"the functions refuse these settings ({flags}): {exc.message}") from exc
 
 
 def _resume_local(
@@ -296,11 +340,6 @@ def status_api_line(music_task_id: str, status: int, body: dict[str, Any]) -> st
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    for task_id in args.music_task_ids:
-        try:
-            request_from_mapping({"musicTaskId": task_id})
-        except BadRequestError as exc:
-            raise CommandError(f"invalid music task id {task_id!r}: {exc.message}") from exc
     console = Console(quiet=False)
     first_wait, poll_interval, max_wait = args.initial_wait, args.poll_interval, args.max_wait
     if args.template_schedule:  # a default deployment's Poll* values (the rest are template defaults anyway)
@@ -332,13 +371,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     console = Console()
-    console.say("covers demo: the real handlers and state machine on moto, against the vendor emulator")
-    for task_id, expected, what in DEMO_TASKS:
-        console.say(f"  {task_id:<26} expect {expected:<16} {what}")
-    console.say("  plus: a duplicate message for demo-track-001 (must not spend a second credit),")
-    console.say("        and a message that is not JSON (must land in the dead-letter queue)")
-    console.say(f"  then {DEMO_REPAIR[0]}: refused while the credits are out, given up on by the queue;")
-    console.say("        the reconciler queues it again once they are back (no operator step)")
+    intro = [
+        "covers demo: the real handlers and state machine on moto, against the vendor emulator",
+        *(f"  {task_id:<26} expect {expected:<16} {what}" for task_id, expected, what in DEMO_TASKS),
+        "  plus: a duplicate message for demo-track-001 (must not spend a second credit),",
+        "        and a message that is not JSON (must land in the dead-letter queue)",
+        f"  then {DEMO_REPAIR[0]}: refused while the credits are out, given up on by the queue;",
+        "        the reconciler queues it again once they are back (no operator step)",
+    ]
     emulator = VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0), seed=7))
     emulator.serve()
     try:
@@ -356,6 +396,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             read_status_of=DEMO_TASKS[0][0],
             resume=[DEMO_RESUME[0]],
             repair=[DEMO_REPAIR[0]],
+            intro=intro,
         )
     finally:
         emulator.close()
@@ -386,18 +427,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    demo = sub.add_parser("demo", help="run sample music tasks through the local pipeline and the emulator")
-    demo.add_argument("--max-wait", type=int, default=8, help="deadline in seconds (default 8)")
+    demo = sub.add_parser(
+        "demo",
+        help="run sample music tasks through the local pipeline and the emulator",
+        description="Run ten sample music tasks, one per emulator scenario (success, late music, vendor "
+        "faults, failures, a lost answer, a timeout later resumed, a task repaired by the reconciler), "
+        "through the local pipeline: the real handlers and state machine on moto. Exit code 1 if any task "
+        "ends otherwise than expected. What `make demo` runs.",
+        epilog=examples("covers demo", "covers demo --json > demo.json"),
+    )
+    demo.add_argument(
+        "--max-wait",
+        type=whole_number,
+        default=8,
+        help="deadline in seconds (POLL_MAX_WAIT_SECONDS: the slow- task times out at it)",
+    )
     demo.add_argument("--json", action="store_true", help="also print the results as JSON on stdout")
     demo.set_defaults(func=cmd_demo)
 
-    run = sub.add_parser("run", help="run music tasks through the local pipeline")
-    run.add_argument("music_task_ids", nargs="+", metavar="MUSIC_TASK_ID")
-    run.add_argument("--udio-url", help="vendor base URL (default: the built-in emulator)")
+    run = sub.add_parser(
+        "run",
+        help="run music tasks through the local pipeline",
+        description="Send music tasks through the whole pipeline locally (the real handlers and state "
+        "machine on moto) against the built-in vendor emulator or a vendor URL, and return once each one is "
+        "done: a summary table on stderr, or --json on stdout. Exit code 0 when the run completed, whatever "
+        "the tasks' outcomes. Function logs go to " + LOG_FILE + ".",
+        epilog=examples(
+            "covers run gen123 gen456",
+            "covers run --json gen123 > result.json",
+            "covers run --udio-url http://127.0.0.1:8787/api --api-key local-demo-key gen123",
+            "COVERS_API_KEY=... covers run --udio-url https://udioapi.pro/api gen123",
+        ),
+    )
+    run.add_argument(
+        "music_task_ids", nargs="+", metavar="MUSIC_TASK_ID", type=music_task_id, help="music task ids"
+    )
+    run.add_argument("--udio-url", type=http_url, help="vendor base URL (default: the built-in emulator)")
     run.add_argument("--api-key", help="vendor API key (or COVERS_API_KEY); needed with --udio-url")
-    run.add_argument("--initial-wait", type=positive(0), default=2, help="seconds before the first check")
-    run.add_argument("--poll-interval", type=positive(1), default=2, help="seconds between checks")
-    run.add_argument("--max-wait", type=positive(1), default=120, help="deadline in seconds")
+    run.add_argument("--initial-wait", type=whole_number, default=2, help="seconds before the first check")
+    run.add_argument("--poll-interval", type=whole_number, default=2, help="seconds between checks")
+    run.add_argument("--max-wait", type=whole_number, default=120, help="deadline in seconds")
     run.add_argument("--archive", action="store_true", help="archive images to (moto) S3")
     run.add_argument(
         "--template-schedule",

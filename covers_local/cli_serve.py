@@ -15,9 +15,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from covers_local.cli_console import LOG_FILE, Console, positive
+from covers_local.cli_console import (
+    LOG_FILE,
+    NO_METRICS_WARNING,
+    Console,
+    choices_of,
+    examples,
+    fraction,
+    port,
+    positive,
+    readable_file,
+    seconds,
+)
 from covers_local.emulator import FAULT_KINDS, SAFE_FAULTS, EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import signed_webhook_event
+from covers_ops.cli import UsageError, music_task_id
 from covers_ops.deployed import CommandError
 
 #: Where ``covers local-stack`` writes the ``--env-vars`` file for ``sam local`` (and ``covers invoke``).
@@ -25,16 +37,21 @@ LOCAL_ENV_FILE = ".aws-sam/local-env.json"
 #: How a Lambda container reaches the machine it runs on (Docker Desktop; ``--add-host`` on Linux).
 CONTAINER_HOST = "host.docker.internal"
 CONTAINER_HOST_URL = f"://{CONTAINER_HOST}:"
+#: ``covers invoke``'s handler process ignores Powertools' warning that a handler emitted no metric, and
+#: that warning only (as a local run does: ``covers_local.cli_console.NO_METRICS_WARNING``).
+QUIET_METRICS_WARNING = f"ignore:{NO_METRICS_WARNING}:UserWarning"
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
+    if args.ready_min > args.ready_max:
+        raise UsageError(f"argument --ready-min: {args.ready_min} is more than --ready-max {args.ready_max}")
     config = EmulatorConfig(
         api_key=args.api_key,
         credits=args.credits,
         ready_after=(args.ready_min, args.ready_max),
         failure_rate=args.failure_rate,
         fault_rate=args.fault_rate,
-        fault_kinds=_fault_kinds(args.fault_kinds),
+        fault_kinds=args.fault_kinds,
         seed=args.seed,
     )
     # Stop cleanly on Ctrl-C or SIGTERM, even when started from a shell that ignores SIGINT (a
@@ -42,7 +59,11 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     emulator = VendorEmulator(config)
-    url = emulator.serve(args.host, args.port)
+    try:
+        url = emulator.serve(args.host, args.port, advertise_host=args.advertise_host)
+    except OSError as exc:
+        taken = f"cannot listen on {args.host}:{args.port} ({exc.strerror})"
+        raise CommandError(f"{taken}: pass another --port") from exc
     print(
         f"vendor emulator serving {url} (API key {args.api_key!r}, {args.credits} credits); Ctrl-C stops it",
         file=sys.stderr,
@@ -58,7 +79,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 def cmd_webhook_event(args: argparse.Namespace) -> int:
     body = (
-        Path(args.body_file).read_bytes()
+        args.body_file.read_bytes()
         if args.body_file
         else json.dumps({"musicTaskId": args.music_task_id or "gen123213213213123bksv"}).encode()
     )
@@ -102,6 +123,7 @@ def cmd_local_stack(args: argparse.Namespace) -> int:
                 on_error=lambda text: console.say(
                     f"covers local-stack: a round failed ({text}); still serving"
                 ),
+                on_problem=lambda text: console.say(f"{console.elapsed()} {text}"),
             )
     except PortTakenError as exc:
         raise CommandError(str(exc)) from exc
@@ -143,21 +165,23 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     from covers_local.sam_env import SamEnvError, function_environment
     from covers_local.stack import project_root
 
+    event_file = args.event
+    _check_event(event_file)  # (before SAM's code reads the template: seconds)
     template = Path(args.template) if args.template else project_root() / "template.yaml"
     try:
         environment, code_dir = function_environment(
             template, args.function, Path(args.env_vars), shell=os.environ
         )
     except SamEnvError as exc:
-        raise CommandError(str(exc)) from exc
-    event_file = Path(args.event)
-    if not event_file.is_file():
-        raise CommandError(f"no event file {event_file}")
+        if isinstance(exc.__cause__, ImportError):
+            raise CommandError(str(exc)) from exc
+        raise UsageError(str(exc)) from exc  # the function name or the env file
     # The function runs on this machine, not in a container: the address containers reach the local stack
     # by (the env file's default) is loopback here.
     environment = {k: v.replace(CONTAINER_HOST_URL, "://127.0.0.1:") for k, v in environment.items()}
     # Like a Lambda container: the function's variables and nothing else of ours (PATH to find Python).
     environment["PATH"] = os.environ.get("PATH", "")
+    environment["PYTHONWARNINGS"] = QUIET_METRICS_WARNING
     completed = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
         [sys.executable, "-m", "covers_local.lambda_process", str(code_dir), str(event_file.resolve())],
         env=environment,
@@ -167,29 +191,61 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    emu = sub.add_parser("emulator", help="serve the vendor emulator on its own")
-    emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8787)
-    emu.add_argument("--api-key", default="local-demo-key")
-    emu.add_argument("--credits", type=int, default=1000)
-    emu.add_argument("--ready-min", type=float, default=1.0, help="shortest time to ready, seconds")
-    emu.add_argument("--ready-max", type=float, default=3.0, help="longest time to ready, seconds")
-    emu.add_argument("--failure-rate", type=float, default=0.0, help="share of covers that end FAILED")
-    emu.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered with a fault")
+    emu = sub.add_parser(
+        "emulator",
+        help="serve the vendor emulator on its own",
+        description="Serve the vendor emulator (the vendor's API: same paths, Bearer auth, bodies, one "
+        "credit per generate) until Ctrl-C. Each music task id's prefix picks a scenario "
+        '(docs/getting-started.md, "The vendor emulator"); random faults on request.',
+        epilog=examples(
+            "covers emulator --port 8787",
+            "covers emulator --host 0.0.0.0 --advertise-host 192.168.1.20   # reachable from other machines",
+            "covers emulator --fault-rate 0.1 --seed 7",
+        ),
+    )
+    emu.add_argument("--host", default="127.0.0.1", help="listen address (0.0.0.0: every interface)")
+    emu.add_argument("--port", type=port, default=8787, help="listen port (0: any free one)")
+    emu.add_argument(
+        "--advertise-host",
+        help="host name in the URLs the emulator hands out (image URLs, the printed URL) "
+        "(default: --host, or 127.0.0.1 when --host is 0.0.0.0 or ::)",
+    )
+    emu.add_argument("--api-key", default="local-demo-key", help="the API key callers must send")
+    emu.add_argument("--credits", type=positive(0), default=1000, help="credits (one per generate)")
+    emu.add_argument("--ready-min", type=seconds, default=1.0, help="shortest time to ready, seconds")
+    emu.add_argument("--ready-max", type=seconds, default=3.0, help="longest time to ready, seconds")
+    emu.add_argument("--failure-rate", type=fraction, default=0.0, help="share of covers that end FAILED")
+    emu.add_argument("--fault-rate", type=fraction, default=0.0, help="share of calls answered with a fault")
     emu.add_argument(
         "--fault-kinds",
-        default=",".join(SAFE_FAULTS),
-        help=f"comma-separated faults to draw from (default {','.join(SAFE_FAULTS)}; also drop_after)",
+        type=choices_of(FAULT_KINDS),
+        default=SAFE_FAULTS,
+        help=f"comma-separated faults to draw from (default: {','.join(SAFE_FAULTS)}; also drop_after)",
     )
-    emu.add_argument("--seed", type=int)
+    emu.add_argument("--seed", type=int, help="random seed, for repeatable runs (default: a fresh one)")
     emu.set_defaults(func=cmd_emulator)
 
     hook = sub.add_parser(
-        "webhook-event", help="print a freshly signed webhook event (for sam local invoke -e)"
+        "webhook-event",
+        help="print a freshly signed webhook event (for sam local invoke -e)",
+        description="Print the HTTP API event of a webhook request signed with --secret (valid for 5 "
+        "minutes), for `sam local invoke MusicWebhookFunction -e` or `covers invoke`; or, with --curl, "
+        "the curl command that posts it to a running local stack.",
+        epilog=examples(
+            "covers webhook-event --secret local-webhook-signing-key --music-task-id my-track-1 > event.json",
+            'eval "$(covers webhook-event --secret local-webhook-signing-key --music-task-id my-track-1 '
+            '--curl http://127.0.0.1:3001)"',
+        ),
     )
     hook.add_argument("--secret", required=True, help="the webhook signing key")
-    hook.add_argument("--body-file", help="JSON body to sign (default: a request for --music-task-id)")
-    hook.add_argument("--music-task-id")
+    hook.add_argument(
+        "--body-file", type=readable_file, help="JSON body to sign (default: a request for --music-task-id)"
+    )
+    hook.add_argument(
+        "--music-task-id",
+        type=music_task_id,
+        help="the music task the body asks a cover for (default: the samples' gen123213213213123bksv)",
+    )
     hook.add_argument(
         "--curl", metavar="API_URL", help="print a curl command posting the signed request to API_URL instead"
     )
@@ -198,19 +254,25 @@ def add_commands(sub: Any) -> None:
     served = sub.add_parser(
         "local-stack",
         help="serve the stack locally (moto server, vendor emulator, HTTP API) for sam local and apps",
+        description="Serve the whole stack on local addresses until Ctrl-C: template.yaml deployed into a "
+        "moto server, the vendor emulator, the HTTP API, the queue fed to the start function and the "
+        "workflow run; writes an --env-vars file for sam local. Status changes, dead-lettered messages and "
+        "failed workflow executions are printed as they happen.",
+        epilog=examples(
+            "covers local-stack",
+            "covers local-stack --host 0.0.0.0   # Linux: sam local containers reach it over the bridge",
+        ),
     )
-    served.add_argument(
-        "--host", default="127.0.0.1", help="listen address (default 127.0.0.1; 0.0.0.0 lets containers in)"
-    )
+    served.add_argument("--host", default="127.0.0.1", help="listen address (0.0.0.0 lets containers in)")
     served.add_argument(
         "--advertise-host",
         default=CONTAINER_HOST,
         help="how a Lambda container reaches this machine (written to the env file)",
     )
     # 5050, not moto's usual 5000 (macOS's AirPlay receiver); 3001, not 3000 (sam local start-api's)
-    served.add_argument("--aws-port", type=positive(0), default=5050, help="moto server port (0: any)")
-    served.add_argument("--vendor-port", type=positive(0), default=8787, help="vendor emulator port")
-    served.add_argument("--api-port", type=positive(0), default=3001, help="HTTP API port")
+    served.add_argument("--aws-port", type=port, default=5050, help="moto server port (0: any)")
+    served.add_argument("--vendor-port", type=port, default=8787, help="vendor emulator port (0: any)")
+    served.add_argument("--api-port", type=port, default=3001, help="HTTP API port (0: any)")
     served.add_argument("--env-file", default=LOCAL_ENV_FILE, help="--env-vars file to write")
     served.add_argument("--log-file", default=LOG_FILE, help="where the functions' logs go")
     served.add_argument(
@@ -219,13 +281,29 @@ def add_commands(sub: Any) -> None:
     served.set_defaults(func=cmd_local_stack)
 
     invoke = sub.add_parser(
-        "invoke", help="sam local invoke without Docker: one handler, in a process of its own"
+        "invoke",
+        help="sam local invoke without Docker: one handler, in a process of its own",
+        description="Run one function's handler on an event, as `sam local invoke` would (the same "
+        "environment, computed by SAM CLI's code from --env-vars) but without Docker: the result on "
+        "stdout, the function's logs on stderr, exit code 1 if the handler raised.",
+        epilog=examples(
+            "covers invoke StartCoverFunction -e events/start_cover.json --env-vars .aws-sam/local-env.json",
+            "covers invoke CoverStatusApiFunction -e events/cover_status_api.json "
+            "--env-vars .aws-sam/local-env.json",
+        ),
     )
     invoke.add_argument("function", metavar="FUNCTION", help="logical id, e.g. StartCoverFunction")
-    invoke.add_argument("-e", "--event", required=True, help="event file (e.g. events/start_cover.json)")
+    invoke.add_argument(
+        "-e",
+        "--event",
+        required=True,
+        type=readable_file,
+        help="event file, a JSON object (e.g. events/start_cover.json)",
+    )
     invoke.add_argument(
         "--env-vars",
         required=True,
+        type=readable_file,
         help="env file (covers local-stack writes one; without it the function would use real AWS and the "
         "paid vendor)",
     )
@@ -233,12 +311,16 @@ def add_commands(sub: Any) -> None:
     invoke.set_defaults(func=cmd_invoke)
 
 
-def _fault_kinds(text: str) -> tuple[str, ...]:
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = set(kinds) - set(FAULT_KINDS)
-    if unknown or not kinds:
-        raise CommandError(
-            f"unknown fault kind(s) {', '.join(sorted(unknown)) or '(none given)'}; "
-            f"choose from {', '.join(FAULT_KINDS)}"
-        )
-    return kinds
+def _check_event(path: Path) -> None:
+    """The handlers take a JSON object (as every event in events/ is): anything else is refused here, not
+    with the handler's traceback."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise UsageError(f"argument -e/--event: {path} is empty; an event is a JSON object")
+    try:
+        event = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"argument -e/--event: {path} is not JSON ({exc})") from exc
+    if not isinstance(event, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(event), "a number or null")
+        raise UsageError(f"argument -e/--event: {path} holds {kind}; an event is a JSON object {{...}}")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import random
 import secrets
+import socket
 import struct
 import threading
 import time
@@ -124,6 +125,7 @@ class VendorEmulator:
         self._random = random.Random(self.config.seed)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._advertise_host = "127.0.0.1"
         self._thread: threading.Thread | None = None
 
     # --- control --------------------------------------------------------------------------------
@@ -171,15 +173,20 @@ class VendorEmulator:
 
     # --- serving --------------------------------------------------------------------------------
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Start serving in a background thread; returns the base URL (``http://host:port/api``)."""
+    def serve(self, host: str = "127.0.0.1", port: int = 0, *, advertise_host: str | None = None) -> str:
+        """Start serving in a background thread; returns the base URL (``http://host:port/api``).
+
+        The URLs the emulator hands out (this one, image URLs) name ``advertise_host``: by default ``host``,
+        or 127.0.0.1 when ``host`` is an any-address (0.0.0.0, ::), which is no address to connect to."""
         emulator = self
 
         class Handler(_Handler):
             pass
 
         Handler.emulator = emulator
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._advertise_host = advertise_host or _ANY_ADDRESS.get(host, host)
+        server_class = _ServerV6 if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="vendor-emulator", daemon=True
@@ -194,7 +201,7 @@ class VendorEmulator:
     @property
     def base_url(self) -> str:
         assert self._server is not None, "not serving"
-        return _address_url(self._server)
+        return _address_url(self._server, self._advertise_host)
 
     def close(self) -> None:
         if self._server is not None:
@@ -297,6 +304,10 @@ class VendorEmulator:
         return task.music_task_id if task else None
 
 
+class _ServerV6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class _Handler(BaseHTTPRequestHandler):
     emulator: VendorEmulator
     protocol_version = "HTTP/1.1"
@@ -363,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.emulator.fault_for("status", music_task_id)
         if fault and self._fault(fault, "status", music_task_id or "-"):
             return
-        status, payload = self.emulator.status(task_id, _address_url(self.server))
+        status, payload = self.emulator.status(task_id, self.emulator.base_url)
         self._send(status, payload)
 
     # --- helpers --------------------------------------------------------------------------------
@@ -441,9 +452,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_raw(200, png(64, 64, (seed & 0xFF, (seed >> 8) & 0xFF, (seed >> 16) & 0xFF)), "image/png")
 
 
-def _address_url(server: Any) -> str:
-    host, port = server.server_address[:2]
-    return f"http://{host}:{port}{API_PREFIX}"
+#: Any-addresses to listen on, and the address a URL names instead (docs/getting-started.md).
+_ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "": "127.0.0.1"}  # noqa: S104
+
+
+def _address_url(server: Any, host: str) -> str:
+    port = server.server_address[1]
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an IPv6 address goes in brackets
+    return f"http://{netloc}{API_PREFIX}"
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:

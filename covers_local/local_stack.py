@@ -37,16 +37,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import boto3
 from covers_core.adapters.records import CoverStore
 from covers_core.domain.claim import Settled
 from covers_core.domain.requests import request_from_mapping
 from covers_core.settings import AWS_ENDPOINT_VARIABLE, VENDOR_BASE_URL_VARIABLE
 from moto.server import ThreadedMotoServer
 
+from covers_local import moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import WEBHOOK_PATH, http_api_event, status_api_event
 from covers_local.runner import LocalPipeline, LocalSettings, OnChange
-from covers_local.stack import project_root
+from covers_local.stack import REGION, project_root
 
 #: The API Gateway HTTP API's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -111,6 +113,7 @@ class LocalStack:
         self._api: ThreadingHTTPServer | None = None
         self.endpoints: Endpoints | None = None
         self.seeded: list[str] = []
+        self._unsupported: moto_patches.Patch | None = None
 
     def __enter__(self) -> LocalStack:
         o = self.options
@@ -130,6 +133,7 @@ class LocalStack:
             )
             self.pipeline = LocalPipeline(settings, root=self.root).__enter__()
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+            self._unsupported = moto_patches.unsupported_services().__enter__()  # 501, not a traceback
             self._moto = ThreadedMotoServer(ip_address=o.host, port=o.aws_port, verbose=False)
             self._moto.start()
             _, moto_port = self._moto.get_host_and_port()
@@ -153,14 +157,16 @@ class LocalStack:
     def close(self) -> None:
         """Stop taking requests, wait for those being handled, then take the mocked AWS down (last, so no
         request ever runs without it)."""
-        api, moto, pipeline = self._api, self._moto, self.pipeline
-        self._api = self._moto = self.pipeline = None
+        api, moto, pipeline, unsupported = self._api, self._moto, self.pipeline, self._unsupported
+        self._api = self._moto = self.pipeline = self._unsupported = None
         try:
             if api is not None:
                 api.shutdown()
                 api.server_close()  # joins the request threads
             if moto is not None:
                 moto.stop()
+            if unsupported is not None:
+                unsupported.__exit__(None, None, None)
         finally:
             try:
                 self.emulator.close()
@@ -173,13 +179,17 @@ class LocalStack:
         on_change: OnChange,
         stop: threading.Event | None = None,
         on_error: Callable[[str], None] | None = None,
+        on_problem: Callable[[str], None] | None = None,
     ) -> None:
         """Feed the queue to the start function and report each record's changes until ``stop`` is set
         (or Ctrl-C). A failure of one round (a handler, moto, a record it cannot read) is reported to
-        ``on_error`` and the stack keeps serving: one bad request never takes it down."""
+        ``on_error`` and the stack keeps serving: one bad request never takes it down. ``on_problem`` is
+        told, as they happen, of messages arriving in the dead-letter queue and of workflow executions
+        that failed, timed out or were aborted (:class:`Problems`)."""
         assert self.pipeline is not None, "enter the LocalStack first"
         stop = stop or threading.Event()
         seen: dict[str, str] = {}
+        problems = Problems(self.pipeline, self.endpoints.aws if self.endpoints else "")
         next_scan = 0.0
         while not stop.is_set():
             handled = 0
@@ -190,6 +200,9 @@ class LocalStack:
                         if seen.get(task_id) != record.status:
                             on_change(task_id, seen.get(task_id), record.status, record)
                             seen[task_id] = record.status
+                    if on_problem is not None:
+                        for problem in problems.new():
+                            on_problem(problem)
                     next_scan = time.monotonic() + 0.5
             except Exception as exc:  # noqa: BLE001 - report it and keep serving: the next round may succeed
                 if on_error is not None:
@@ -198,6 +211,56 @@ class LocalStack:
                 continue
             if not handled:
                 stop.wait(0.2)
+
+
+class Problems:
+    """What went wrong on the served stack since the last look, one line each: messages that arrived in
+    the dead-letter queue (counted, never received: a ``covers redrive`` or ``aws sqs receive-message``
+    running meanwhile must find them all) and workflow executions that FAILED, TIMED_OUT or were ABORTED
+    (with the execution's error and cause)."""
+
+    FAILED = ("FAILED", "TIMED_OUT", "ABORTED")
+
+    def __init__(self, pipeline: LocalPipeline, aws_endpoint: str) -> None:
+        self.pipeline = pipeline
+        self.aws_endpoint = aws_endpoint
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.dead_letters = self._dlq_depth()
+        self.failed = {e["executionArn"] for status in self.FAILED for e in pipeline.stack.executions(status)}
+
+    def _dlq_depth(self) -> int:
+        attributes = self.pipeline.sqs.get_queue_attributes(
+            QueueUrl=self.pipeline.dlq_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def new(self) -> list[str]:
+        lines = []
+        depth = self._dlq_depth()
+        if depth > self.dead_letters:
+            endpoint = f" --endpoint-url {self.aws_endpoint}" if self.aws_endpoint else ""
+            lines.append(
+                f"dead-letter queue: {depth - self.dead_letters} new message(s), {depth} waiting (aws sqs "
+                f"receive-message --queue-url {self.pipeline.dlq_url}{endpoint} "
+                "--message-attribute-names All reads them)"
+            )
+        self.dead_letters = depth
+        stack = self.pipeline.stack
+        for status in self.FAILED:
+            for execution in stack.executions(status):
+                arn = execution["executionArn"]
+                if arn in self.failed:
+                    continue
+                self.failed.add(arn)
+                described = self.sfn.describe_execution(executionArn=arn)
+                why = ": ".join(str(described[k]) for k in ("error", "cause") if described.get(k))
+                lines.append(
+                    f"workflow execution {execution['name']} {status}" + (f" ({why[:300]})" if why else "")
+                )
+        return lines
 
 
 class PortTakenError(Exception):

@@ -13,6 +13,7 @@ patch                          who applies it
 :func:`empty_map_keys`         the local pipeline (``covers run``, ``local-stack``), the ``aws`` fixture
 :func:`atomic_dynamodb`        the local pipeline, the ``aws`` fixture, concurrency tests, the bench
 :func:`lambda_invoke`          the local pipeline (Lambda tasks of the workflow run in-process)
+:func:`unsupported_services`   ``covers local-stack``'s moto server
 =============================  ======================================================================
 
 What each patch fixes, and the moto issue when there is one, is said where it is defined below.
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import moto
+from moto import backends
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
@@ -36,6 +38,7 @@ from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.events.models import EventBus
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 from covers_local import moto_cfn
 
@@ -301,3 +304,62 @@ def lambda_invoke(invoke: Callable[..., bytes]) -> Patch:
     workflow's Lambda tasks (moto's Step Functions engine calls Invoke) run our code. Not a moto bug: no
     upstream issue. Each call gives a new patch (not shared: it holds its own ``invoke``)."""
     return Patch("lambda_invoke", lambda: [(LambdaSimpleBackend, "invoke", invoke)])
+
+
+# --- moto's server: a service it does not implement ---------------------------------------------------
+
+
+def _unsupported_services() -> list[Replacement]:
+    """moto's server (``ThreadedMotoServer``, which ``covers local-stack`` serves) answers a request for a
+    service moto has no backend for (``aws schemas list-registries``: EventBridge Schemas) by failing in
+    ``DomainDispatcherApplication.get_application`` (moto/moto_server/werkzeug_app.py:297-307 looks the
+    backend up, finds None, and ``moto/backends.py`` calls ``None.replace``): 500, a traceback on the
+    console per attempt, and the client retries. The patch answers such a request, before moto looks at it,
+    with 501 ``NotImplementedException`` naming the service, and no traceback. Only signed requests (every
+    SDK and the AWS CLI sign) whose signing service moto's own inference maps to no backend are answered
+    so; everything else goes to moto as before. No upstream issue: moto implements a list of services."""
+    original = DomainDispatcherApplication.__call__
+
+    def call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
+        service = _service_without_backend(self, environ)
+        if service is None:
+            return original(self, environ, start_response)
+        body = json.dumps(
+            {"message": f"the local stack (moto {MOTO_VERSION}) does not implement the {service} API"}
+        ).encode()
+        start_response(
+            "501 Not Implemented",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("x-amzn-ErrorType", "NotImplementedException"),
+            ],
+        )
+        return [body]
+
+    return [(DomainDispatcherApplication, "__call__", call)]
+
+
+def _service_without_backend(app: DomainDispatcherApplication, environ: Mapping[str, Any]) -> str | None:
+    """The service a signed request is for, when moto has no backend for it; else None."""
+    path = str(environ.get("PATH_INFO", ""))
+    if "Credential=" not in str(environ.get("HTTP_AUTHORIZATION", "")) or path.startswith(
+        ("/moto-api", "/latest/")
+    ):
+        return None
+    with app.lock:  # (what moto itself holds around this inference)
+        host = app.infer_service_region_host(dict(environ), path)
+    if host is None or host in backends.list_of_moto_modules():
+        return None
+    if any(pattern.match(f"http://{host}") for _, pattern in app.backend_url_patterns):
+        return None
+    return host.split(".", 1)[0]
+
+
+_UNSUPPORTED_SERVICES = Patch("unsupported_services", _unsupported_services)
+
+
+def unsupported_services() -> Patch:
+    """moto's server answers 501 for a service moto does not implement (see
+    :func:`_unsupported_services`)."""
+    return _UNSUPPORTED_SERVICES

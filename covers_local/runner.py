@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +38,7 @@ from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 
 from covers_local import aws_calls, moto_patches
+from covers_local.cli_console import NO_METRICS_WARNING
 from covers_local.lambda_events import LambdaContext, sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
 
@@ -237,6 +239,7 @@ class LocalPipeline:
                 **s.extra_env,
             }
         )
+        warnings.filterwarnings("ignore", message=NO_METRICS_WARNING, category=UserWarning)
         for function in self.stack.functions.values():
             self.handlers[function.name] = load_handler(
                 function.code_dir, f"covers_fn_{function.code_dir.name}"

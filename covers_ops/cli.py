@@ -11,19 +11,46 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 import boto3
 from covers_core.domain.events import public_view
 from covers_core.domain.model import Status, parse_iso
+from covers_core.domain.requests import request_from_mapping
+from covers_core.errors import BadRequestError
 
 from covers_ops import deployed, doctor
 from covers_ops.deployed import CommandError, StackMissing
 
 
+class UsageError(CommandError):
+    """Bad input on the command line (an argument, a file it names, a missing region): printed as one line
+    naming the flag and the fix, exit code 2. A :class:`CommandError` itself is an operational failure
+    (a stack, queue or vendor that answers an error or not at all): exit code 1."""
+
+
+def music_task_id(text: str) -> str:
+    """An argparse ``type``: a music task id the pipeline accepts (docs/contracts.md), else exit 2."""
+    try:
+        request_from_mapping({"musicTaskId": text})
+    except BadRequestError as exc:
+        raise argparse.ArgumentTypeError(f"invalid music task id {text!r}: {exc.message}") from exc
+    return text
+
+
+def _target(args: argparse.Namespace) -> deployed.Target:
+    """The stack's resources, once a region is known: ``--region``, else the AWS configuration
+    (``AWS_DEFAULT_REGION``, a profile's region), else ``AWS_REGION`` (which boto3 alone does not read)."""
+    args.region = args.region or boto3.session.Session().region_name or os.environ.get("AWS_REGION")
+    if not args.region:
+        raise UsageError("no AWS region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION")
+    return deployed.resolve(args)
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
-    target = deployed.resolve(args)
+    target = _target(args)
     sent = deployed.submit(target, args.music_task_ids, correlation_id=args.correlation_id)
     for task_id, message_id in sent:
         print(f"submitted {task_id} (message {message_id})", file=sys.stderr)
@@ -31,7 +58,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    target = deployed.resolve(args)
+    target = _target(args)
     record = deployed.status(target, args.music_task_id)
     if record is None:
         raise CommandError(f"no record for music task {args.music_task_id}")
@@ -41,7 +68,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
-    target = deployed.resolve(args)
+    target = _target(args)
     moved, kept = deployed.redrive(
         target,
         include_rejected=args.include_rejected,
@@ -66,7 +93,7 @@ LIST_PROGRESS_EVERY = 500
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    target = deployed.resolve(args)
+    target = _target(args)
     statuses = args.status or list(LIST_DEFAULT_STATUSES)
     found = []
     for n, record in enumerate(deployed.list_by_status(target, statuses, args.since), start=1):
@@ -96,7 +123,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    target = deployed.resolve(args)
+    target = _target(args)
     done = deployed.resume(target, args.music_task_id, args.cover_task_id)
     adopted = f" (adopted cover task {done.record.cover_task_id})" if done.adopted else ""
     print(
@@ -153,20 +180,69 @@ def _status(text: str) -> Status:
         raise argparse.ArgumentTypeError(f"unknown status {text!r}; one of {', '.join(Status)}") from exc
 
 
+#: Each operator command: (name, function, one-line help, description, examples for the epilog).
+_COMMANDS = (
+    (
+        "submit",
+        cmd_submit,
+        "send music tasks to a deployed stack's queue",
+        "Queue one cover request per music task on a deployed stack (every id is checked before any is "
+        "sent). The stack makes the covers; read them with `covers status` or the status API.",
+        [
+            "covers submit --stack covers gen123 gen456",
+            "covers submit --stack covers --correlation-id c1 gen123",
+        ],
+    ),
+    (
+        "status",
+        cmd_status,
+        "print a music task's record from a deployed stack",
+        "Print a music task's record (its public view, as the status API gives it) as JSON on stdout. "
+        "Exit code 1 if the stack has no record of it.",
+        [
+            "covers status --stack covers gen123",
+            "AWS_ENDPOINT_URL=http://127.0.0.1:5050 AWS_DEFAULT_REGION=us-east-1 "
+            "covers status --stack covers-local my-track-1",
+        ],
+    ),
+    (
+        "redrive",
+        cmd_redrive,
+        "move a deployed stack's DLQ messages back to its queue",
+        "Move the dead-letter queue's messages back to the cover requests queue (after a recharge or a key "
+        "fix), each with its original body. Messages rejected as bad input stay unless --include-rejected.",
+        ["covers redrive --stack covers", "covers redrive --stack covers --max 100 --include-rejected"],
+    ),
+    (
+        "list",
+        cmd_list,
+        "list a deployed stack's covers by status",
+        "List a deployed stack's covers by status, one tab-separated line per cover on stdout (music task, "
+        "status, updated at, error code, cover task): open ones through the byOpen index; SUCCEEDED, FAILED "
+        "and REJECTED by a scan of the table.",
+        [
+            "covers list --stack covers",
+            "covers list --stack covers --status TIMED_OUT --since 2026-11-01T00:00:00Z --json",
+        ],
+    ),
+    (
+        "resume",
+        cmd_resume,
+        "restart the poll workflow of a TIMED_OUT / NEEDS_ATTENTION cover",
+        "Put a TIMED_OUT or NEEDS_ATTENTION cover back on the poll workflow (no new credit is spent).",
+        [
+            "covers resume --stack covers gen123",
+            "covers resume --stack covers --cover-task-id cover3f1288e5d24629e87bcf gen123",
+        ],
+    ),
+)
+
+
 def add_commands(sub: Any) -> None:
-    for name, func, text in (
-        ("submit", cmd_submit, "send music tasks to a deployed stack's queue"),
-        ("status", cmd_status, "print a music task's record from a deployed stack"),
-        ("redrive", cmd_redrive, "move a deployed stack's DLQ messages back to its queue"),
-        (
-            "list",
-            cmd_list,
-            "list a deployed stack's covers by status (open ones through the byOpen index; SUCCEEDED, "
-            "FAILED and REJECTED by a scan of the table)",
-        ),
-        ("resume", cmd_resume, "restart the poll workflow of a TIMED_OUT / NEEDS_ATTENTION cover"),
-    ):
-        p = sub.add_parser(name, help=text)
+    for name, func, text, description, examples in _COMMANDS:
+        p = sub.add_parser(
+            name, help=text, description=description, epilog="examples:\n  " + "\n  ".join(examples)
+        )
         deployed.add_target_arguments(p)
         _arguments(p, name)
         p.set_defaults(func=func)
@@ -182,21 +258,23 @@ def _doctor_arguments(p: argparse.ArgumentParser) -> None:
 
 def _arguments(p: argparse.ArgumentParser, name: str) -> None:
     if name == "submit":
-        p.add_argument("music_task_ids", nargs="+", metavar="MUSIC_TASK_ID")
-        p.add_argument("--correlation-id")
+        p.add_argument(
+            "music_task_ids", nargs="+", metavar="MUSIC_TASK_ID", type=music_task_id, help="music task ids"
+        )
+        p.add_argument("--correlation-id", help="correlation id carried by each request and its event")
     elif name == "status":
-        p.add_argument("music_task_id", metavar="MUSIC_TASK_ID")
+        p.add_argument("music_task_id", metavar="MUSIC_TASK_ID", type=music_task_id, help="music task id")
     elif name == "list":
         p.add_argument(
             "--status",
             type=_status,
             action="append",
-            help="repeatable (default: " + ", ".join(LIST_DEFAULT_STATUSES) + ")",
+            help="list covers in this status; repeatable (default: " + ", ".join(LIST_DEFAULT_STATUSES) + ")",
         )
         p.add_argument("--since", type=_since, help="only records updated at or after this ISO time")
         p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     elif name == "resume":
-        p.add_argument("music_task_id", metavar="MUSIC_TASK_ID")
+        p.add_argument("music_task_id", metavar="MUSIC_TASK_ID", type=music_task_id, help="music task id")
         p.add_argument(
             "--cover-task-id",
             help="adopt this cover task (found in the vendor dashboard) for a COVER_TASK_ID_LOST record",
@@ -205,4 +283,14 @@ def _arguments(p: argparse.ArgumentParser, name: str) -> None:
         p.add_argument(
             "--include-rejected", action="store_true", help="also move messages rejected as bad input"
         )
-        p.add_argument("--max", type=int, default=10_000, help="move at most this many")
+        p.add_argument("--max", type=_at_least_one, default=10_000, help="move at most this many")
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

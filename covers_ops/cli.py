@@ -22,13 +22,7 @@ from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
 
 from covers_ops import deployed, doctor
-from covers_ops.deployed import CommandError, StackMissing
-
-
-class UsageError(CommandError):
-    """Bad input on the command line (an argument, a file it names, a missing region): printed as one line
-    naming the flag and the fix, exit code 2. A :class:`CommandError` itself is an operational failure
-    (a stack, queue or vendor that answers an error or not at all): exit code 1."""
+from covers_ops.deployed import CommandError, UsageError
 
 
 def music_task_id(text: str) -> str:
@@ -43,10 +37,15 @@ def music_task_id(text: str) -> str:
 def _target(args: argparse.Namespace) -> deployed.Target:
     """The stack's resources, once a region is known: ``--region``, else the AWS configuration
     (``AWS_DEFAULT_REGION``, a profile's region), else ``AWS_REGION`` (which boto3 alone does not read)."""
-    args.region = args.region or boto3.session.Session().region_name or os.environ.get("AWS_REGION")
-    if not args.region:
-        raise UsageError("no AWS region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION")
+    args.region = _region(args.region)
     return deployed.resolve(args)
+
+
+def _region(given: str | None) -> str:
+    region = given or boto3.session.Session().region_name or os.environ.get("AWS_REGION")
+    if not region:
+        raise UsageError("no AWS region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION")
+    return str(region)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -143,15 +142,8 @@ against the stack's settings, the reconciler's last run. Exit code: 0 when no ch
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    region = args.region or boto3.session.Session().region_name
-    if not region:
-        print("covers doctor: no region: pass --region or set AWS_REGION", file=sys.stderr)
-        return 2
-    try:
-        stack = deployed.describe_stack(args.stack, region)
-    except StackMissing as exc:
-        print(f"covers doctor: {exc}", file=sys.stderr)
-        return 2
+    region = _region(args.region)
+    stack = deployed.describe_stack(args.stack, region)  # StackMissing: a UsageError, exit 2
     findings = doctor.diagnose(stack)
     worst = doctor.worst(findings)
     if args.json:
@@ -246,7 +238,18 @@ def add_commands(sub: Any) -> None:
         deployed.add_target_arguments(p)
         _arguments(p, name)
         p.set_defaults(func=func)
-    _doctor_arguments(sub.add_parser("doctor", help="check a deployed stack", description=DOCTOR_HELP))
+    doctor_examples = [
+        "covers doctor --stack covers",
+        "covers doctor --stack covers --region eu-west-1 --json",
+    ]
+    _doctor_arguments(
+        sub.add_parser(
+            "doctor",
+            help="check a deployed stack",
+            description=DOCTOR_HELP,
+            epilog="examples:\n  " + "\n  ".join(doctor_examples),
+        )
+    )
 
 
 def _doctor_arguments(p: argparse.ArgumentParser) -> None:

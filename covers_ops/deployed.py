@@ -43,6 +43,12 @@ class CommandError(Exception):
     """A failure of the command itself: printed as one line, exit code 1."""
 
 
+class UsageError(CommandError):
+    """Bad input on the command line (an argument, a file it names, a missing region): printed as one line
+    naming the flag and the fix, exit code 2. A :class:`CommandError` itself is an operational failure
+    (a stack, queue or vendor that answers an error or not at all): exit code 1."""
+
+
 @dataclass(frozen=True)
 class Target:
     region: str | None
@@ -55,7 +61,7 @@ class Target:
         value = getattr(self, name)
         if not value:
             flag = "--" + name.replace("_", "-")
-            raise CommandError(f"need {flag} or --stack (whose output {OUTPUTS[name]} gives it)")
+            raise UsageError(f"need {flag} or --stack (whose output {OUTPUTS[name]} gives it)")
         return str(value)
 
 
@@ -85,12 +91,21 @@ def stack_target(stack: str, region: str | None = None) -> Target:
 
 
 def _stack_outputs(stack: str, region: str | None) -> dict[str, str]:
+    outputs = _described(boto3.client("cloudformation", region_name=region), stack, region).get("Outputs", [])
+    found = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    return {name: found[key] for name, key in OUTPUTS.items() if key in found}
+
+
+def _described(cfn: Any, stack: str, region: str | None) -> dict[str, Any]:
+    """DescribeStacks of one stack: :class:`StackMissing` (a bad argument) when there is none."""
     try:
-        stacks = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
-    except (ClientError, BotoCoreError) as exc:
+        return dict(cfn.describe_stacks(StackName=stack)["Stacks"][0])
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            raise StackMissing(f"no stack {stack} in region {region}") from exc
         raise CommandError(f"cannot read stack {stack}: {exc}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
-    return {name: outputs[key] for name, key in OUTPUTS.items() if key in outputs}
+    except BotoCoreError as exc:
+        raise CommandError(f"cannot read stack {stack}: {exc}") from exc
 
 
 def submit(
@@ -259,23 +274,19 @@ class StackInfo:
             return default
 
 
-class StackMissing(CommandError):
+class StackMissing(UsageError):
     """The stack named does not exist (in that region): a bad argument."""
 
 
 def describe_stack(stack: str, region: str | None) -> StackInfo:
     cfn = boto3.client("cloudformation", region_name=region)
+    described = _described(cfn, stack, region)
     try:
-        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
         resources: dict[str, tuple[str, str]] = {}
         for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
             for r in page["StackResourceSummaries"]:
                 resources[r["LogicalResourceId"]] = (r["ResourceType"], r.get("PhysicalResourceId", ""))
-    except ClientError as exc:
-        if "does not exist" in str(exc):
-            raise StackMissing(f"no stack {stack} in region {region}") from exc
-        raise CommandError(f"cannot read stack {stack}: {exc}") from exc
-    except BotoCoreError as exc:
+    except (ClientError, BotoCoreError) as exc:
         raise CommandError(f"cannot read stack {stack}: {exc}") from exc
     return StackInfo(
         name=stack,

@@ -221,10 +221,13 @@ def test_deployed_commands_explain_what_is_missing(capsys: pytest.CaptureFixture
             cli.main(["submit", "--queue-url", "https://sqs.us-east-1.amazonaws.com/1/q", "a b"])
         assert caught.value.code == 2
         assert "'musicTaskId' must be printable ASCII" in capsys.readouterr().err
-        assert cli.main(["submit", "t"]) == 1
+        assert cli.main(["submit", "t"]) == 2
         assert "need --queue-url or --stack" in capsys.readouterr().err
-        assert cli.main(["status", "--stack", "missing", "t"]) == 1
-        assert "cannot read stack missing" in capsys.readouterr().err
+        assert cli.main(["status", "--stack", "missing", "t"]) == 2
+        assert (
+            "error: no stack missing in region us-east-1 (see covers status --help)"
+            in capsys.readouterr().err
+        )
 
 
 def test_the_console_script_is_installed() -> None:

@@ -332,13 +332,20 @@ def test_bad_arguments_exit_2_with_one_line(
     aws: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = covers(["doctor", "--stack", "no-such-stack", "--region", REGION], capsys)
-    assert (code, out, err) == (2, "", f"covers doctor: no stack no-such-stack in region {REGION}\n")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"covers doctor: error: no stack no-such-stack in region {REGION} (see covers doctor --help)\n"
+    )
 
     for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     code, out, err = covers(["doctor", "--stack", aws.name], capsys)
-    assert (code, out, err) == (2, "", "covers doctor: no region: pass --region or set AWS_REGION\n")
+    assert (code, out) == (2, "")
+    assert err == (
+        "covers doctor: error: no AWS region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION "
+        "(see covers doctor --help)\n"
+    )
 
 
 def test_help_says_warnings_alone_exit_0(capsys: pytest.CaptureFixture[str]) -> None:

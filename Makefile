@@ -24,7 +24,7 @@ help:
 	@echo "make demo   - run sample music tasks through the whole pipeline locally (moto + vendor emulator)"
 	@echo "make local-stack - serve the stack locally for sam local and your app (Ctrl-C stops it)"
 	@echo "make test   - lint (ruff, mypy, cfn-lint, ASL, checkov), sam build, and the whole test suite"
-	@echo "make build  - sam build for python3.13/arm64 into .aws-sam/build (no Docker needed)"
+	@echo "make build  - sam build for python3.13/arm64 into .aws-sam/build (no Docker; downloads the layer's wheels)"
 	@echo "make unit   - the unit tests (rules on in-memory fakes, no moto, no sockets): seconds"
 	@echo "make bench  - performance figures (one table; JSON in bench/results/)"
 	@echo "make format - apply ruff's formatter and fixes"

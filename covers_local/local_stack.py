@@ -189,7 +189,7 @@ class LocalStack:
         assert self.pipeline is not None, "enter the LocalStack first"
         stop = stop or threading.Event()
         seen: dict[str, str] = {}
-        problems = Problems(self.pipeline, self.endpoints.aws if self.endpoints else "")
+        problems: Problems | None = None  # made in the first round, so a failure there is that round's alone
         next_scan = 0.0
         while not stop.is_set():
             handled = 0
@@ -201,6 +201,8 @@ class LocalStack:
                             on_change(task_id, seen.get(task_id), record.status, record)
                             seen[task_id] = record.status
                     if on_problem is not None:
+                        aws = self.endpoints.aws if self.endpoints else ""
+                        problems = problems or Problems(self.pipeline, aws)
                         for problem in problems.new():
                             on_problem(problem)
                     next_scan = time.monotonic() + 0.5

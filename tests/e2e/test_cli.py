@@ -171,6 +171,24 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
         "resumed slow-demo-track-009: TIMED_OUT -> IN_PROGRESS -> SUCCEEDED  "
         "(new events: Cover Generated SUCCEEDED)"
     ) in err
+    # The sample output on the front page is this run's: each task's status and images, the summary lines.
+    shown = _readme_demo_output()
+    rows = [line.split() for line in shown if line.split()[:1] and line.split()[0] in tasks]
+    assert {row[0] for row in rows} == set(tasks)
+    for row in rows:
+        task = tasks[row[0]]
+        images = f"{len(task['images'])} ({len(task['archivedImages'])} in S3)" if task["images"] else "0"
+        assert (row[1], " ".join(row[3:-2])) == (task["status"], images), row
+    for prefix in ("events on the covers bus:", "dead-letter queue:", "credits spent:", "reconciler:"):
+        (line,) = [line for line in shown if line.startswith(prefix)]
+        assert line in err.splitlines(), line
+
+
+def _readme_demo_output() -> list[str]:
+    """The lines of the sample `make demo` output on the front page (its first plain fenced block)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n```\n", text.index("make demo` runs")) + 5
+    return text[start : text.index("\n```", start)].splitlines()
 
 
 # --- deployed-stack commands -----------------------------------------------------------------------

@@ -177,7 +177,12 @@ class MemoryRecordStore:
             return record.not_found_count
 
     def block(
-        self, music_task_id: str, token: str, error: CoverError, now: datetime, status: Status = Status.BLOCKED
+        self,
+        music_task_id: str,
+        token: str,
+        error: CoverError,
+        now: datetime,
+        status: Status = Status.BLOCKED,
     ) -> None:
         self.journal.step("store.block")
         with self._lock:

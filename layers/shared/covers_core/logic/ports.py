@@ -61,7 +61,12 @@ class RecordStore(Protocol):
         """Give claim ``token`` back after a failed generate; the record's not-found count (0: not held)."""
 
     def block(
-        self, music_task_id: str, token: str, error: CoverError, now: datetime, status: Status = Status.BLOCKED
+        self,
+        music_task_id: str,
+        token: str,
+        error: CoverError,
+        now: datetime,
+        status: Status = Status.BLOCKED,
     ) -> None:
         """BLOCKED (401/402), or BUDGET_EXCEEDED, while holding ``token``; releases the claim."""
 

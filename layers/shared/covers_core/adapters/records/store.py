@@ -116,7 +116,12 @@ class CoverStore(RecordReads, RecordStore):
         return record.not_found_count if record else 0
 
     def block(
-        self, music_task_id: str, token: str, error: CoverError, now: datetime, status: Status = Status.BLOCKED
+        self,
+        music_task_id: str,
+        token: str,
+        error: CoverError,
+        now: datetime,
+        status: Status = Status.BLOCKED,
     ) -> None:
         """Record that the vendor refused for an operator-fixable reason (401/402), or that a credit budget
         did (``status`` BUDGET_EXCEEDED); releases the claim."""

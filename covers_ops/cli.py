@@ -15,7 +15,7 @@ from typing import Any
 from covers_core.domain.events import public_view
 from covers_core.domain.model import Status, parse_iso
 
-from covers_ops import deployed
+from covers_ops import budget, deployed
 from covers_ops.deployed import CommandError
 
 
@@ -135,6 +135,7 @@ def add_commands(sub: Any) -> None:
         deployed.add_target_arguments(p)
         _arguments(p, name)
         p.set_defaults(func=func)
+    budget.add_command(sub)  # `covers budget` (covers_ops/budget.py)
 
 
 def _arguments(p: argparse.ArgumentParser, name: str) -> None:

@@ -68,7 +68,7 @@ class Counter:
     @classmethod
     def from_key(cls, key: str) -> Counter:
         item, day = key.rsplit("#", 1)
-        _, scope, month = item.split("|", 2)
+        scope, month = item.split("|", 1)[1].rsplit("|", 1)  # a tenant's name may hold "|" or "#"
         return cls(scope, month, day)
 
 

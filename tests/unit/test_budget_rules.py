@@ -19,7 +19,7 @@ from covers_core.errors import (
     VendorCreditsExhaustedError,
     VendorTransientError,
 )
-from covers_core.logic.batch import Message
+from covers_core.logic.batch import BatchSummary, Message
 
 from covers_local.fakes import Killed
 from tests.support.world import CLAIM_LEASE_SECONDS, RECONCILE_INTERVAL_SECONDS, World
@@ -35,7 +35,7 @@ def stack_usage(world: World) -> budget.Usage:
     return world.budgets.usage(budget.counters([STACK], world.clock.now())[0])
 
 
-def race(world: World, tasks: list[str], tenant: str | None = None):  # type: ignore[no-untyped-def]
+def race(world: World, tasks: list[str], tenant: str | None = None) -> BatchSummary:
     """One batch of ``tasks``, every request in its own worker thread (they race for the budget)."""
     messages = [Message(f"m-{t}", body(t, tenant)) for t in tasks]
     return world.batch(concurrency=len(tasks)).run(messages, time_left=lambda: 30.0)

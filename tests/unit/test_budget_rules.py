@@ -17,6 +17,7 @@ from covers_core.errors import (
     MusicTaskNotFoundError,
     VendorAmbiguousError,
     VendorCreditsExhaustedError,
+    VendorError,
     VendorTransientError,
 )
 from covers_core.logic.batch import BatchSummary, Message
@@ -110,9 +111,9 @@ def world_steps_to(step: str) -> int:
     ],
     ids=["402", "404", "not sent"],
 )
-def test_a_generate_that_spent_no_credit_gives_its_unit_back(error: Exception) -> None:
+def test_a_generate_that_spent_no_credit_gives_its_unit_back(error: VendorError) -> None:
     world = World(budget_caps=Caps(day=1))
-    world.vendor.generate_errors["t1"] = [error]  # type: ignore[list-item]
+    world.vendor.generate_errors["t1"] = [error]
     assert world.deliver(body("t1")) == ["m0"]
     assert stack_usage(world).day == 0 and not world.record("t1").budget_charged
     assert world.deliver(body("t1")) == []  # the retry takes the one unit there is

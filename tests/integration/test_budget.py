@@ -1,6 +1,7 @@
-"""Credit budgets through the real handlers on the moto stack (docs/operations.md, "Credit budgets"): racing
-starts at a cap spend exactly the cap, the rest wait as BUDGET_EXCEEDED with one BudgetExceeded data point,
-and raising the cap (stored at run time, no redeploy) lets the reconciler finish them with no operator step."""
+"""Credit budgets through the real handlers on the moto stack (docs/operations.md, "Credit budgets"):
+racing starts at a cap spend exactly the cap, the rest wait as BUDGET_EXCEEDED with one BudgetExceeded data
+point, and raising the cap (stored at run time, no redeploy) lets the reconciler finish them with no
+operator step."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 
 import boto3
 import pytest
-from covers_core.adapters.budgets import BudgetStore
 from covers_core import wiring
+from covers_core.adapters.budgets import BudgetStore
 from covers_core.domain.budget import STACK
 
 from covers_local.emulator import VendorEmulator

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from covers_local import cli_runs, cli_serve
 from covers_local.cli_console import Parser, tree_formatter
 from covers_ops import cli as ops_cli
-from covers_ops.cli import UsageError
-from covers_ops.deployed import CommandError
+from covers_ops.deployed import CommandError, UsageError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,8 +19,8 @@ from covers_core.domain.model import CoverRecord, parse_iso
 
 from covers_local.cli_console import LOG_FILE, Console, Progress, examples, http_url, whole_number
 from covers_local.emulator import EmulatorConfig, VendorEmulator
-from covers_ops.cli import UsageError, music_task_id
-from covers_ops.deployed import CommandError
+from covers_ops.cli import music_task_id
+from covers_ops.deployed import CommandError, UsageError
 
 #: The demo's music tasks: each id's prefix picks an emulator scenario (see covers_local.emulator).
 DEMO_TASKS = [

@@ -29,8 +29,8 @@ from covers_local.cli_console import (
 )
 from covers_local.emulator import FAULT_KINDS, SAFE_FAULTS, EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import signed_webhook_event
-from covers_ops.cli import UsageError, music_task_id
-from covers_ops.deployed import CommandError
+from covers_ops.cli import music_task_id
+from covers_ops.deployed import CommandError, UsageError
 
 #: Where ``covers local-stack`` writes the ``--env-vars`` file for ``sam local`` (and ``covers invoke``).
 LOCAL_ENV_FILE = ".aws-sam/local-env.json"

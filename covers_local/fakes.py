@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from covers_core.domain import budget
 from covers_core.domain import claim as claims
 from covers_core.domain.claim import Busy, Claim, Settled
 from covers_core.domain.events import detail_type_for, event_detail
@@ -147,7 +148,7 @@ class MemoryRecordStore:
                 generate_uncertain=decision.uncertain,
                 generate_attempts=record.generate_attempts + 1,
             )
-            return Claim(token=token, uncertain=decision.uncertain)
+            return Claim(token=token, uncertain=decision.uncertain, budget_charged=decision.budget_charged)
 
     def release(
         self,
@@ -175,14 +176,30 @@ class MemoryRecordStore:
             self.records[music_task_id] = record
             return record.not_found_count
 
-    def block(self, music_task_id: str, token: str, error: CoverError, now: datetime) -> None:
+    def block(
+        self,
+        music_task_id: str,
+        token: str,
+        error: CoverError,
+        now: datetime,
+        status: Status = Status.BLOCKED,
+    ) -> None:
         self.journal.step("store.block")
         with self._lock:
             record = self.records.get(music_task_id)
             if record is not None and record.claim_token == token:
                 self.records[music_task_id] = replace(
-                    record, status=Status.BLOCKED, claim_expires_at=0, updated_at=iso(now), last_error=error
+                    record, status=status, claim_expires_at=0, updated_at=iso(now), last_error=error
                 )
+
+    def note_budget(self, music_task_id: str, token: str, keys: Sequence[str]) -> bool:
+        self.journal.step("store.note_budget")
+        with self._lock:
+            record = self.records.get(music_task_id)
+            if record is None or record.claim_token != token:
+                return False
+            self.records[music_task_id] = replace(record, budget_charged=tuple(keys))
+            return True
 
     # --- progress ----------------------------------------------------------------------------------
 
@@ -520,6 +537,52 @@ class MemoryLearnedWaits:
     def recent(self, key: str, now: datetime) -> list[Counts]:
         minute = int(now.timestamp()) // 60
         return [self.minutes.get((key, m)) or Counts() for m in range(minute, minute - WINDOW_MINUTES, -1)]
+
+
+class MemoryBudgets:
+    """The credit budgets' counters and caps in memory, with the DynamoDB adapter's conditions
+    (``adapters/budgets.py``): a take adds to the month and the day only if both are under their caps,
+    atomically (one lock stands for the one conditional write)."""
+
+    def __init__(self, journal: Journal | None = None) -> None:
+        self.journal = journal or Journal()
+        self.items: dict[str, dict[str, int]] = {}
+        self.caps: dict[str, dict[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def override(self, scope: str) -> dict[str, int] | None:
+        with self._lock:
+            found = self.caps.get(budget.caps_item(scope))
+            return dict(found) if found is not None else None
+
+    def set_caps(self, scope: str, *, day: int | None = None, month: int | None = None) -> None:
+        with self._lock:
+            item = self.caps.setdefault(budget.caps_item(scope), {})
+            item.update({k: v for k, v in (("day", day), ("month", month)) if v is not None})
+
+    def take(self, counter: budget.Counter, caps: budget.Caps) -> bool:
+        self.journal.step("budgets.take")
+        with self._lock:
+            item = self.items.setdefault(counter.item, {})
+            for attribute, cap in (("m", caps.month), (counter.day, caps.day)):
+                if cap and attribute in item and item[attribute] >= cap:
+                    return False
+            item["m"] = item.get("m", 0) + 1
+            item[counter.day] = item.get(counter.day, 0) + 1
+            return True
+
+    def give_back(self, counter: budget.Counter) -> None:
+        self.journal.step("budgets.give_back")
+        with self._lock:
+            item = self.items.get(counter.item)
+            if item is not None and item.get("m", 0) > 0 and item.get(counter.day, 0) > 0:
+                item["m"] -= 1
+                item[counter.day] -= 1
+
+    def usage(self, counter: budget.Counter) -> budget.Usage:
+        with self._lock:
+            item = self.items.get(counter.item, {})
+            return budget.Usage(day=item.get(counter.day, 0), month=item.get("m", 0))
 
 
 @dataclass

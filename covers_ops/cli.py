@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
-import boto3
 from covers_core.domain.events import public_view
 from covers_core.domain.model import Status, parse_iso
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
 
-from covers_ops import deployed, doctor
-from covers_ops.deployed import CommandError, UsageError
+from covers_ops import budget, deployed, doctor
+from covers_ops.deployed import CommandError
 
 
 def music_task_id(text: str) -> str:
@@ -37,15 +35,8 @@ def music_task_id(text: str) -> str:
 def _target(args: argparse.Namespace) -> deployed.Target:
     """The stack's resources, once a region is known: ``--region``, else the AWS configuration
     (``AWS_DEFAULT_REGION``, a profile's region), else ``AWS_REGION`` (which boto3 alone does not read)."""
-    args.region = _region(args.region)
+    args.region = deployed.region(args.region)
     return deployed.resolve(args)
-
-
-def _region(given: str | None) -> str:
-    region = given or boto3.session.Session().region_name or os.environ.get("AWS_REGION")
-    if not region:
-        raise UsageError("no AWS region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION")
-    return str(region)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -87,7 +78,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
 
 #: What ``covers list`` shows without ``--status``: the records an operator may have to act on.
-LIST_DEFAULT_STATUSES = (Status.NEEDS_ATTENTION, Status.TIMED_OUT, Status.BLOCKED)
+LIST_DEFAULT_STATUSES = (Status.NEEDS_ATTENTION, Status.TIMED_OUT, Status.BLOCKED, Status.BUDGET_EXCEEDED)
 LIST_PROGRESS_EVERY = 500
 
 
@@ -142,7 +133,7 @@ against the stack's settings, the reconciler's last run. Exit code: 0 when no ch
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    region = _region(args.region)
+    region = deployed.region(args.region)
     stack = deployed.describe_stack(args.stack, region)  # StackMissing: a UsageError, exit 2
     findings = doctor.diagnose(stack)
     worst = doctor.worst(findings)
@@ -250,6 +241,7 @@ def add_commands(sub: Any) -> None:
             epilog="examples:\n  " + "\n  ".join(doctor_examples),
         )
     )
+    budget.add_command(sub)  # `covers budget` (covers_ops/budget.py)
 
 
 def _doctor_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -90,13 +91,22 @@ def stack_target(stack: str, region: str | None = None) -> Target:
     return Target(region=region, **{name: None for name in OUTPUTS} | _stack_outputs(stack, region))
 
 
+def region(given: str | None) -> str:
+    """The region to use: ``--region``, else the AWS configuration (``AWS_DEFAULT_REGION``, a profile's
+    region), else ``AWS_REGION`` (which boto3 alone does not read); none is a bad argument."""
+    found = given or boto3.session.Session().region_name or os.environ.get("AWS_REGION")
+    if not found:
+        raise UsageError("no AWS region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION")
+    return str(found)
+
+
 def _stack_outputs(stack: str, region: str | None) -> dict[str, str]:
-    outputs = _described(boto3.client("cloudformation", region_name=region), stack, region).get("Outputs", [])
+    outputs = described(boto3.client("cloudformation", region_name=region), stack, region).get("Outputs", [])
     found = {o["OutputKey"]: o["OutputValue"] for o in outputs}
     return {name: found[key] for name, key in OUTPUTS.items() if key in found}
 
 
-def _described(cfn: Any, stack: str, region: str | None) -> dict[str, Any]:
+def described(cfn: Any, stack: str, region: str | None) -> dict[str, Any]:
     """DescribeStacks of one stack: :class:`StackMissing` (a bad argument) when there is none."""
     try:
         return dict(cfn.describe_stacks(StackName=stack)["Stacks"][0])
@@ -280,7 +290,7 @@ class StackMissing(UsageError):
 
 def describe_stack(stack: str, region: str | None) -> StackInfo:
     cfn = boto3.client("cloudformation", region_name=region)
-    described = _described(cfn, stack, region)
+    found = described(cfn, stack, region)
     try:
         resources: dict[str, tuple[str, str]] = {}
         for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
@@ -291,9 +301,9 @@ def describe_stack(stack: str, region: str | None) -> StackInfo:
     return StackInfo(
         name=stack,
         region=region,
-        outputs={o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])},
-        parameters={p["ParameterKey"]: p["ParameterValue"] for p in described.get("Parameters", [])},
-        created=described["CreationTime"],
+        outputs={o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])},
+        parameters={p["ParameterKey"]: p["ParameterValue"] for p in found.get("Parameters", [])},
+        created=found["CreationTime"],
         resources=resources,
     )
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from covers_core.adapters.records.items import record_to_item
 from covers_core.domain.claim import Claim, Settled
-from covers_core.domain.model import CoverError, CoverRecord, CoverRequest
+from covers_core.domain.model import CoverError, CoverRecord, CoverRequest, Status
 from covers_core.domain.outcomes import Ending
 
 from covers_local.fakes import MemoryRecordStore
@@ -188,9 +188,16 @@ class SimCoverStore(MemoryRecordStore):
             music_task_id, lambda: super(SimCoverStore, self).release(music_task_id, token, **kwargs)
         )
 
-    def block(self, music_task_id: str, token: str, error: CoverError, now: datetime) -> None:
+    def block(
+        self,
+        music_task_id: str,
+        token: str,
+        error: CoverError,
+        now: datetime,
+        status: Status = Status.BLOCKED,
+    ) -> None:
         self._metered(
-            music_task_id, lambda: super(SimCoverStore, self).block(music_task_id, token, error, now)
+            music_task_id, lambda: super(SimCoverStore, self).block(music_task_id, token, error, now, status)
         )
 
     def record_cover_task(

@@ -25,6 +25,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name=Metric.BAD_MESSAGES, unit=MetricUnit.Count, value=summary.bad_messages)
     if summary.blocked in BLOCKED_METRIC:  # one data point per batch, not one per message
         metrics.add_metric(name=BLOCKED_METRIC[summary.blocked], unit=MetricUnit.Count, value=1)
+    if summary.budget_exceeded:  # one data point per budget window that refused, not one per message
+        metrics.add_metric(
+            name=Metric.BUDGET_EXCEEDED, unit=MetricUnit.Count, value=len(summary.budget_exceeded)
+        )
     for status, count in summary.ended.items():  # REJECTED, NEEDS_ATTENTION written here, not by finalize
         metrics.add_metric(name=outcome_metric(status), unit=MetricUnit.Count, value=count)
     # Every failed record is reported, even when all failed: the messages stay queued either way.

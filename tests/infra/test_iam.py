@@ -276,6 +276,7 @@ def run_every_aws_code_path(stack: Stack, emulator: VendorEmulator, monkeypatch:
     for task, status, extra in (
         ("unsent", "SUCCEEDED", {"images": ["https://img.example/1.png"]}),
         ("lost-claim", "GENERATING", {"claimExpiresAt": 1, "claimToken": "dead"}),
+        ("over-budget", "BUDGET_EXCEEDED", {"metadata": '{"tenant": "acme"}'}),  # fits: budgets read
     ):
         table.put_item(
             Item={
@@ -288,7 +289,7 @@ def run_every_aws_code_path(stack: Stack, emulator: VendorEmulator, monkeypatch:
             }
         )
     repaired = invoke("reconcile", load_event("reconcile.json"))["repaired"]
-    assert repaired == {"PublishEvent": 1, "SettleLostClaim": 1, "ResumeWorkflow": 1, "Requeue": 2}
+    assert repaired == {"PublishEvent": 1, "SettleLostClaim": 1, "ResumeWorkflow": 1, "Requeue": 3}
 
 
 def event_source_calls(stack: Stack) -> dict[str, set[proof.Call]]:

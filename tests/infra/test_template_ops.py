@@ -319,6 +319,7 @@ def test_each_stack_alarms_on_its_own_custom_metrics() -> None:
     assert set(custom_metric_alarms()) == {
         "CreditsExhaustedAlarm",
         "VendorAuthFailedAlarm",
+        "BudgetExceededAlarm",
         "NeedsAttentionAlarm",
         "RepairsKeepHappeningAlarm",
         "CheckCoverStatusErrorsAlarm",

@@ -42,6 +42,7 @@ INTERNAL_ATTRIBUTES = {
     A.GENERATED_AT,
     A.IMAGES_EXPIRE_AT,
     A.ARCHIVED_IMAGES,
+    A.BUDGET_CHARGED,
 }
 
 
@@ -137,6 +138,7 @@ def test_no_internal_field_leaks(aws: Aws) -> None:
         A.EVENT_CLAIMED_UNTIL: 1796040000,
         A.RESUME_COUNT: 1,
         A.OPEN_SHARD: "3",
+        A.BUDGET_CHARGED: ["budget|*|2026-11#d28"],
     }
     assert {v for k, v in vars(A).items() if k.isupper()} == set(item)  # every attribute the store knows
     del item[A.ERROR]

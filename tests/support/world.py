@@ -8,11 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from covers_core.domain.budget import Caps
 from covers_core.domain.model import CoverRecord, WorkflowInput
 from covers_core.domain.reconcile import Timing
 from covers_core.domain.schedule import ONE_CALL, InvocationPolling, Plan
 from covers_core.errors import CoverNotReadyError
 from covers_core.logic.batch import Message, StartBatch
+from covers_core.logic.budget import BudgetGate
 from covers_core.logic.check import CheckInput, CoverChecker
 from covers_core.logic.finalize import Finalizer
 from covers_core.logic.ports import Archiver
@@ -29,6 +31,7 @@ from covers_local.fakes import (
     FakeWorkflows,
     Journal,
     Killed,
+    MemoryBudgets,
     MemoryRecordStore,
 )
 
@@ -54,6 +57,8 @@ class World:
     definition: dict[str, Any] = field(default_factory=load_definition)
     #: The first wait and poll interval the start function gives every cover.
     plan: Plan = field(default_factory=lambda: Plan(20, 3))
+    #: The stack's credit budget caps (template parameters); None: no budget gate at all.
+    budget_caps: Caps | None = None
 
     def __post_init__(self) -> None:
         self.store = MemoryRecordStore(self.journal)
@@ -63,6 +68,12 @@ class World:
         self.requests = FakeRequestQueue(self.journal)
         self.dead_letters = FakeDeadLetters(self.journal)
         self.slept: list[float] = []
+        self.budgets = MemoryBudgets(self.journal)
+        self.gate = (
+            BudgetGate(self.budgets, self.budget_caps, "tenant", cache_seconds=0, clock=self.clock.now)
+            if self.budget_caps is not None
+            else None
+        )
 
     # --- the logic, wired -----------------------------------------------------------------------
 
@@ -80,6 +91,7 @@ class World:
             plan=lambda metadata: self.plan,
             clock=self.clock.now,
             sleep=self._sleep,
+            budget=self.gate,
         )
 
     def batch(self, *, concurrency: int = 1) -> StartBatch:
@@ -102,6 +114,7 @@ class World:
             interval_seconds=RECONCILE_INTERVAL_SECONDS,
             limit=limit,
             clock=self.clock.now,
+            budget=self.gate,
         )
 
     def checker(self, polling: InvocationPolling = ONE_CALL) -> CoverChecker:

@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     CLAIM_BUSY = "CLAIM_BUSY"
     RETRY_LATER = "RETRY_LATER"
     VENDOR_BLOCKED = "VENDOR_BLOCKED"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"  # a credit budget's cap is used up (docs/operations.md)
     # Never stored: refusals at the edges (config, input, webhook signature).
     CONFIG_ERROR = "CONFIG_ERROR"
     BAD_REQUEST = "BAD_REQUEST"

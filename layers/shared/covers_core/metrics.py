@@ -24,6 +24,8 @@ class Metric(StrEnum):
     BAD_MESSAGES = "BadMessages"
     CREDITS_EXHAUSTED = "CreditsExhausted"  # one per batch that met a 402
     VENDOR_AUTH_FAILED = "VendorAuthFailed"  # one per batch that met a 401
+    #: One per budget window (scope and day or month) that parked a request in a batch (BudgetExceededAlarm).
+    BUDGET_EXCEEDED = "BudgetExceeded"
     REPAIRS = "Repairs"  # the reconciler's repairs in one run, of every kind (RepairsKeepHappeningAlarm)
 
 

@@ -128,7 +128,32 @@ class LearningSettings:
     def from_env(cls, env: Mapping[str, str]) -> LearningSettings:
         return cls(
             table_name=_text(env, "POLL_STATS_TABLE_NAME"),
-            tenant_field=_text(env, "FIRST_WAIT_TENANT_FIELD", allow_empty=True) or None,
+            tenant_field=cls.tenant_field_from_env(env),
+        )
+
+    @staticmethod
+    def tenant_field_from_env(env: Mapping[str, str]) -> str | None:
+        return _text(env, "FIRST_WAIT_TENANT_FIELD", allow_empty=True) or None
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """The credit budgets (docs/operations.md, "Credit budgets"): where counters and caps live, the stack's
+    caps where no override is stored (0: none), and the tenant field (the one ``FirstWaitTenantField``
+    names: the same setting as the poll schedule's, not a second one)."""
+
+    table_name: str
+    per_day: int
+    per_month: int
+    tenant_field: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> BudgetSettings:
+        return cls(
+            table_name=_text(env, "BUDGETS_TABLE_NAME"),
+            per_day=_number(env, "CREDIT_BUDGET_PER_DAY", int, 0),
+            per_month=_number(env, "CREDIT_BUDGET_PER_MONTH", int, 0),
+            tenant_field=LearningSettings.tenant_field_from_env(env),
         )
 
 
@@ -175,6 +200,7 @@ class StartSettings:
     first_wait: FirstWaitSettings
     #: Vendor calls one invocation makes at once (the requests of a batch run in parallel).
     concurrency: int
+    budget: BudgetSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StartSettings:
@@ -189,6 +215,7 @@ class StartSettings:
             not_found_attempts=_number(env, "NOT_FOUND_ATTEMPTS", int, 1),
             first_wait=FirstWaitSettings.from_env(env),
             concurrency=_number(env, "START_CONCURRENCY", int, 1),
+            budget=BudgetSettings.from_env(env),
         )
 
 
@@ -269,6 +296,7 @@ class ReconcileSettings:
     timing: Timing
     interval_seconds: int
     limit: int
+    budget: BudgetSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ReconcileSettings:
@@ -287,6 +315,7 @@ class ReconcileSettings:
             ),
             interval_seconds=round(_number(env, "RECONCILE_INTERVAL_MINUTES", float, 0.01) * 60),
             limit=_number(env, "RECONCILE_LIMIT", int, 1),
+            budget=BudgetSettings.from_env(env),
         )
 
 

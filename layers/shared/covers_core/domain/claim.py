@@ -17,6 +17,8 @@ class Claim:
 
     token: str
     uncertain: bool  # an earlier attempt may already have spent the credit
+    #: Budget units an earlier attempt took and kept (``CoverRecord.budget_charged``): not taken again.
+    budget_charged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class TakeOver:
     """The record may be claimed from its current state; ``uncertain`` carries over to the new claim."""
 
     uncertain: bool
+    budget_charged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def decide(record: CoverRecord, now: int) -> Busy | TakeOver | Settled:
         if expires > now:
             return Busy(expires)
         # A released claim (0) carries its own verdict; a lapsed one means its holder crashed.
-        return TakeOver(uncertain=record.generate_uncertain or expires != 0)
-    if record.status == Status.BLOCKED:
-        return TakeOver(uncertain=record.generate_uncertain)
+        return TakeOver(record.generate_uncertain or expires != 0, record.budget_charged)
+    if record.status in (Status.BLOCKED, Status.BUDGET_EXCEEDED):
+        return TakeOver(record.generate_uncertain, record.budget_charged)
     return Settled(record)

@@ -24,6 +24,9 @@ class Status(StrEnum):
     GENERATING = "GENERATING"
     IN_PROGRESS = "IN_PROGRESS"
     BLOCKED = "BLOCKED"
+    #: Parked by a credit budget (docs/operations.md, "Credit budgets"): no credit spent, no event until it
+    #: ends; the reconciler queues it again once its window rolled over or its cap was raised.
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     TIMED_OUT = "TIMED_OUT"
@@ -153,6 +156,9 @@ class CoverRecord:
     event_claimed_until: int | None = None
     #: How many times an operator resumed this record (``covers resume``; ``domain/resume.py``).
     resume_count: int = 0
+    #: The credit budget units its generate took (``domain/budget.py``), until given back: a redelivery
+    #: does not take them again.
+    budget_charged: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:

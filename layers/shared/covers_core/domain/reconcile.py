@@ -12,7 +12,8 @@ reconciler"), and never where a credit may be spent: it never calls generate.
 * GENERATING whose claim lapsed (its holder died mid-call) or was released uncertain, quiet past the
   redelivery span: a credit may be spent and the id is lost: NEEDS_ATTENTION (COVER_TASK_ID_LOST);
 * GENERATING whose claim was released with nothing spent, quiet past the span: queue the request again;
-* BLOCKED, once the cause may be gone (:func:`blocked_to_requeue`): queue the request again.
+* BLOCKED, once the cause may be gone (:func:`blocked_to_requeue`): queue the request again;
+* BUDGET_EXCEEDED, once its caps have room (the window rolled over, a cap was raised): the same rule.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def decide(
             return None  # held, or the message may still come back and settle it
         spent_maybe = record.generate_uncertain or expires != 0  # a lapsed claim: its holder died mid-call
         return Repair.SETTLE_LOST_CLAIM if spent_maybe else Repair.REQUEUE
-    return None  # BLOCKED: see blocked_to_requeue (it looks at all of them together)
+    return None  # BLOCKED, BUDGET_EXCEEDED: see blocked_to_requeue (it looks at all of them together)
 
 
 def blocked_to_requeue(blocked: Sequence[CoverRecord], since: datetime) -> list[CoverRecord]:

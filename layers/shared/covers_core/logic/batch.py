@@ -9,6 +9,8 @@ raises, the batch reports only that message, and nothing a body contains fails t
   starts that the invocation might not finish (a call cut off by the Lambda timeout leaves its credit in
   doubt): the reserve is checked per request, as its worker takes it up.
 * Once the vendor refuses (401/402), requests not yet taken up are parked as BLOCKED without a vendor call.
+* A request a credit budget refuses is parked as BUDGET_EXCEEDED and its message deleted (the reconciler
+  queues it again from its record): one alarm data point per refusing budget window and batch.
 * A message that fails on its last allowed delivery (``max_receives``, the queue's maxReceiveCount) is moved
   to the dead-letter queue by the batch itself, with the reason it failed, instead of silently by SQS.
 * A cover task id generate returned but the record could not keep is handed on: an adoption message on the
@@ -27,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from covers_core import log_context
+from covers_core.domain.budget import Refused, Window
 from covers_core.domain.model import CoverRequest, Status
 from covers_core.domain.requests import COVER_TASK_ID_ATTRIBUTE, parse_request
 from covers_core.errors import (
@@ -68,12 +71,15 @@ class BatchSummary:
     #: Covers this batch ended (REJECTED, NEEDS_ATTENTION), by status: they count towards the outcome
     #: metrics as finalize's do (NeedsAttentionAlarm).
     ended: Counter[Status] = field(default_factory=Counter)
+    #: The budget windows (scope, window) that parked a request of this batch (BudgetExceeded).
+    budget_exceeded: set[tuple[str, Window]] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
 class _Done:
     started: bool
     ended: Status | None = None  # the terminal status the start itself wrote
+    refused: Refused | None = None  # the budget cap that parked it
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ class StartBatch:
             summary.failed.extend(result.failed)
             summary.started += result.started
             summary.ended.update(result.ended)
+            summary.budget_exceeded |= result.budget_exceeded
         summary.failed.sort(key={m.message_id: i for i, m in enumerate(messages)}.__getitem__)
         summary.blocked = state.blocked.code if state.blocked else None
         return summary
@@ -157,6 +164,8 @@ class StartBatch:
                 result.started += outcome.started
                 if outcome.ended is not None:
                     result.ended[outcome.ended] += 1
+                if outcome.refused is not None:
+                    result.budget_exceeded.add(outcome.refused.alarm_key)
         return result
 
     def _start_one(self, message: Message, request: CoverRequest, state: _BatchState) -> _Done | _Retry:
@@ -191,7 +200,7 @@ class StartBatch:
             log.exception("unexpected error; the message stays on the queue")
             return _Retry(f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}")
         ended = result.status if result.action in ("rejected", "needs_attention") else None
-        return _Done(result.action in ("started", "resumed"), ended)
+        return _Done(result.action in ("started", "resumed"), ended, result.refused)
 
     def _hand_on(
         self, message: Message, request: CoverRequest, exc: CoverTaskIdNotStoredError

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from covers_core.domain.budget import Caps, Counter, Usage
 from covers_core.domain.claim import Claim, Settled
 from covers_core.domain.first_wait import Counts, Observation
 from covers_core.domain.model import (
@@ -59,8 +60,19 @@ class RecordStore(Protocol):
     ) -> int:
         """Give claim ``token`` back after a failed generate; the record's not-found count (0: not held)."""
 
-    def block(self, music_task_id: str, token: str, error: CoverError, now: datetime) -> None:
-        """BLOCKED (401/402) while holding ``token``; releases the claim."""
+    def block(
+        self,
+        music_task_id: str,
+        token: str,
+        error: CoverError,
+        now: datetime,
+        status: Status = Status.BLOCKED,
+    ) -> None:
+        """BLOCKED (401/402), or BUDGET_EXCEEDED, while holding ``token``; releases the claim."""
+
+    def note_budget(self, music_task_id: str, token: str, keys: Sequence[str]) -> bool:
+        """Note on the record the budget units its generate took (``()``: none, given back), while holding
+        ``token``; False when the claim is no longer ours."""
 
     def record_cover_task(
         self, music_task_id: str, token: str, cover_task_id: str, now: datetime
@@ -104,6 +116,23 @@ class RecordStore(Protocol):
 
     def release_event(self, music_task_id: str) -> None:
         """Give the right to publish back (the publish failed)."""
+
+
+class Budgets(Protocol):
+    """The credit budgets' counters and caps (``covers_core.domain.budget``). Every take is one conditional
+    write: of racing takers at a cap's boundary, exactly as many win as the cap has room for."""
+
+    def override(self, scope: str) -> dict[str, int] | None:
+        """The caps an operator stored for ``scope`` (``day``, ``month``), or None."""
+
+    def take(self, counter: Counter, caps: Caps) -> bool:
+        """Add one to the counter's month and day, only if each is under its cap (0: none)."""
+
+    def give_back(self, counter: Counter) -> None:
+        """Take one back from the counter's month and day (a taken unit whose generate spent nothing)."""
+
+    def usage(self, counter: Counter) -> Usage:
+        """The counter's month and day as they stand."""
 
 
 class Vendor(Protocol):

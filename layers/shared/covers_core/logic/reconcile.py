@@ -17,6 +17,7 @@ from covers_core.domain.names import execution_name, resumed_execution_name
 from covers_core.domain.outcomes import Outcome
 from covers_core.domain.reconcile import Repair, Timing
 from covers_core.errors import CoverPipelineError, ErrorCode, EventClaimHeldError
+from covers_core.logic.budget import BudgetGate
 from covers_core.logic.finalize import Finalizer
 from covers_core.logic.ports import RecordStore, RequestSink, WorkflowEngine
 from covers_core.logic.resume import Resumer
@@ -50,6 +51,7 @@ class Reconciler:
         interval_seconds: int,
         limit: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        budget: BudgetGate | None = None,
     ) -> None:
         self.store = store
         self.workflows = workflows
@@ -60,11 +62,13 @@ class Reconciler:
         self.interval_seconds = interval_seconds
         self.limit = limit
         self.clock = clock
+        self.budget = budget
 
     def run(self) -> ReconcileReport:
         now = self.clock()
         report = ReconcileReport()
         blocked: list[CoverRecord] = []
+        parked: list[CoverRecord] = []  # BUDGET_EXCEEDED
         for record in self.store.open_records(
             now - timedelta(seconds=self.timing.min_age_seconds), self.limit + 1
         ):
@@ -75,13 +79,29 @@ class Reconciler:
             if record.status is Status.BLOCKED:
                 blocked.append(record)
                 continue
+            if record.status is Status.BUDGET_EXCEEDED:
+                parked.append(record)
+                continue
             repair = reconcile.decide(record, now, self.timing, self._execution_status(record, now))
             if repair is not None:
                 self._apply(repair, record, report)
         since = now - timedelta(seconds=self.interval_seconds)
         for record in reconcile.blocked_to_requeue(blocked, since):
             self._apply(Repair.REQUEUE, record, report)
+        # Parked by a budget: the same canary rule, for those whose caps have room now (the window rolled
+        # over or the cap was raised); the start function takes their budget again.
+        fitting = [r for r in parked if self.budget is None or self._fits(r, now)]
+        for record in reconcile.blocked_to_requeue(fitting, since):
+            self._apply(Repair.REQUEUE, record, report)
         return report
+
+    def _fits(self, record: CoverRecord, now: datetime) -> bool:
+        assert self.budget is not None
+        try:
+            return self.budget.allows(record.metadata, now)
+        except CoverPipelineError as exc:
+            log.warning("could not read the credit budget: %s", exc.message)
+            return False
 
     def _execution_status(self, record: CoverRecord, now: datetime) -> str | None:
         if not record.execution_arn or not reconcile.needs_execution_status(record, now, self.timing):

@@ -10,6 +10,13 @@ generate column):
 * transient: the claim is released (marked uncertain when the request may have been processed) and the
   message retried through the queue.
 
+Credit budgets (docs/operations.md, "Credit budgets"), when a gate is given: after the claim and before
+generate, one unit of each of the request's budgets is taken (one conditional write each) and noted on the
+record, so a redelivery or a takeover does not take it again. A cap with no room parks the request as
+BUDGET_EXCEEDED (no vendor call; the reconciler queues it again). The units are given back when the call
+surely spent no credit (404, 401/402, a transient error that reached no vendor, 400 "cover exists" when no
+earlier attempt may have spent one); they are kept when it may have (an ambiguous error, a crash).
+
 The cover task id generate returns is logged at once (INFO, ``coverTaskId``) and stored before anything
 else can fail; a store that keeps failing raises :class:`CoverTaskIdNotStoredError` carrying the id, and
 the batch hands it on (an adoption message, or the DLQ copy) so nothing is paid for and lost.
@@ -25,13 +32,16 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from covers_core.domain import outcomes
+from covers_core.domain.budget import Refused
 from covers_core.domain.claim import Claim, Settled
 from covers_core.domain.model import CoverError, CoverRecord, CoverRequest, Status, WorkflowInput
 from covers_core.domain.schedule import Plan
 from covers_core.errors import (
     AwsTransientError,
+    ClaimBusyError,
     CoverAlreadyExistsError,
     CoverTaskIdNotStoredError,
+    ErrorCode,
     EventClaimHeldError,
     MusicTaskNotReadyError,
     RetryLaterError,
@@ -41,13 +51,14 @@ from covers_core.errors import (
     VendorNotFoundError,
     VendorTransientError,
 )
+from covers_core.logic.budget import BudgetGate
 from covers_core.logic.finalize import Finalizer
 from covers_core.logic.ports import RecordStore, Vendor, WorkflowEngine
 
 log = logging.getLogger(__name__)
 #: Pauses between the attempts to store a cover task id generate returned (then it is handed on).
 STORE_PAUSES = (0.2, 1.0)
-Action = Literal["started", "resumed", "duplicate", "rejected", "needs_attention"]
+Action = Literal["started", "resumed", "duplicate", "rejected", "needs_attention", "budget_exceeded"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,8 @@ class StartResult:
     status: Status
     cover_task_id: str | None = None
     execution_arn: str | None = None
+    #: The cap that parked it (action ``budget_exceeded``): one alarm data point per window and batch.
+    refused: Refused | None = None
 
     @classmethod
     def of(cls, record: CoverRecord, action: Action) -> StartResult:
@@ -78,6 +91,7 @@ class CoverStarter:
         plan: Callable[[Mapping[str, Any]], Plan],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
+        budget: BudgetGate | None = None,
     ) -> None:
         self.store = store
         self.vendor = vendor
@@ -88,6 +102,7 @@ class CoverStarter:
         self.plan = plan  # the first wait and poll interval of a new cover, by its metadata (tenant)
         self.clock = clock
         self.sleep = sleep
+        self.budget = budget
 
     def start(self, request: CoverRequest, *, blocked: VendorBlockedError | None = None) -> StartResult:
         """Handle one request.
@@ -100,17 +115,58 @@ class CoverStarter:
         if blocked is not None:
             self.store.block(request.music_task_id, claim.token, _error(blocked), self.clock())
             raise type(blocked)(f"not calling the vendor: {blocked.message}")
-        return self._generate(request, claim)
+        charged = claim.budget_charged
+        if self.budget is not None and not charged:
+            taken = self._charge(request, claim)
+            if isinstance(taken, Refused):
+                return StartResult(
+                    request.music_task_id, "budget_exceeded", Status.BUDGET_EXCEEDED, refused=taken
+                )
+            charged = taken
+        return self._generate(request, claim, charged)
 
-    def _generate(self, request: CoverRequest, claim: Claim) -> StartResult:
+    def _charge(self, request: CoverRequest, claim: Claim) -> tuple[str, ...] | Refused:
+        """Take the request's budget units and note them on the record, or park it BUDGET_EXCEEDED."""
+        assert self.budget is not None
+        task = request.music_task_id
+        taken = self.budget.charge(request.metadata, self.clock())
+        if isinstance(taken, Refused):
+            log.warning("not calling the vendor: %s", taken.describe(), extra={"budget": taken.scope})
+            error = CoverError.of(ErrorCode.BUDGET_EXCEEDED, taken.describe())
+            self.store.block(task, claim.token, error, self.clock(), status=Status.BUDGET_EXCEEDED)
+            return taken
+        keys = tuple(counter.key() for counter in taken)
+        # A write that fails leaves the units taken (a counter one high, never low); a lost claim gives
+        # them back (its new holder takes its own).
+        if not self.store.note_budget(task, claim.token, keys):
+            self.budget.refund(keys)
+            raise ClaimBusyError(f"music task {task} was claimed by another invocation meanwhile")
+        return keys
+
+    def _give_back(self, task: str, claim: Claim, charged: tuple[str, ...]) -> None:
+        """Give the units back: the generate call surely spent no credit (nor, unless uncertain, an earlier
+        one). The record forgets them first, while the claim is still ours; any failure keeps them."""
+        if self.budget is None or not charged or claim.uncertain:
+            return
+        try:
+            if not self.store.note_budget(task, claim.token, ()):
+                return
+        except AwsTransientError as exc:
+            log.warning("keeping the budget units taken: %s", exc.message)
+            return
+        self.budget.refund(charged)
+
+    def _generate(self, request: CoverRequest, claim: Claim, charged: tuple[str, ...] = ()) -> StartResult:
         task = request.music_task_id
         try:
             cover_task_id = self.vendor.generate(task)
         except CoverAlreadyExistsError as exc:
+            self._give_back(task, claim, charged)
             outcome = outcomes.cover_exists(exc.message, credit_uncertain=claim.uncertain)
             action: Action = "needs_attention" if outcome.status == Status.NEEDS_ATTENTION else "rejected"
             return StartResult.of(self.finalizer.finish(task, outcome, request=request), action)
         except VendorNotFoundError as exc:
+            self._give_back(task, claim, charged)
             count = self.store.release(
                 task, claim.token, uncertain=False, error=_error(exc), now=self.clock(), count_not_found=True
             )
@@ -121,10 +177,13 @@ class CoverStarter:
                 f"{exc.message} (attempt {count} of {self.not_found_attempts}; retrying later)"
             ) from exc
         except VendorBlockedError as exc:
+            self._give_back(task, claim, charged)
             self.store.block(task, claim.token, _error(exc), self.clock())
             raise
         except VendorTransientError as exc:
             uncertain = isinstance(exc, VendorAmbiguousError)
+            if not uncertain:
+                self._give_back(task, claim, charged)
             self.store.release(task, claim.token, uncertain=uncertain, error=_error(exc), now=self.clock())
             raise
         # Anything else (a bug, a Lambda timeout) leaves the claim to lapse: the next holder treats the

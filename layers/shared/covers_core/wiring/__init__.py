@@ -14,9 +14,13 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from covers_core.adapters import aws
+
+if TYPE_CHECKING:
+    from covers_core.logic.budget import BudgetGate
+    from covers_core.settings import BudgetSettings
 
 T = TypeVar("T")
 _CACHES: list[Callable[[], None]] = []
@@ -55,6 +59,15 @@ def one_at_a_time(read: Callable[[], T]) -> Callable[[], T]:
             return read()
 
     return locked
+
+
+def budget_gate(s: BudgetSettings) -> BudgetGate:
+    """The credit budget gate of a function that starts or requeues covers (its caps cached per container)."""
+    from covers_core.adapters.budgets import BudgetStore
+    from covers_core.domain.budget import Caps
+    from covers_core.logic.budget import BudgetGate
+
+    return BudgetGate(BudgetStore(aws.table(s.table_name)), Caps(s.per_day, s.per_month), s.tenant_field)
 
 
 def reset() -> None:

@@ -10,7 +10,7 @@ from covers_core.adapters.workflow import WorkflowStarter
 from covers_core.logic.finalize import Finalizer
 from covers_core.logic.reconcile import Reconciler
 from covers_core.settings import ReconcileSettings
-from covers_core.wiring import OnFirstUse, per_container
+from covers_core.wiring import OnFirstUse, budget_gate, per_container
 
 
 @per_container
@@ -27,4 +27,5 @@ def reconciler() -> Reconciler:
         timing=s.timing,
         interval_seconds=s.interval_seconds,
         limit=s.limit,
+        budget=budget_gate(s.budget),
     )

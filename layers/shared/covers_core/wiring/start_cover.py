@@ -15,7 +15,7 @@ from covers_core.logic.finalize import Finalizer
 from covers_core.logic.learning import Planner
 from covers_core.logic.start import CoverStarter
 from covers_core.settings import StartSettings
-from covers_core.wiring import OnFirstUse, one_at_a_time, per_container
+from covers_core.wiring import OnFirstUse, budget_gate, one_at_a_time, per_container
 
 
 @per_container
@@ -48,6 +48,7 @@ def starter() -> CoverStarter:
             s.first_wait.policy,
             s.first_wait.learning.tenant_field,
         ).plan,
+        budget=budget_gate(s.budget),
     )
 
 

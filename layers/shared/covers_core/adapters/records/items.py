@@ -46,6 +46,7 @@ class A:
     EVENT_ID = "eventId"
     EVENT_CLAIMED_UNTIL = "eventClaimedUntil"
     RESUME_COUNT = "resumeCount"
+    BUDGET_CHARGED = "budgetCharged"
     #: Set while the record is open (docs/design.md, "The open index"): the ``byOpen`` index's key.
     OPEN_SHARD = "openShard"
 
@@ -164,6 +165,7 @@ RECORD_FIELDS: dict[str, Field] = {
     "event_id": Field(A.EVENT_ID),
     "event_claimed_until": Field(A.EVENT_CLAIMED_UNTIL, _optional_int),
     "resume_count": Field(A.RESUME_COUNT, _int),
+    "budget_charged": Field(A.BUDGET_CHARGED, lambda v: tuple(str(k) for k in v or ())),
 }
 
 
@@ -193,7 +195,7 @@ def record_to_item(record: CoverRecord, *, open_record: bool = False) -> dict[st
             value = [copy_item(c) for c in value]
         elif name == "metadata":
             value = metadata_item(value)
-        elif name == "images":
+        elif name in ("images", "budget_charged"):
             value = list(value)
         item[field.attribute] = value
     if open_record:

@@ -6,7 +6,7 @@ module carries them out. (Reads: ``listing.py``; how a record is stored: ``items
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,7 +91,7 @@ class CoverStore(RecordReads, RecordStore):
         )
         if taken is None:
             raise ClaimBusyError(f"music task {request.music_task_id} was claimed concurrently")
-        return Claim(token=token, uncertain=decision.uncertain)
+        return Claim(token=token, uncertain=decision.uncertain, budget_charged=decision.budget_charged)
 
     def release(
         self,
@@ -115,21 +115,38 @@ class CoverStore(RecordReads, RecordStore):
         record = self._update(music_task_id, update, condition=f"{A.CLAIM_TOKEN} = :token", values=values)
         return record.not_found_count if record else 0
 
-    def block(self, music_task_id: str, token: str, error: CoverError, now: datetime) -> None:
-        """Record that the vendor refused for an operator-fixable reason (401/402); releases the claim."""
+    def block(
+        self,
+        music_task_id: str,
+        token: str,
+        error: CoverError,
+        now: datetime,
+        status: Status = Status.BLOCKED,
+    ) -> None:
+        """Record that the vendor refused for an operator-fixable reason (401/402), or that a credit budget
+        did (``status`` BUDGET_EXCEEDED); releases the claim."""
         self._update(
             music_task_id,
             f"SET #s = :blocked, {A.CLAIM_EXPIRES_AT} = :zero, {A.UPDATED_AT} = :now, "
             f"{A.LAST_ERROR} = :error",
             condition=f"{A.CLAIM_TOKEN} = :token",
             values={
-                ":blocked": Status.BLOCKED.value,
+                ":blocked": status.value,
                 ":zero": 0,
                 ":now": iso(now),
                 ":error": error.as_dict(),
                 ":token": token,
             },
         )
+
+    def note_budget(self, music_task_id: str, token: str, keys: Sequence[str]) -> bool:
+        """Note the budget units the holder of ``token`` took (``()``: given back)."""
+        if keys:
+            expression, values = f"SET {A.BUDGET_CHARGED} = :keys", {":keys": list(keys), ":token": token}
+        else:
+            expression, values = f"REMOVE {A.BUDGET_CHARGED}", {":token": token}
+        noted = self._update(music_task_id, expression, condition=f"{A.CLAIM_TOKEN} = :token", values=values)
+        return noted is not None
 
     # --- progress ------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -23,11 +23,12 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from covers_core.adapters.records.items import record_to_item
+from covers_core.domain import budget
 from covers_core.domain.claim import Claim, Settled
 from covers_core.domain.model import CoverError, CoverRecord, CoverRequest, Status
 from covers_core.domain.outcomes import Ending
 
-from covers_local.fakes import MemoryRecordStore
+from covers_local.fakes import MemoryBudgets, MemoryRecordStore
 from covers_local.template import load_template
 
 Latency = Callable[[], None]
@@ -119,8 +120,10 @@ class Usage:
     table_wcu: int = 0
     index_wcu: int = 0
     stats_wcu: int = 0
+    budget_wcu: int = 0
     table_rcu: float = 0.0
     stats_rcu: float = 0.0
+    budget_rcu: float = 0.0
     calls: int = 0
     per_cover: dict[str, list[int]] = field(default_factory=dict)  # task -> [table wcu, index wcu]
 
@@ -255,6 +258,45 @@ class SimCoverStore(MemoryRecordStore):
 
     def release_event(self, music_task_id: str) -> None:
         self._metered(music_task_id, lambda: super(SimCoverStore, self).release_event(music_task_id))
+
+    def note_budget(self, music_task_id: str, token: str, keys: Sequence[str]) -> bool:
+        return self._metered(
+            music_task_id, lambda: super(SimCoverStore, self).note_budget(music_task_id, token, keys)
+        )
+
+
+class SimBudgets(MemoryBudgets):
+    """The budgets table behind the REAL budget gate (``covers_core.logic.budget``): the project's in-memory
+    budgets (held to the DynamoDB adapter by the port contract tests), each call taking ``latency()``
+    virtual seconds; a take or a refund is one conditional UpdateItem of a counter item under 1 KB (1 WCU),
+    reading an override one eventually consistent GetItem (0.5 RCU; the gate caches it per container)."""
+
+    def __init__(self, latency: Latency, usage: Usage) -> None:
+        super().__init__()
+        self.latency = latency
+        self.meter = usage
+
+    def _write(self) -> None:
+        self.latency()
+        self.meter.calls += 1
+        self.meter.budget_wcu += 1
+
+    def take(self, counter: budget.Counter, caps: budget.Caps) -> bool:
+        self._write()
+        return super().take(counter, caps)
+
+    def give_back(self, counter: budget.Counter) -> None:
+        self._write()
+        super().give_back(counter)
+
+    def override(self, scope: str) -> dict[str, int] | None:
+        self.latency()
+        self.meter.calls += 1
+        self.meter.budget_rcu += 0.5
+        return super().override(scope)
+
+    def usage_of(self, counter: budget.Counter) -> budget.Usage:
+        return super().usage(counter)
 
 
 class SimPollStatsTable:

@@ -18,9 +18,11 @@ import json
 from typing import TYPE_CHECKING, Any, cast
 
 from covers_core.adapters.vendor import VendorClient
+from covers_core.domain.budget import Caps
 from covers_core.domain.model import CheckResult, CoverRecord, ImageCopy, WorkflowInput
 from covers_core.domain.requests import parse_request
 from covers_core.errors import CoverPipelineError
+from covers_core.logic.budget import BudgetGate
 from covers_core.logic.check import CheckInput, CoverChecker
 from covers_core.logic.finalize import Finalizer
 from covers_core.logic.start import CoverStarter
@@ -163,6 +165,12 @@ class StartFunction:
                 not_found_attempts=settings.not_found_attempts,
                 plan=lambda metadata: stack.learner.plan(container, metadata),
                 clock=stack.clock,
+                budget=BudgetGate(
+                    stack.budgets,
+                    Caps(settings.budget.per_day, settings.budget.per_month),
+                    settings.budget.tenant_field,
+                    clock=stack.clock,
+                ),
             )
         return starter
 

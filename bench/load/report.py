@@ -156,8 +156,10 @@ def _per_cover(stack: Stack, window: list[Cover], everyone: int) -> dict[str, An
             "table_wcu": sum(w[0] for w in writes) / n,
             "index_wcu": sum(w[1] for w in writes) / n,
             "stats_wcu": usage.stats_wcu / everyone,
+            "budget_wcu": usage.budget_wcu / everyone,
             "table_rcu": usage.table_rcu / everyone,
             "stats_rcu": usage.stats_rcu / everyone,
+            "budget_rcu": usage.budget_rcu / everyone,
         },
         "sqs_requests_per_cover": (queue.sends + queue.receives + queue.empty_receives + queue.deletes)
         / everyone,
@@ -228,9 +230,10 @@ def costs(run: dict[str, Any]) -> dict[str, float | None]:
         log_bytes += fn["requests_per_cover"] * LOG_BYTES_PER_INVOCATION.get(name, 1000)
     db = run["dynamodb_per_cover"]
     lines["dynamodb writes"] = (
-        (db["table_wcu"] + db["index_wcu"] + db["stats_wcu"]) * usd("dynamodb_write") * m
+        (db["table_wcu"] + db["index_wcu"] + db["stats_wcu"] + db["budget_wcu"]) * usd("dynamodb_write") * m
     )
-    lines["dynamodb reads"] = (db["table_rcu"] + db["stats_rcu"]) * usd("dynamodb_read") * m
+    reads = db["table_rcu"] + db["stats_rcu"] + db["budget_rcu"]
+    lines["dynamodb reads"] = reads * usd("dynamodb_read") * m
     lines["eventbridge"] = run["events_per_cover"] * usd("eventbridge_event") * m
     lines["sqs"] = run["sqs_requests_per_cover"] * usd("sqs_request") * m
     lines["secrets manager"] = run["secrets_calls_per_cover"] * usd("secrets_call") * m

@@ -14,7 +14,7 @@ from typing import Any
 from covers_core.settings import CheckSettings, FinalizeSettings, StartSettings
 
 from bench.load import asl
-from bench.load.dynamo import SimCoverStore, SimPollStatsTable, Usage, table_indexes
+from bench.load.dynamo import SimBudgets, SimCoverStore, SimPollStatsTable, Usage, table_indexes
 from bench.load.engine import Sim
 from bench.load.lambdas import Container, Invocation, LambdaService, template_functions
 from bench.load.learners import LearnedSchedule, Learner
@@ -149,6 +149,7 @@ class Stack:
         self.usage = Usage()
         self.store = SimCoverStore(self.ddb, table_indexes(), self.usage)
         self.stats_table = SimPollStatsTable(self.ddb, self.usage)
+        self.budgets = SimBudgets(self.ddb, self.usage)
         lat = config.latencies
         self.vendor = Vendor(
             self.sim,

@@ -22,6 +22,7 @@ from covers_core.domain.budget import STACK, Caps, Usage
 from covers_core.logic.ports import Budgets, RecordStore
 from moto import mock_aws
 
+from covers_local import moto_patches
 from covers_local.fakes import MemoryBudgets, MemoryRecordStore
 from covers_local.stack import load_template
 from tests.support.paths import ROOT
@@ -82,7 +83,8 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # tomorrow is in the same month
 @pytest.fixture
 def dynamodb_budgets() -> Iterator[Callable[[], Budgets]]:
     spec = load_template(ROOT / "template.yaml")["Resources"]["BudgetsTable"]["Properties"]
-    with mock_aws():
+    # DynamoDB applies each request atomically; moto needs the help (the racing takes below)
+    with mock_aws(), moto_patches.atomic_dynamodb():
         resource = boto3.resource("dynamodb")
         made = iter(range(1000))
 

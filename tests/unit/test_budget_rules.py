@@ -14,6 +14,7 @@ from covers_core.domain.budget import STACK, Caps, Counter, Window
 from covers_core.domain.model import Status
 from covers_core.domain.reconcile import Repair
 from covers_core.errors import (
+    AwsTransientError,
     MusicTaskNotFoundError,
     VendorAmbiguousError,
     VendorCreditsExhaustedError,
@@ -156,3 +157,23 @@ def test_a_counter_key_names_its_item_and_day() -> None:
     counter = budget.counters([budget.tenant_scope("a|b")], datetime(2026, 11, 30, tzinfo=UTC))[0]
     assert Counter.from_key(counter.key()) == counter
     assert counter.item == "budget|tenant=a|b|2026-11" and counter.day == "d30"
+
+
+def test_a_budget_store_that_fails_leaves_the_request_to_its_next_delivery_at_once() -> None:
+    """No vendor call was made: the claim is let go (not left to lapse), so the next delivery starts the
+    cover without waiting out the lease, with one credit and one unit."""
+    world = World(budget_caps=Caps(day=CAP))
+    take = world.budgets.take
+    failures = [AwsTransientError("DynamoDB UpdateItem (budget): ProvisionedThroughputExceededException")]
+
+    def flaky_take(counter: Counter, caps: Caps) -> bool:
+        if failures:
+            raise failures.pop()
+        return take(counter, caps)
+
+    world.budgets.take = flaky_take  # type: ignore[method-assign]
+    assert world.deliver(body("t1")) == ["m0"]
+    assert world.vendor.credits_charged.get("t1") is None
+    assert world.deliver(body("t1")) == []  # no clock advance: the claim was released
+    assert world.record("t1").status == Status.IN_PROGRESS
+    assert world.vendor.credits_charged["t1"] == 1 and stack_usage(world).day == 1

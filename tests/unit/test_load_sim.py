@@ -307,7 +307,9 @@ def test_littles_law_mean_concurrency_is_rate_times_lambda_seconds(small_run: di
 
 def test_the_learned_schedule_moves_off_the_templates_fallback(small_run: dict[str, Any]) -> None:
     first, last = small_run["plan_evolution"][0], small_run["plan_evolution"][-1]
-    assert first["first_wait"]["p5"] == 20  # PollFirstWaitSeconds until 40 covers taught it
+    # PollFirstWaitSeconds until 40 covers taught it: most of the first 120 s of arrivals (the 40th cover
+    # ends ~85 s in at 2/s), so its median, not every plan of it
+    assert first["first_wait"]["p50"] == 20
     assert last["first_wait"]["p50"] != 20 and last["poll_interval"]["p50"] > 3
     assert small_run["learner"]["observations"] > small_run["covers"]  # every SUCCEEDED cover taught
 

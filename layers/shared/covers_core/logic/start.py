@@ -117,7 +117,14 @@ class CoverStarter:
             raise type(blocked)(f"not calling the vendor: {blocked.message}")
         charged = claim.budget_charged
         if self.budget is not None and not charged:
-            taken = self._charge(request, claim)
+            try:
+                taken = self._charge(request, claim)
+            except AwsTransientError as exc:  # no vendor call made: the next delivery may start it at once
+                now = self.clock()
+                self.store.release(
+                    request.music_task_id, claim.token, uncertain=False, error=_error(exc), now=now
+                )
+                raise
             if isinstance(taken, Refused):
                 return StartResult(
                     request.music_task_id, "budget_exceeded", Status.BUDGET_EXCEEDED, refused=taken
@@ -249,5 +256,5 @@ class CoverStarter:
         return StartResult.of(record.with_execution(arn), action)
 
 
-def _error(exc: VendorError) -> CoverError:
+def _error(exc: VendorError | AwsTransientError) -> CoverError:
     return CoverError.of(exc.code, exc.message)

@@ -349,6 +349,14 @@ def _send(target: deployed.Target, batch: list[CoverRequest]) -> dict[str, str]:
 # --- the command ---------------------------------------------------------------------------------------
 
 
+DESCRIPTION = """Send every music task of a catalogue to a deployed stack's queue, at --rate per second, at
+most --max-credits new ones. FILE is CSV (a header naming musicTaskId, other columns become metadata; or one
+id per line) or JSON Lines of requests. Every line is checked first: bad ones are listed by line number
+(exit 2). Music tasks the stack already has a record of, or that an earlier run sent (the state file), are
+skipped. The summary (new, skipped, credits, AWS cost) is printed before anything is sent; --dry-run stops
+there. Ctrl-C stops after the current batch (exit 130): run the same command again to resume."""
+
+
 def add_command(sub: Any) -> None:
     examples = [
         "covers backfill --stack covers --dry-run catalogue.csv",
@@ -358,13 +366,7 @@ def add_command(sub: Any) -> None:
     p = sub.add_parser(
         "backfill",
         help="send a catalogue of music tasks to a deployed stack, paced and resumable",
-        description="Send every music task of a catalogue (CSV: a header naming musicTaskId, other columns "
-        "become metadata, or one id per line; or JSON Lines of requests) to a deployed stack's queue at "
-        "--rate per second, at most --max-credits new ones. Every line is checked first (bad ones are "
-        "listed by line number, exit 2); ids the stack already has a record of, or that an earlier run "
-        "sent (the state file), are skipped. The summary (new ids, credits, AWS cost) is printed before "
-        "anything is sent; --dry-run stops there. Ctrl-C stops after the current batch (exit 130): run "
-        "the same command again to resume.",
+        description=DESCRIPTION,
         epilog="examples:\n  " + "\n  ".join(examples),
     )
     p.add_argument("file", metavar="FILE", help="the catalogue: CSV or JSON Lines; - reads stdin")

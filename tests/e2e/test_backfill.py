@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -196,3 +197,25 @@ def test_stdin_and_csv_metadata_reach_the_queue_as_the_start_function_reads_them
         ("csv-2", None, {"title": "Quiet"}),
     ]
     assert json.loads(state.read_text())["sent"] == ["csv-1", "csv-2"]
+
+
+def test_ctrl_c_during_a_send_lets_that_batch_finish_and_be_recorded(
+    aws: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    virtual_time(monkeypatch)
+    real = deployed.send_batch
+    calls: list[int] = []
+
+    def interrupted_in_the_third(target: deployed.Target, requests: list[Any]) -> list[tuple[str, str]]:
+        calls.append(len(requests))
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C while SendMessageBatch is under way
+        return real(target, requests)
+
+    monkeypatch.setattr(deployed, "send_batch", interrupted_in_the_third)
+    catalogue = tmp_path / "c.txt"
+    catalogue.write_text("\n".join(IDS[:100]) + "\n")
+    code, _, err = covers(["backfill", "--stack", aws.name, "--rate", "1000", str(catalogue)], capsys)
+    assert code == 130 and "interrupted; 30 of 100 sent" in err, err
+    recorded = json.loads(Path(f"{catalogue}.backfill-state.json").read_text())["sent"]
+    assert sorted(b["musicTaskId"] for b in queued(aws)) == recorded == IDS[:30]

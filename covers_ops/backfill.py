@@ -342,7 +342,8 @@ def _send(target: deployed.Target, batch: list[CoverRequest]) -> dict[str, str]:
         batch = [r for r in batch if r.music_task_id in failed]
         if not batch:
             return {}
-        sleep(2**attempt)
+        if attempt + 1 < SEND_ATTEMPTS:
+            sleep(2**attempt)
     return failed
 
 

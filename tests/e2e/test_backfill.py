@@ -219,3 +219,31 @@ def test_ctrl_c_during_a_send_lets_that_batch_finish_and_be_recorded(
     assert code == 130 and "interrupted; 30 of 100 sent" in err, err
     recorded = json.loads(Path(f"{catalogue}.backfill-state.json").read_text())["sent"]
     assert sorted(b["musicTaskId"] for b in queued(aws)) == recorded == IDS[:30]
+
+
+def test_a_request_sqs_keeps_refusing_stops_the_run_with_the_rest_recorded_and_a_rerun_sends_it(
+    aws: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    time = virtual_time(monkeypatch)
+    real = deployed.send_batch
+
+    def refusing_gen_0005(target: deployed.Target, requests: list[Any]) -> list[tuple[str, str]]:
+        kept = [r for r in requests if r.music_task_id != IDS[5]]
+        refused = [(IDS[5], "InternalError: try again")] if len(kept) < len(requests) else []
+        return (real(target, kept) if kept else []) + refused
+
+    monkeypatch.setattr(deployed, "send_batch", refusing_gen_0005)
+    catalogue = tmp_path / "c.txt"
+    catalogue.write_text("\n".join(IDS[:25]) + "\n")
+    run = ["backfill", "--stack", aws.name, "--rate", "1000", str(catalogue)]
+    code, _, err = covers(run, capsys)
+    assert code == 1 and "SQS did not take 1 request(s) (gen-0005: InternalError: try again)" in err, err
+    assert time.sleeps == 2  # two more attempts, a wait before each
+    others = [t for t in IDS[:10] if t != IDS[5]]
+    assert sorted(b["musicTaskId"] for b in queued(aws)) == others
+    assert json.loads(Path(f"{catalogue}.backfill-state.json").read_text())["sent"] == others
+
+    monkeypatch.setattr(deployed, "send_batch", real)
+    code, _, err = covers(run, capsys)
+    assert code == 0 and "9 sent by an earlier run" in err, err
+    assert sorted(b["musicTaskId"] for b in queued(aws)) == [IDS[5], *IDS[10:25]]

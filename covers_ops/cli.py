@@ -19,7 +19,7 @@ from covers_core.domain.model import Status, parse_iso
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
 
-from covers_ops import budget, deployed, doctor
+from covers_ops import backfill, budget, deployed, doctor
 from covers_ops.deployed import CommandError
 
 
@@ -242,6 +242,7 @@ def add_commands(sub: Any) -> None:
         )
     )
     budget.add_command(sub)  # `covers budget` (covers_ops/budget.py)
+    backfill.add_command(sub)  # `covers backfill` (covers_ops/backfill.py)
 
 
 def _doctor_arguments(p: argparse.ArgumentParser) -> None:

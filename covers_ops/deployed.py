@@ -27,7 +27,8 @@ from covers_core.adapters.queues import (
 )
 from covers_core.adapters.records import CoverStore
 from covers_core.adapters.workflow import WorkflowStarter
-from covers_core.domain.model import CoverRecord, Status
+from covers_core.domain import jsontext
+from covers_core.domain.model import CoverRecord, CoverRequest, Status
 from covers_core.domain.requests import COVER_TASK_ID_ATTRIBUTE, request_from_mapping
 from covers_core.errors import AwsTransientError, BadRequestError, ResumeRefusedError
 from covers_core.logic.resume import Resumed, Resumer
@@ -131,6 +132,37 @@ def submit(
     queue = RequestQueue(boto3.client("sqs", region_name=target.region), target.need("queue_url"))
     try:
         return [(request.music_task_id, queue.send(request)) for request in requests]
+    except AwsTransientError as exc:
+        raise CommandError(exc.message) from exc
+
+
+#: Most messages one SendMessageBatch may carry.
+SEND_BATCH_SIZE = 10
+
+
+def send_batch(target: Target, requests: list[CoverRequest]) -> list[tuple[str, str]]:
+    """Queue up to :data:`SEND_BATCH_SIZE` requests in one SendMessageBatch, each in the body the start
+    function reads (as ``RequestQueue.send`` writes it). Returns the (music task id, reason) of each
+    request SQS did not take; the others are queued."""
+    if not 0 < len(requests) <= SEND_BATCH_SIZE:
+        raise ValueError(f"a batch holds 1 to {SEND_BATCH_SIZE} requests, got {len(requests)}")
+    entries = [
+        {"Id": f"m{n}", "MessageBody": jsontext.dumps(request.to_message())}  # ASCII JSON: SQS-safe
+        for n, request in enumerate(requests)
+    ]
+    sqs = boto3.client("sqs", region_name=target.region)
+    answer = _call(sqs.send_message_batch, QueueUrl=target.need("queue_url"), Entries=entries)
+    return [
+        (requests[int(failed["Id"][1:])].music_task_id, f"{failed.get('Code')}: {failed.get('Message', '')}")
+        for failed in answer.get("Failed", [])
+    ]
+
+
+def existing(target: Target, music_task_ids: Iterable[str]) -> dict[str, Status]:
+    """The status of each of ``music_task_ids`` that has a record in the covers table (read by key with
+    BatchGetItem, strongly consistent, through the record adapter); ids without a record are absent."""
+    try:
+        return {r.music_task_id: r.status for r in _store(target)._read(list(music_task_ids))}
     except AwsTransientError as exc:
         raise CommandError(exc.message) from exc
 

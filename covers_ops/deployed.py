@@ -162,7 +162,7 @@ def existing(target: Target, music_task_ids: Iterable[str]) -> dict[str, Status]
     """The status of each of ``music_task_ids`` that has a record in the covers table (read by key with
     BatchGetItem, strongly consistent, through the record adapter); ids without a record are absent."""
     try:
-        return {r.music_task_id: r.status for r in _store(target)._read(list(music_task_ids))}
+        return {r.music_task_id: r.status for r in _store(target).records_of(list(music_task_ids))}
     except AwsTransientError as exc:
         raise CommandError(exc.message) from exc
 

@@ -50,7 +50,7 @@ class RecordReads:
             keys.extend(self._open_keys(str(shard), created_before, wanted - len(keys)))
             if len(keys) >= wanted:
                 break
-        yield from self._read(keys)
+        yield from self.records_of(keys)
 
     def by_status(self, status: Status, since: datetime | None = None) -> Iterator[CoverRecord]:
         """Records in ``status`` (updated at or after ``since``), oldest update first. Open statuses come
@@ -83,7 +83,8 @@ class RecordReads:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _read(self, keys: list[str]) -> Iterator[CoverRecord]:
+    def records_of(self, keys: list[str]) -> Iterator[CoverRecord]:
+        """The records of ``keys`` that exist (BatchGetItem, strongly consistent), in the keys' order."""
         # The table resource's client: boto3 converts its DynamoDB values to Python ones both ways.
         client = self.table.meta.client
         for first in range(0, len(keys), _BATCH_KEYS):

@@ -34,6 +34,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
+from moto.core.responses import BaseResponse
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
@@ -317,8 +318,14 @@ def _unsupported_services() -> list[Replacement]:
     console per attempt, and the client retries. The patch answers such a request, before moto looks at it,
     with 501 ``NotImplementedException`` naming the service, and no traceback. Only signed requests (every
     SDK and the AWS CLI sign) whose signing service moto's own inference maps to no backend are answered
-    so; everything else goes to moto as before. No upstream issue: moto implements a list of services."""
+    so; everything else goes to moto as before. No upstream issue: moto implements a list of services.
+
+    The same for an action moto's backend for a service lacks (``covers doctor`` asks Service Quotas'
+    ``ListServiceQuotas``): ``BaseResponse.call_action`` raises ``NotImplementedError``
+    (moto/core/responses.py:483), which the server answers 500 with a traceback and the client retries; the
+    patch answers it 501 ``NotImplementedException`` naming the action, as an unknown service."""
     original = DomainDispatcherApplication.__call__
+    original_action = BaseResponse.call_action
 
     def call(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
         service = _service_without_backend(self, environ)
@@ -337,7 +344,15 @@ def _unsupported_services() -> list[Replacement]:
         )
         return [body]
 
-    return [(DomainDispatcherApplication, "__call__", call)]
+    def call_action(self: BaseResponse) -> Any:
+        try:
+            return original_action(self)
+        except NotImplementedError as exc:
+            message = f"the local stack (moto {MOTO_VERSION}) does not implement this: {exc}"
+            headers = {"x-amzn-ErrorType": "NotImplementedException", "Content-Type": "application/json"}
+            return 501, headers, json.dumps({"__type": "NotImplementedException", "message": message})
+
+    return [(DomainDispatcherApplication, "__call__", call), (BaseResponse, "call_action", call_action)]
 
 
 def _service_without_backend(app: DomainDispatcherApplication, environ: Mapping[str, Any]) -> str | None:

@@ -277,7 +277,18 @@ def _call(func: Callable[..., Any], **kwargs: Any) -> Any:
     try:
         return func(**kwargs)
     except (ClientError, BotoCoreError) as exc:
-        raise CommandError(str(exc)) from exc
+        raise CommandError(one_line(str(exc))) from exc
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """An AWS error for a one-line report: whitespace folded, an HTML page in it (an endpoint without the
+    API answers with one: moto behind ``covers local-stack``) named instead of shown, at most ``limit``."""
+    text = " ".join(text.split())
+    lowered = text.lower()
+    html = min((i for i in (lowered.find("<!doctype"), lowered.find("<html")) if i >= 0), default=-1)
+    if html >= 0:
+        text = text[:html] + "an HTML page (this endpoint does not have the API)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _read(func: Callable[..., Any], **kwargs: Any) -> Any:

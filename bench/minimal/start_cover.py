@@ -1,5 +1,6 @@
 """StartCoverFunction, minimal: per message (in parallel, START_CONCURRENCY workers), claim the record; a
-new one gets a cover task from the vendor (the API key read once), a known one is adopted; then its
+new one takes a unit of the stack's credit budget (its caps read, the counter added to, the unit noted on
+the record) and gets a cover task from the vendor (the API key read once), a known one is adopted; then its
 workflow starts with the first wait read from the counters (one BatchGetItem per batch)."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import requests
 
 ENDPOINT = os.environ.get("COVERS_AWS_ENDPOINT_URL") or None
 TABLE = os.environ["COVERS_TABLE_NAME"]
+BUDGETS = os.environ["BUDGETS_TABLE_NAME"]
 dynamodb: Any = boto3.client("dynamodb", endpoint_url=ENDPOINT)
 secrets: Any = boto3.client("secretsmanager", endpoint_url=ENDPOINT)
 stepfunctions: Any = boto3.client("stepfunctions", endpoint_url=ENDPOINT)
@@ -53,6 +55,20 @@ def start(task: str, first_wait: int) -> None:
         record = dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]
         cover = record["coverTaskId"]["S"]
     else:
+        month = datetime.now(UTC).strftime("%Y-%m")
+        dynamodb.get_item(TableName=BUDGETS, Key={"name": {"S": "caps|*"}})
+        dynamodb.update_item(
+            TableName=BUDGETS,
+            Key={"name": {"S": f"budget|*|{month}"}},
+            UpdateExpression="ADD m :one, d01 :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        dynamodb.update_item(
+            TableName=TABLE,
+            Key=key,
+            UpdateExpression="SET budgetCharged = :keys",
+            ExpressionAttributeValues={":keys": {"L": [{"S": f"*|{month}"}]}},
+        )
         answer = session.post(
             os.environ["VENDOR_BASE_URL"] + "/v2/cover/generate",
             json={"taskId": task},

@@ -365,3 +365,16 @@ def test_an_earlier_failed_reconciler_run_warns_when_the_last_one_succeeded(
     assert level(line) == "WARN" and "succeeded; 1 of the 2 runs in the last 20 min failed" in line
     assert "fix: read the failed runs' logs" in line
     assert code == 0
+
+
+def test_an_endpoint_answering_an_html_page_is_reported_on_one_line() -> None:
+    """moto behind `covers local-stack` answers Lambda's GetAccountSettings with a 404 page: doctor's line
+    names that instead of spreading the page over the console."""
+    page = "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
+    text = deployed.one_line(f"An error occurred (404) when calling the GetAccountSettings operation: {page}")
+    assert "\n" not in text and "<" not in text
+    assert text == (
+        "An error occurred (404) when calling the GetAccountSettings operation: "
+        "an HTML page (this endpoint does not have the API)"
+    )
+    assert len(deployed.one_line("x" * 1000)) == 300

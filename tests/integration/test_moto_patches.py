@@ -187,3 +187,18 @@ def test_a_record_whose_metadata_has_an_empty_key_is_recorded_and_read_back(aws:
 
     assert (record.status, record.cover_task_id) == (Status.IN_PROGRESS, "cover-1")
     assert aws.records()[":token"].metadata == {"": 1, "album": {"": "x"}}  # a scan, as local-stack's
+
+
+def test_an_action_moto_lacks_answers_501_at_once_instead_of_a_500_and_retries() -> None:
+    """`covers doctor` on the local stack asks Service Quotas for a list moto has not implemented."""
+    with mock_aws():
+        quotas = boto3.client("service-quotas", region_name="us-east-1")
+        with pytest.raises(NotImplementedError):
+            quotas.list_service_quotas(ServiceCode="states")
+        with moto_patches.unsupported_services(), pytest.raises(ClientError) as caught:
+            quotas.list_service_quotas(ServiceCode="states")
+    error = caught.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert error["ResponseMetadata"]["RetryAttempts"] == 0
+    assert error["Error"]["Code"] == "NotImplementedException"
+    assert "list_service_quotas" in error["Error"]["Message"]

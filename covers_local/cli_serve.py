@@ -173,10 +173,10 @@ def _signals_set(stop: threading.Event) -> Iterator[None]:
     """Ctrl-C or SIGTERM sets ``stop`` (and raises nothing); the previous handlers are back on exit."""
 
     # set from a thread of its own: the handler may run while this thread holds the event's lock
-    def handler(_number: int, _frame: object) -> None:
+    def set_stop(_number: int, _frame: object) -> None:
         threading.Thread(target=stop.set, daemon=True).start()
 
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    previous = {s: signal.signal(s, set_stop) for s in STOP_SIGNALS}
     try:
         yield
     finally:

@@ -413,3 +413,12 @@ def test_the_printed_covers_command_is_one_the_user_can_run(
     assert cli_serve.covers_command() == ".venv/bin/covers"
     monkeypatch.setenv("PATH", str(venv_bin))  # activated
     assert cli_serve.covers_command() == "covers"
+
+
+def test_resume_help_says_what_resume_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    """What covers_core/domain/resume.py resumes: a stranded IN_PROGRESS cover too (docs/operations.md)."""
+    with pytest.raises(SystemExit):
+        cli.main(["resume", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for accepted in ("TIMED_OUT", "NEEDS_ATTENTION", "IN_PROGRESS cover whose workflow execution has ended"):
+        assert accepted in shown

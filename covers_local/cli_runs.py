@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -151,11 +152,20 @@ def check_settings(env: Mapping[str, str]) -> None:
         try:
             reader.from_env(env)
         except ConfigError as exc:
-            named = [flag for variable, flag in SETTING_FLAGS.items() if variable in exc.message]
+            named = [(v, flag) for v, flag in SETTING_FLAGS.items() if v in exc.message]
             if named:
-                raise UsageError(f"argument {named[0]}: {exc.message}") from exc
+                variable, flag = named[0]
+                raise UsageError(f"argument {flag}: {_as_flag(exc.message, variable)}") from exc
             flags = ", ".join(SETTING_FLAGS.values())
             raise UsageError(f"the functions refuse these settings ({flags}): {exc.message}") from exc
+
+
+def _as_flag(message: str, variable: str) -> str:
+    """A settings error about ``variable`` as said of the flag that set it: ``environment variable
+    POLL_MAX_WAIT_SECONDS must be >= 1, got '0'`` -> ``must be >= 1, got 0`` (the bound stays the settings'
+    own, ``covers_core.settings``)."""
+    text = message.removeprefix(f"environment variable {variable} ")
+    return re.sub(r"got '([^']*)'$", r"got \1", text)
 
 
 def _resume_local(

@@ -5,13 +5,17 @@ server, vendor emulator, HTTP API), ``covers invoke`` (a handler without Docker)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +26,21 @@ from covers_local.cli_console import (
     choices_of,
     examples,
     fraction,
+    http_url,
     port,
     positive,
     readable_file,
     seconds,
 )
 from covers_local.emulator import FAULT_KINDS, SAFE_FAULTS, EmulatorConfig, VendorEmulator
-from covers_local.lambda_events import signed_webhook_event
+from covers_local.lambda_events import WEBHOOK_PATH, signed_webhook_event
 from covers_ops.cli import music_task_id
 from covers_ops.deployed import CommandError, UsageError
 
 #: Where ``covers local-stack`` writes the ``--env-vars`` file for ``sam local`` (and ``covers invoke``).
 LOCAL_ENV_FILE = ".aws-sam/local-env.json"
+#: Credentials for the local stack's moto server, which takes any (docs/getting-started.md, "A local stack").
+LOCAL_CREDENTIALS = "AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x"
 #: How a Lambda container reaches the machine it runs on (Docker Desktop; ``--add-host`` on Linux).
 CONTAINER_HOST = "host.docker.internal"
 CONTAINER_HOST_URL = f"://{CONTAINER_HOST}:"
@@ -85,7 +92,7 @@ def cmd_webhook_event(args: argparse.Namespace) -> int:
     )
     event = signed_webhook_event(args.secret, body)
     if args.curl:
-        url = args.curl.rstrip("/") + event["rawPath"]
+        url = args.curl + event["rawPath"]
         headers = [f"{name}: {value}" for name, value in event["headers"].items()]
         command = ["curl", "-sS", "-i", "-X", "POST", url]
         for header in headers:
@@ -95,6 +102,13 @@ def cmd_webhook_event(args: argparse.Namespace) -> int:
     json.dump(event, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
+
+
+def api_base_url(text: str) -> str:
+    """An argparse ``type``: the HTTP API's base URL, given as such or as the webhook's own URL (what the
+    stack's WebhookUrl output says: docs/deploy.md), without a trailing slash."""
+    base = http_url(text).rstrip("/")
+    return base.removesuffix(WEBHOOK_PATH).rstrip("/")
 
 
 def cmd_local_stack(args: argparse.Namespace) -> int:
@@ -110,26 +124,64 @@ def cmd_local_stack(args: argparse.Namespace) -> int:
         env_file=Path(args.env_file),
         seed_samples=not args.no_samples,
     )
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C or SIGTERM: stop cleanly
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     console = Console()
     console.say("covers local-stack: deploying template.yaml into moto ...")
     log_path = Path(args.log_file)
+    stop = threading.Event()
     try:
-        with function_log(log_path), LocalStack(options) as served:
+        # While it starts: Ctrl-C or SIGTERM interrupts (even from a shell that ignores SIGINT, as a
+        # background job inherits it).
+        with _signals_raise(), function_log(log_path), LocalStack(options) as served:
             _say_local_stack(console, served, args, log_path)
-            served.serve(
-                console.change,
-                on_error=lambda text: console.say(
-                    f"covers local-stack: a round failed ({text}); still serving"
-                ),
-                on_problem=lambda text: console.say(f"{console.elapsed()} {text}"),
-            )
+            # While it serves: Ctrl-C or SIGTERM only sets `stop`, which the serving loop checks between
+            # rounds. An interrupt raised instead could land in a callback whose exceptions are ignored
+            # (awscrt's) and be lost: one Ctrl-C always stops it.
+            with _signals_set(stop):
+                served.serve(
+                    console.change,
+                    stop=stop,
+                    on_error=lambda text: console.say(
+                        f"covers local-stack: a round failed ({text}); still serving"
+                    ),
+                    on_problem=lambda text: console.say(f"{console.elapsed()} {text}"),
+                )
     except PortTakenError as exc:
         raise CommandError(str(exc)) from exc
     except KeyboardInterrupt:
-        console.say("covers local-stack: stopped")
+        pass
+    console.say("covers local-stack: stopped")
     return 0
+
+
+#: The signals that stop a server command: Ctrl-C and SIGTERM.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Ctrl-C or SIGTERM raises KeyboardInterrupt; the previous handlers are back on exit."""
+    previous = {s: signal.signal(s, signal.default_int_handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def _signals_set(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM sets ``stop`` (and raises nothing); the previous handlers are back on exit."""
+
+    # set from a thread of its own: the handler may run while this thread holds the event's lock
+    def set_stop(_number: int, _frame: object) -> None:
+        threading.Thread(target=stop.set, daemon=True).start()
+
+    previous = {s: signal.signal(s, set_stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _say_local_stack(console: Console, served: Any, args: argparse.Namespace, log_path: Path) -> None:
@@ -148,17 +200,36 @@ def _say_local_stack(console: Console, served: Any, args: argparse.Namespace, lo
     if served.seeded:
         console.say(f"  seeded for the samples in events/: {', '.join(served.seeded)} (IN_PROGRESS)")
     console.say("try:")
+    covers = covers_command()
     sample = f"StartCoverFunction -e events/start_cover.json --env-vars {args.env_file}"
     console.say(f"  sam local invoke {sample}")
-    console.say(f"  covers invoke {sample}")
+    console.say(f"  {covers} invoke {sample}")
     console.say(
-        f"  covers webhook-event --secret {webhook_key} --music-task-id my-track-1 --curl {endpoints.api}"
+        f"  {covers} webhook-event --secret {webhook_key} --music-task-id my-track-1 --curl {endpoints.api}"
     )
-    region = f"AWS_DEFAULT_REGION={REGION}"
-    console.say(f"  AWS_ENDPOINT_URL={endpoints.aws} {region} covers status --stack {stack} my-track-1")
+    aws = f"AWS_ENDPOINT_URL={endpoints.aws} AWS_DEFAULT_REGION={REGION} {LOCAL_CREDENTIALS}"
+    console.say(f"  {aws} {covers} status --stack {stack} my-track-1")
     console.say(
         f"covers local-stack ready: aws={endpoints.aws} vendor={endpoints.vendor} api={endpoints.api}"
     )
+
+
+def covers_command() -> str:
+    """``covers`` as the user can type it: ``covers`` when that is the command running (on PATH, an
+    activated venv), else its path, relative to the working directory when under it (``.venv/bin/covers``)."""
+    argv0 = Path(sys.argv[0])
+    beside = Path(sys.executable).parent / "covers"  # (run as `python -m covers_local.cli`)
+    command = argv0 if argv0.name == "covers" else beside
+    on_path = shutil.which("covers")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(command):
+        return "covers"
+    if not command.exists():
+        return "covers"
+    absolute = command.absolute()
+    try:
+        return shlex.quote(str(absolute.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(absolute))
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -247,7 +318,11 @@ def add_commands(sub: Any) -> None:
         help="the music task the body asks a cover for (default: the samples' gen123213213213123bksv)",
     )
     hook.add_argument(
-        "--curl", metavar="API_URL", help="print a curl command posting the signed request to API_URL instead"
+        "--curl",
+        metavar="API_URL",
+        type=api_base_url,
+        help="print a curl command posting the signed request to API_URL instead: the API's base URL or "
+        "the full webhook URL (the stack's WebhookUrl output)",
     )
     hook.set_defaults(func=cmd_webhook_event)
 

@@ -41,11 +41,19 @@ def add_command(sub: Any) -> None:
     )
     p.add_argument("--stack", required=True, help="CloudFormation stack name (reads its outputs)")
     p.add_argument("--region", help="AWS region (default: your AWS configuration)")
-    p.add_argument("--tenant", help="the tenant's budget (the metadata field FirstWaitTenantField names)")
+    p.add_argument(
+        "--tenant", type=_tenant, help="the tenant's budget (the metadata field FirstWaitTenantField names)"
+    )
     p.add_argument("--set-day", type=_count, metavar="N", help="cap per UTC day (0: none)")
     p.add_argument("--set-month", type=_count, metavar="N", help="cap per UTC month (0: none)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.set_defaults(func=cmd_budget)
+
+
+def _tenant(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty: name a tenant, or leave out --tenant for the stack's budget")
+    return text
 
 
 def _count(text: str) -> int:
@@ -59,8 +67,9 @@ def _count(text: str) -> int:
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
-    store, defaults = _stack(args.stack, deployed.region(args.region))
-    scope = budget.tenant_scope(args.tenant) if args.tenant else STACK
+    region = deployed.region(args.region)
+    store, defaults = _stack(args.stack, region)
+    scope = budget.tenant_scope(args.tenant) if args.tenant is not None else STACK
     try:
         if args.set_day is not None or args.set_month is not None:
             store.set_caps(scope, day=args.set_day, month=args.set_month)
@@ -69,7 +78,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
     except AwsTransientError as exc:
         raise CommandError(exc.message) from exc
     if args.json:
-        json.dump(report, sys.stdout, indent=2)
+        json.dump({"stack": args.stack, "region": region} | report, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     for row in report["windows"]:
@@ -87,7 +96,7 @@ def budget_report(store: BudgetStore, scope: str, default: Caps, now: datetime) 
     return {
         "scope": scope,
         "windows": [
-            {"window": w.value, "key": keys[w], "used": usage.of(w), "cap": caps.of(w)}
+            {"window": w.value, "key": keys[w], "used": usage.of(w), "cap": caps.of(w) or None}
             for w in (Window.DAY, Window.MONTH)
         ],
     }

@@ -86,6 +86,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     target = _target(args)
     statuses = args.status or list(LIST_DEFAULT_STATUSES)
     found = []
+    n = 0
     for n, record in enumerate(deployed.list_by_status(target, statuses, args.since), start=1):
         if args.json:
             found.append(
@@ -109,6 +110,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(found, sys.stdout, indent=2)
         sys.stdout.write("\n")
+    if n == 0:  # said on stderr: a pipe gets nothing
+        since = f" updated since {args.since.isoformat()}" if args.since else ""
+        print(f"0 covers in {', '.join(dict.fromkeys(statuses))}{since}", file=sys.stderr)
     return 0
 
 
@@ -211,8 +215,13 @@ _COMMANDS = (
     (
         "resume",
         cmd_resume,
-        "restart the poll workflow of a TIMED_OUT / NEEDS_ATTENTION cover",
-        "Put a TIMED_OUT or NEEDS_ATTENTION cover back on the poll workflow (no new credit is spent).",
+        "restart the poll workflow of a TIMED_OUT, NEEDS_ATTENTION or stranded IN_PROGRESS cover",
+        "Put a cover the vendor already accepted back on the poll workflow (no new credit is spent): a "
+        "TIMED_OUT or NEEDS_ATTENTION cover (one without a cover task id, COVER_TASK_ID_LOST, with "
+        "--cover-task-id), or an IN_PROGRESS cover whose workflow execution has ended (stranded) or whose "
+        "last resume never started its workflow. Everything else is refused: SUCCEEDED, FAILED and "
+        "REJECTED are final; GENERATING, BLOCKED and IN_PROGRESS with its workflow running are the "
+        "pipeline's.",
         [
             "covers resume --stack covers gen123",
             "covers resume --stack covers --cover-task-id cover3f1288e5d24629e87bcf gen123",

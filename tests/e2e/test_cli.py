@@ -3,8 +3,10 @@ and the deployed-stack commands against moto."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -16,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from covers_local import cli, cli_console, cli_runs, moto_patches
+from covers_local import cli, cli_console, cli_runs, cli_serve, moto_patches
 from covers_local.stack import Stack, deploy
 from tests.support.paths import ROOT
 
@@ -316,3 +318,107 @@ def test_run_ignores_an_endpoint_exported_for_the_local_stack(
     )
     assert code == 0, err
     assert [t["status"] for t in json.loads(out)] == ["SUCCEEDED"]
+
+
+# --- rough edges a newcomer met on a fresh clone ---------------------------------------------------------
+
+
+def test_the_top_level_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--help"])
+    assert caught.value.code == 0
+    shown = capsys.readouterr().out
+    assert "covers: run the pipeline locally" in shown
+    assert "``" not in shown  # the module docstring's reST markup
+
+
+def test_list_says_on_stderr_when_nothing_matched(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list", "--stack", "covers"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""  # a pipe gets nothing
+    assert err == "0 covers in NEEDS_ATTENTION, TIMED_OUT, BLOCKED, BUDGET_EXCEEDED\n"
+    assert (
+        cli.main(["list", "--stack", "covers", "--status", "FAILED", "--since", "2026-11-01T00:00:00Z"]) == 0
+    )
+    assert capsys.readouterr() == ("", "0 covers in FAILED updated since 2026-11-01T00:00:00+00:00\n")
+
+
+class ClosedPipe(io.StringIO):
+    """stdout whose reader has gone (``covers list | head -1`` once head has its line)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize(
+    "argv", [["list", "--status", "FAILED"], ["list", "--status", "FAILED", "--json"], ["status", "gen-1"]]
+)
+def test_a_reader_that_stops_reading_ends_the_command_quietly(
+    argv: list[str], stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boto3.resource("dynamodb").Table(stack.table_name).put_item(
+        Item={"musicTaskId": "gen-1", "status": "FAILED", "updatedAt": "2026-11-30T00:00:00Z"}
+    )
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.main([argv[0], "--stack", "covers", *argv[1:]]) == 0
+    assert capsys.readouterr().err == ""  # no "internal error: BrokenPipeError"
+
+
+def test_a_closed_pipe_on_stdout_exits_0_with_nothing_on_stderr(tmp_path: Path) -> None:
+    """A real pipe whose reader is gone before the command writes (as `| head -1` after its line)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "covers_local.cli", "webhook-event", "--secret", "s"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (completed.returncode, completed.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "http://127.0.0.1:3001",
+        "http://127.0.0.1:3001/",
+        "http://127.0.0.1:3001/webhooks/music",  # the stack's WebhookUrl output, pasted
+        "http://127.0.0.1:3001/webhooks/music/",
+    ],
+)
+def test_webhook_event_curl_takes_the_api_url_or_the_webhook_url(
+    given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["webhook-event", "--secret", "s", "--curl", given]) == 0
+    command = shlex.split(capsys.readouterr().out)
+    assert command[:6] == ["curl", "-sS", "-i", "-X", "POST", "http://127.0.0.1:3001/webhooks/music"]
+
+
+def test_the_printed_covers_command_is_one_the_user_can_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    script = venv_bin / "covers"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script), "local-stack"])
+    monkeypatch.setenv("PATH", "/nonexistent")  # the venv is not activated
+    assert cli_serve.covers_command() == ".venv/bin/covers"
+    monkeypatch.setenv("PATH", str(venv_bin))  # activated
+    assert cli_serve.covers_command() == "covers"
+
+
+def test_resume_help_says_what_resume_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    """What covers_core/domain/resume.py resumes: a stranded IN_PROGRESS cover too (docs/operations.md)."""
+    with pytest.raises(SystemExit):
+        cli.main(["resume", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for accepted in ("TIMED_OUT", "NEEDS_ATTENTION", "IN_PROGRESS cover whose workflow execution has ended"):
+        assert accepted in shown

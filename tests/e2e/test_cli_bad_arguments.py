@@ -61,6 +61,25 @@ CASES = [
     (["list", "--status", "DONE"], "--status", "unknown status 'DONE'"),
     (["redrive", "--max", "0"], "--max", "must be at least 1"),
     ([], "COMMAND", "the following arguments are required"),
+    # a mistyped option: refused by the subcommand, with the option it resembles
+    (
+        ["run", "--poll-intervall", "2", "gen1"],
+        "--poll-intervall",
+        "unrecognized arguments: --poll-intervall; did you mean --poll-interval?",
+    ),
+    (["status", "--stak", "covers", "x1"], "--stak", "did you mean --stack?"),
+    (["list", "--stack", "covers", "--zzz"], "--zzz", "unrecognized arguments: --zzz"),
+    (["webhook-event", "--secret", "s", "--curl", "ftp://x"], "--curl", "must be an http(s) URL"),
+    (["webhook-event", "--secret", "s", "--curl", "127.0.0.1:3001"], "--curl", "must be an http(s) URL"),
+    (["budget", "--stack", "covers", "--tenant", ""], "--tenant", "empty"),
+    (["budget", "--stack", "covers", "--tenant", " ", "--json"], "--tenant", "empty"),
+    (
+        ["backfill", "--stack", "covers", "/nonexistent.csv"],
+        "FILE",
+        "cannot read the catalogue /nonexistent.csv",
+    ),
+    (["backfill", "--stack", "covers", "--rate", "0", "{env}"], "--rate", "a rate is a number"),
+    (["backfill", "--stack", "covers", "--max-credits", "0", "{env}"], "--max-credits", "1 or more"),
 ]
 
 
@@ -91,7 +110,29 @@ def test_a_bad_argument_exits_2_with_one_line_naming_it(
 
 def test_an_operational_failure_still_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["run", "--udio-url", "http://127.0.0.1:9/api", "--api-key", "k", "a1"], capsys)
-    assert code == 1 and err.startswith("covers: vendor server unreachable at 127.0.0.1:9")
+    # named like the argument errors: the command that failed
+    assert code == 1 and err.startswith("covers run: vendor server unreachable at 127.0.0.1:9")
+
+
+def test_no_aws_credentials_is_bad_input_with_the_fix_on_the_same_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As a newcomer meets it against the local stack: a region and an endpoint, no credentials at all."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # (no instance metadata lookup)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: no credentials to sign
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    code, out, err = run(["status", "--stack", "covers-local", "my-track-1"], capsys)
+    assert (code, out) == (2, "")
+    (line,) = err.splitlines()
+    assert line.startswith(
+        "covers status: error: cannot read stack covers-local: Unable to locate credentials"
+    )
+    assert "AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x" in line
+    assert line.endswith("(see covers status --help)")
 
 
 def test_aws_region_alone_is_a_region(
@@ -135,9 +176,8 @@ def test_demo_and_run_refuse_max_wait_0_the_same_way_before_spending(
         assert (code, out) == (2, ""), err
         (lines[command],) = err.splitlines()  # refused before the demo's introduction, or anything else
     assert lines["demo"].replace("covers demo", "covers run") == lines["run"]
-    assert lines["run"] == (
-        "covers run: error: argument --max-wait: environment variable POLL_MAX_WAIT_SECONDS must be >= 1, "
-        "got '0' (see covers run --help)"
+    assert (
+        lines["run"] == "covers run: error: argument --max-wait: must be >= 1, got 0 (see covers run --help)"
     )
     assert len(made) == 2
     for emulator in made:

@@ -31,6 +31,7 @@ from covers_core.domain.model import CoverRecord
 from covers_core.domain.signature import SIGNATURE_HEADER, sign
 from covers_core.settings import AWS_ENDPOINT_VARIABLE
 
+from covers_local import cli, cli_serve
 from covers_local.sam_env import function_environment
 from covers_local.stack import functions, load_template
 from tests.infra.test_contracts import FUNCTION_SETTINGS
@@ -400,3 +401,91 @@ def test_chunked_and_truncated_bodies_are_refused_or_dropped_never_invoked(serve
         connection.shutdown(socket.SHUT_WR)  # the client gives up before the 500 bytes it promised
         assert connection.recv(65536) == b""  # no answer: nothing was invoked
     assert served.record("truncated-1") is None
+
+
+# --- what it prints and how it stops --------------------------------------------------------------
+
+
+def test_the_printed_status_command_runs_as_printed_without_any_aws_configuration(served: Served) -> None:
+    """The "try:" line, pasted into a shell with no AWS credentials and `covers` not on PATH."""
+    (line,) = [s.strip() for s in served.lines if "status --stack covers-local my-track-1" in s]
+    completed = subprocess.run(
+        line.replace("my-track-1", SEEDED),
+        shell=True,  # the line the user pastes, as a shell runs it
+        cwd=ROOT,
+        env=_shell(served.work),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["musicTaskId"] == SEEDED
+
+
+def test_one_sigint_stops_it_after_use(tmp_path: Path) -> None:
+    """One Ctrl-C (SIGINT) stops a local stack that has served requests, with its stop line."""
+    command = [
+        sys.executable,
+        "-m",
+        "covers_local.cli",
+        "local-stack",
+        *("--aws-port", "0", "--vendor-port", "0", "--api-port", "0", "--no-samples"),
+        *("--advertise-host", "127.0.0.1", "--env-file", str(tmp_path / "env.json")),
+        *("--log-file", str(tmp_path / "functions.log")),
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=_shell(tmp_path))
+    try:
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True).start()
+        seen: list[str] = []
+        while not (ready := [s for s in seen if s.startswith("covers local-stack ready:")]):
+            line = lines.get(timeout=120)
+            assert line is not None, "local-stack exited:\n" + "\n".join(seen)
+            seen.append(line)
+        api = dict(re.findall(r"(\w+)=(\S+)", ready[0]))["api"]
+        assert _http("GET", f"{api}/covers/nobody")[0] == 404  # used: a request through its AWS clients
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        while (line := lines.get(timeout=10)) is not None:
+            seen.append(line)
+        assert seen[-1] == "covers local-stack: stopped"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_a_ctrl_c_lost_in_a_callback_still_stops_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SIGINT arrives while the serving loop is inside code that drops exceptions (awscrt's callbacks
+    did: "Exception ignored in: <class 'KeyboardInterrupt'>"): it must stop the stack all the same."""
+    stopped: list[bool] = []
+
+    class Swallowing:
+        def __init__(self, options: object) -> None:
+            pass
+
+        def __enter__(self) -> Swallowing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def serve(self, on_change: object, stop: threading.Event | None = None, **_: object) -> None:
+            try:  # a callback whose exceptions nobody sees
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                pass
+            stopped.append(stop is not None and stop.wait(10))
+
+    monkeypatch.setattr("covers_local.local_stack.LocalStack", Swallowing)
+    monkeypatch.setattr(cli_serve, "_say_local_stack", lambda *args: None)
+    before = signal.getsignal(signal.SIGINT)
+    argv = ["local-stack", "--env-file", str(tmp_path / "env.json"), "--log-file", str(tmp_path / "log")]
+    assert cli.main(argv) == 0
+    assert stopped == [True]
+    assert capsys.readouterr().err.splitlines()[-1] == "covers local-stack: stopped"
+    assert signal.getsignal(signal.SIGINT) is before  # handlers given back

@@ -117,7 +117,10 @@ def test_resume_refuses_records_that_are_not_resumable(
     put_record(aws, status, coverTaskId="cover-1", executionArn="arn:aws:states:us-east-1:1:execution:x:t-1")
     code, out, err = covers(["resume", "--stack", aws.name, "t-1"], capsys)
     assert (code, out) == (1, "")
-    assert err == (f"covers: t-1 is {status}: only NEEDS_ATTENTION or TIMED_OUT records can be resumed\n")
+    assert err == (
+        f"covers resume: t-1 is {status}: only NEEDS_ATTENTION or TIMED_OUT records, or IN_PROGRESS ones "
+        "whose workflow has ended, can be resumed\n"
+    )
     assert aws.executions() == []
 
 
@@ -133,7 +136,7 @@ def test_an_in_progress_cover_is_resumed_only_once_its_workflow_has_ended(
     code, _, err = covers(["resume", "--stack", aws.name, "t-1"], capsys)
     assert code == 1
     refusal = "t-1 is IN_PROGRESS and its workflow is RUNNING: the pipeline is still on it; nothing done"
-    assert err == f"covers: {refusal}\n"
+    assert err == f"covers resume: {refusal}\n"
 
     sfn.stop_execution(
         executionArn=running, cause="stopped by hand"
@@ -329,7 +332,11 @@ def test_list_shows_the_covers_that_need_an_operator(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["ok-op-3"], "ok-op-3 is SUCCEEDED: only NEEDS_ATTENTION or TIMED_OUT records can be resumed"),
+        (
+            ["ok-op-3"],
+            "ok-op-3 is SUCCEEDED: only NEEDS_ATTENTION or TIMED_OUT records, or IN_PROGRESS ones whose "
+            "workflow has ended, can be resumed",
+        ),
         (
             ["lost-op-2"],
             "without a cover task id: find it in the vendor's dashboard and pass --cover-task-id",

@@ -91,7 +91,8 @@ def decide(
     elif record.status not in RESUMABLE_STATUSES:
         raise ResumeRefusedError(
             f"{music_task_id} is {record.status}: only "
-            f"{' or '.join(sorted(RESUMABLE_STATUSES))} records can be resumed"
+            f"{' or '.join(sorted(RESUMABLE_STATUSES))} records, or IN_PROGRESS ones whose workflow has "
+            "ended, can be resumed"
         )
     if record.cover_task_id:
         if cover_task_id and cover_task_id != record.cover_task_id:

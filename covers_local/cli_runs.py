@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from covers_core.domain.model import CoverRecord, parse_iso
+from covers_core.errors import WAITS_IN_WORKFLOW
 
 from covers_local.cli_console import LOG_FILE, Console, Progress, examples, http_url, whole_number
 from covers_local.emulator import EmulatorConfig, VendorEmulator
@@ -475,7 +476,15 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--udio-url", type=http_url, help="vendor base URL (default: the built-in emulator)")
     run.add_argument("--api-key", help="vendor API key (or COVERS_API_KEY); needed with --udio-url")
     run.add_argument("--initial-wait", type=whole_number, default=2, help="seconds before the first check")
-    run.add_argument("--poll-interval", type=whole_number, default=2, help="seconds between checks")
+    run.add_argument(
+        "--poll-interval",
+        type=whole_number,
+        default=5,
+        help="seconds between status calls: each check makes one call and the state machine waits between "
+        "them, at the nearest of its waits ("
+        + ", ".join(f"{e.cadence} s" for e in WAITS_IN_WORKFLOW)
+        + "); with --template-schedule, the interval inside a check invocation",
+    )
     run.add_argument("--max-wait", type=whole_number, default=120, help="deadline in seconds")
     run.add_argument("--archive", action="store_true", help="archive images to (moto) S3")
     run.add_argument(

@@ -25,7 +25,13 @@ def test_the_aws_cost_per_cover_is_the_performance_pages_standard_run_at_11_6_pe
     bench = json.loads((ROOT / "docs" / "figures" / "bench.json").read_text(encoding="utf-8"))
     (run,) = [r for r in bench["load"]["variants"][variant][mix] if r["rate"] == rate]
     assert run["workflow_type"] == "STANDARD"
-    assert round(run["cost_per_million"]["total_standard"], 2) == backfill.AWS_USD_PER_MILLION_COVERS
+    measured = round(run["cost_per_million"]["total_standard"], 2)
+    assert measured == backfill.AWS_USD_PER_MILLION_COVERS, (
+        f"a new bench run measured ${measured} per 1M covers: set covers_ops/backfill.py's "
+        "AWS_USD_PER_MILLION_COVERS to it"
+    )
+    runbook = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert f"${backfill.AWS_USD_PER_MILLION_COVERS} per 1M covers" in " ".join(runbook.split())
 
 
 def test_one_id_per_line_blank_lines_skipped_and_bad_ids_reported_by_line_number() -> None:

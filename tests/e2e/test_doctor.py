@@ -7,7 +7,6 @@ AWS would give them, never in moto itself."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import uuid
@@ -25,6 +24,7 @@ from covers_core.domain.model import CoverRecord, Status, iso
 from covers_local import cli
 from covers_local.stack import Stack
 from covers_ops import deployed, doctor
+from tests.support.logs import everything_at_debug
 from tests.support.paths import API_KEY
 
 REGION = "us-east-1"
@@ -130,20 +130,6 @@ def test_the_placeholder_key_fails_with_the_command_that_stores_the_key(
     assert f"fix: aws secretsmanager put-secret-value --secret-id {healthy.api_key_secret_arn}" in line
     assert f"`covers redrive --stack {healthy.name}`" in line
     assert [name for name, line in lines.items() if level(line) != "OK"] == ["api-key"]
-
-
-@contextlib.contextmanager
-def everything_at_debug() -> Iterator[None]:
-    """Every logger at DEBUG: the root, botocore, urllib3, Powertools."""
-    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
-    levels = [(lg, lg.level) for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        for lg, previous in levels:
-            lg.setLevel(previous)
 
 
 def test_the_key_never_appears_in_the_output_or_a_debug_log(

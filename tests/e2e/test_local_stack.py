@@ -100,23 +100,30 @@ def _keep_lines(source: queue.Queue[str | None], into: list[str]) -> None:
         into.append(line)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    work = tmp_path_factory.mktemp("local-stack")
-    env_file = work / "env.json"
+def _start_local_stack(work: Path, *extra: str) -> tuple[subprocess.Popen[str], queue.Queue[str | None]]:
+    """`covers local-stack` in a subprocess on free ports, its env file and function log in ``work``, and the
+    queue its stderr lines arrive on (None once it closed)."""
     command = [
         sys.executable,
         "-m",
         "covers_local.cli",
         "local-stack",
-        *("--aws-port", "0", "--vendor-port", "0", "--api-port", "0"),
-        *("--advertise-host", "127.0.0.1", "--env-file", str(env_file)),
+        *("--aws-port", "0", "--vendor-port", "0", "--api-port", "0", *extra),
+        *("--advertise-host", "127.0.0.1", "--env-file", str(work / "env.json")),
         *("--log-file", str(work / "functions.log")),
     ]
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=_shell(work))
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True).start()
+    return process, lines
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    work = tmp_path_factory.mktemp("local-stack")
+    env_file = work / "env.json"
+    process, lines = _start_local_stack(work)
     try:
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True).start()
         seen: list[str] = []
         deadline = time.monotonic() + 120
         while not (ready := [s for s in seen if s.startswith("covers local-stack ready:")]):
@@ -425,19 +432,8 @@ def test_the_printed_status_command_runs_as_printed_without_any_aws_configuratio
 
 def test_one_sigint_stops_it_after_use(tmp_path: Path) -> None:
     """One Ctrl-C (SIGINT) stops a local stack that has served requests, with its stop line."""
-    command = [
-        sys.executable,
-        "-m",
-        "covers_local.cli",
-        "local-stack",
-        *("--aws-port", "0", "--vendor-port", "0", "--api-port", "0", "--no-samples"),
-        *("--advertise-host", "127.0.0.1", "--env-file", str(tmp_path / "env.json")),
-        *("--log-file", str(tmp_path / "functions.log")),
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True, env=_shell(tmp_path))
+    process, lines = _start_local_stack(tmp_path, "--no-samples")
     try:
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_read_lines, args=(process.stderr, lines), daemon=True).start()
         seen: list[str] = []
         while not (ready := [s for s in seen if s.startswith("covers local-stack ready:")]):
             line = lines.get(timeout=120)

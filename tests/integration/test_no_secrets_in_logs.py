@@ -16,24 +16,17 @@ from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import LambdaContext, signed_webhook_event
 from covers_local.runner import LocalPipeline, LocalSettings
 from tests.support.harness import Aws, handler, invoke, sqs_event
+from tests.support.logs import everything_at_debug
 from tests.support.paths import load_event
 
 API_KEY = "vendor-key-Zq81xP0s7Lw2"
 SIGNING_KEY = "signing-key-Hy5Nc3Vb9Kd0"
 
 
-@pytest.fixture
-def everything_at_debug() -> Iterator[None]:
-    """Every logger at DEBUG: the root, botocore, urllib3, Powertools, the handlers'."""
-    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
-    levels = [(lg, lg.level) for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.DEBUG)
-    try:
+@pytest.fixture(name="everything_at_debug")
+def _everything_at_debug() -> Iterator[None]:
+    with everything_at_debug():
         yield
-    finally:
-        for lg, level in levels:
-            lg.setLevel(level)
 
 
 @pytest.mark.slow

@@ -167,11 +167,13 @@ def _status(text: str) -> Status:
         raise argparse.ArgumentTypeError(f"unknown status {text!r}; one of {', '.join(Status)}") from exc
 
 
-#: Each operator command: (name, function, one-line help, description, examples for the epilog).
+#: Each operator command: (name, function, the stack's resources it reads (keys of deployed.OUTPUTS), one-line
+#: help, description, examples for the epilog).
 _COMMANDS = (
     (
         "submit",
         cmd_submit,
+        ("queue_url",),
         "send music tasks to a deployed stack's queue",
         "Queue one cover request per music task on a deployed stack (every id is checked before any is "
         "sent). The stack makes the covers; read them with `covers status` or the status API.",
@@ -183,6 +185,7 @@ _COMMANDS = (
     (
         "status",
         cmd_status,
+        ("table",),
         "print a music task's record from a deployed stack",
         "Print a music task's record (its public view, as the status API gives it) as JSON on stdout. "
         "Exit code 1 if the stack has no record of it.",
@@ -195,6 +198,7 @@ _COMMANDS = (
     (
         "redrive",
         cmd_redrive,
+        ("queue_url", "dlq_url"),
         "move a deployed stack's DLQ messages back to its queue",
         "Move the dead-letter queue's messages back to the cover requests queue (after a recharge or a key "
         "fix), each with its original body. Messages rejected as bad input stay unless --include-rejected.",
@@ -203,6 +207,7 @@ _COMMANDS = (
     (
         "list",
         cmd_list,
+        ("table",),
         "list a deployed stack's covers by status",
         "List a deployed stack's covers by status, one tab-separated line per cover on stdout (music task, "
         "status, updated at, error code, cover task): open ones through the byOpen index; SUCCEEDED, FAILED "
@@ -215,6 +220,7 @@ _COMMANDS = (
     (
         "resume",
         cmd_resume,
+        ("table", "workflow_arn"),
         "restart the poll workflow of a TIMED_OUT, NEEDS_ATTENTION or stranded IN_PROGRESS cover",
         "Put a cover the vendor already accepted back on the poll workflow (no new credit is spent): a "
         "TIMED_OUT or NEEDS_ATTENTION cover (one without a cover task id, COVER_TASK_ID_LOST, with "
@@ -231,11 +237,11 @@ _COMMANDS = (
 
 
 def add_commands(sub: Any) -> None:
-    for name, func, text, description, examples in _COMMANDS:
+    for name, func, resources, text, description, examples in _COMMANDS:
         p = sub.add_parser(
             name, help=text, description=description, epilog="examples:\n  " + "\n  ".join(examples)
         )
-        deployed.add_target_arguments(p)
+        deployed.add_target_arguments(p, resources)
         _arguments(p, name)
         p.set_defaults(func=func)
     doctor_examples = [

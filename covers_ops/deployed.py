@@ -67,24 +67,31 @@ class Target:
         return str(value)
 
 
-def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+#: What each resource option names (the stack's output it replaces: :data:`OUTPUTS`).
+RESOURCE_HELP = {
+    "queue_url": "cover requests queue URL",
+    "dlq_url": "dead-letter queue URL",
+    "table": "covers table name",
+    "workflow_arn": "cover workflow (state machine) ARN",
+}
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, resources: Iterable[str]) -> None:
+    """``--stack``, ``--region`` and an option for each of ``resources`` (keys of :data:`OUTPUTS`: the ones
+    the command reads), which names that resource instead of the stack's output."""
     parser.add_argument("--stack", help="CloudFormation stack name (reads its outputs)")
     parser.add_argument("--region", help="AWS region (default: your AWS configuration)")
-    parser.add_argument("--queue-url", help="cover requests queue URL")
-    parser.add_argument("--dlq-url", help="dead-letter queue URL")
-    parser.add_argument("--table", help="covers table name")
-    parser.add_argument("--workflow-arn", help="cover workflow (state machine) ARN")
+    for name in resources:
+        output = OUTPUTS[name]
+        parser.add_argument(
+            "--" + name.replace("_", "-"), help=f"{RESOURCE_HELP[name]} (default: --stack's {output})"
+        )
 
 
 def resolve(args: argparse.Namespace) -> Target:
     found = _stack_outputs(args.stack, args.region) if args.stack else {}
-    return Target(
-        region=args.region,
-        queue_url=args.queue_url or found.get("queue_url"),
-        dlq_url=args.dlq_url or found.get("dlq_url"),
-        table=args.table or found.get("table"),
-        workflow_arn=args.workflow_arn or found.get("workflow_arn"),
-    )
+    given = {name: getattr(args, name, None) for name in OUTPUTS}
+    return Target(region=args.region, **{name: given[name] or found.get(name) for name in OUTPUTS})
 
 
 def stack_target(stack: str, region: str | None = None) -> Target:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -422,3 +423,20 @@ def test_resume_help_says_what_resume_accepts(capsys: pytest.CaptureFixture[str]
     shown = " ".join(capsys.readouterr().out.split())
     for accepted in ("TIMED_OUT", "NEEDS_ATTENTION", "IN_PROGRESS cover whose workflow execution has ended"):
         assert accepted in shown
+
+
+def test_each_operator_command_offers_only_the_resources_it_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    """`covers status --help` lists --table, not the queue or workflow options it would ignore."""
+    reads = {
+        "submit": {"--queue-url"},
+        "status": {"--table"},
+        "list": {"--table"},
+        "redrive": {"--queue-url", "--dlq-url"},
+        "resume": {"--table", "--workflow-arn"},
+    }
+    every = {"--queue-url", "--dlq-url", "--table", "--workflow-arn"}
+    for command, options in reads.items():
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        shown = set(re.findall(r"--[a-z-]+", capsys.readouterr().out)) & every
+        assert shown == options, command

@@ -177,3 +177,20 @@ def test_a_budget_store_that_fails_leaves_the_request_to_its_next_delivery_at_on
     assert world.deliver(body("t1")) == []  # no clock advance: the claim was released
     assert world.record("t1").status == Status.IN_PROGRESS
     assert world.vendor.credits_charged["t1"] == 1 and stack_usage(world).day == 1
+
+
+def test_a_reconciler_run_reads_each_budget_counter_once_however_many_requests_it_parked() -> None:
+    """Every parked request of the stack's scope shares one counter: one run reads it once, not once each."""
+    world = World(budget_caps=Caps(day=CAP))
+    race(world, [f"t{i:02d}" for i in range(CAP + 5)])
+    world.clock.advance(CLAIM_LEASE_SECONDS + 1)
+    usage = world.budgets.usage
+    reads: list[str] = []
+
+    def counted(counter: Counter) -> budget.Usage:
+        reads.append(counter.item)
+        return usage(counter)
+
+    world.budgets.usage = counted  # type: ignore[method-assign]
+    assert world.reconciler().run().repaired == {}  # no room: nothing queued again
+    assert reads == [budget.counters([STACK], world.clock.now())[0].item]

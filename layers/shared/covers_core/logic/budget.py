@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from covers_core.domain import budget
-from covers_core.domain.budget import STACK, Caps, Counter, Refused
+from covers_core.domain.budget import STACK, Caps, Counter, Refused, Usage
 from covers_core.errors import CoverPipelineError
 from covers_core.logic.ports import Budgets
 
@@ -77,10 +77,19 @@ class BudgetGate:
             except CoverPipelineError as exc:
                 log.warning("could not give budget unit %s back: %s", key, exc.message)
 
-    def allows(self, metadata: Mapping[str, Any], now: datetime) -> bool:
-        """Whether one more generate of this request fits every cap now (a read: the reconciler's test)."""
+    def allows(
+        self, metadata: Mapping[str, Any], now: datetime, read: dict[str, Usage] | None = None
+    ) -> bool:
+        """Whether one more generate of this request fits every cap now (a read: the reconciler's test).
+        ``read``: the counters already read (by item), shared by the calls of one reconciler run, which
+        then reads each counter once however many requests it parked."""
+        read = {} if read is None else read
         for counter in budget.counters(budget.scopes(metadata, self.tenant_field), now):
             caps = self.caps(counter.scope)
-            if caps.any and budget.room(self.store.usage(counter), caps) is not None:
+            if not caps.any:
+                continue
+            if counter.item not in read:
+                read[counter.item] = self.store.usage(counter)
+            if budget.room(read[counter.item], caps) is not None:
                 return False
         return True

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from covers_core import log_context
 from covers_core.domain import reconcile, resume
+from covers_core.domain.budget import Usage
 from covers_core.domain.model import CoverRecord, CoverRequest, Status, WorkflowInput
 from covers_core.domain.names import execution_name, resumed_execution_name
 from covers_core.domain.outcomes import Outcome
@@ -90,15 +91,16 @@ class Reconciler:
             self._apply(Repair.REQUEUE, record, report)
         # Parked by a budget: the same canary rule, for those whose caps have room now (the window rolled
         # over or the cap was raised); the start function takes their budget again.
-        fitting = [r for r in parked if self.budget is None or self._fits(r, now)]
+        read: dict[str, Usage] = {}  # each counter once per run
+        fitting = [r for r in parked if self.budget is None or self._fits(r, now, read)]
         for record in reconcile.blocked_to_requeue(fitting, since):
             self._apply(Repair.REQUEUE, record, report)
         return report
 
-    def _fits(self, record: CoverRecord, now: datetime) -> bool:
+    def _fits(self, record: CoverRecord, now: datetime, read: dict[str, Usage]) -> bool:
         assert self.budget is not None
         try:
-            return self.budget.allows(record.metadata, now)
+            return self.budget.allows(record.metadata, now, read)
         except CoverPipelineError as exc:
             log.warning("could not read the credit budget: %s", exc.message)
             return False

@@ -269,7 +269,8 @@ class SimBudgets(MemoryBudgets):
     """The budgets table behind the REAL budget gate (``covers_core.logic.budget``): the project's in-memory
     budgets (held to the DynamoDB adapter by the port contract tests), each call taking ``latency()``
     virtual seconds; a take or a refund is one conditional UpdateItem of a counter item under 1 KB (1 WCU),
-    reading an override one eventually consistent GetItem (0.5 RCU; the gate caches it per container)."""
+    reading an override or a counter one strongly consistent GetItem (1 RCU, as ``BudgetStore`` reads; the
+    gate caches an override per container and reads a counter only when a take is refused)."""
 
     def __init__(self, latency: Latency, usage: Usage) -> None:
         super().__init__()
@@ -289,13 +290,17 @@ class SimBudgets(MemoryBudgets):
         self._write()
         super().give_back(counter)
 
-    def override(self, scope: str) -> dict[str, int] | None:
+    def _read(self) -> None:
         self.latency()
         self.meter.calls += 1
-        self.meter.budget_rcu += 0.5
+        self.meter.budget_rcu += 1
+
+    def override(self, scope: str) -> dict[str, int] | None:
+        self._read()
         return super().override(scope)
 
-    def usage_of(self, counter: budget.Counter) -> budget.Usage:
+    def usage(self, counter: budget.Counter) -> budget.Usage:
+        self._read()
         return super().usage(counter)
 
 

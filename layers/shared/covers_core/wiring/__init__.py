@@ -45,8 +45,10 @@ class OnFirstUse:
         self.service = service
 
     def __getattr__(self, name: str) -> Any:
-        with _FIRST_USE:
-            client = aws.client(self.service)
+        client = self.__dict__.get("_client")
+        if client is None:  # the first use: create it under the lock, then keep it (no lock after)
+            with _FIRST_USE:
+                client = self.__dict__["_client"] = aws.client(self.service)
         return getattr(client, name)
 
 

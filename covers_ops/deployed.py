@@ -9,7 +9,7 @@ import argparse
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,15 @@ class Target:
     dlq_url: str | None
     table: str | None
     workflow_arn: str | None = None
+    #: The clients made for this target, by service (one each, however many calls a command makes: a
+    #: backfill sends thousands of batches).
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def client(self, service: str) -> Any:
+        """The boto3 client of ``service`` in the target's region (made once per target)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
+        return self._clients[service]
 
     def need(self, name: str) -> str:
         value = getattr(self, name)
@@ -136,7 +145,7 @@ def submit(
         ]
     except BadRequestError as exc:
         raise CommandError(f"invalid request: {exc.message}") from exc
-    queue = RequestQueue(boto3.client("sqs", region_name=target.region), target.need("queue_url"))
+    queue = RequestQueue(target.client("sqs"), target.need("queue_url"))
     try:
         return [(request.music_task_id, queue.send(request)) for request in requests]
     except AwsTransientError as exc:
@@ -157,7 +166,7 @@ def send_batch(target: Target, requests: list[CoverRequest]) -> list[tuple[str, 
         {"Id": f"m{n}", "MessageBody": jsontext.dumps(request.to_message())}  # ASCII JSON: SQS-safe
         for n, request in enumerate(requests)
     ]
-    sqs = boto3.client("sqs", region_name=target.region)
+    sqs = target.client("sqs")
     answer = _call(sqs.send_message_batch, QueueUrl=target.need("queue_url"), Entries=entries)
     return [
         (requests[int(failed["Id"][1:])].music_task_id, f"{failed.get('Code')}: {failed.get('Message', '')}")
@@ -199,9 +208,7 @@ def list_by_status(
 
 def resume(target: Target, music_task_id: str, cover_task_id: str | None = None) -> Resumed:
     """Put a TIMED_OUT / NEEDS_ATTENTION cover back on the poll workflow (``covers_core.logic.resume``)."""
-    workflow = WorkflowStarter(
-        boto3.client("stepfunctions", region_name=target.region), target.need("workflow_arn")
-    )
+    workflow = WorkflowStarter(target.client("stepfunctions"), target.need("workflow_arn"))
     try:
         return Resumer(_store(target), workflow).resume(music_task_id, cover_task_id)
     except (AwsTransientError, ResumeRefusedError) as exc:
@@ -221,7 +228,7 @@ def redrive(
     back with their original body (a ``bodyEncoding`` copy decoded: docs/operations.md, "Dead letters"),
     or stay when SQS would refuse that body: ``unsendable`` is told each one's message id and why.
     Returns (moved, left)."""
-    sqs = boto3.client("sqs", region_name=target.region)
+    sqs = target.client("sqs")
     queue_url, dlq_url = target.need("queue_url"), target.need("dlq_url")
     moved = kept = 0
     while moved < limit:

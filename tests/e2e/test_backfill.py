@@ -249,3 +249,27 @@ def test_a_request_sqs_keeps_refusing_stops_the_run_with_the_rest_recorded_and_a
     code, _, err = covers(run, capsys)
     assert code == 0 and "9 sent by an earlier run" in err, err
     assert sorted(b["musicTaskId"] for b in queued(aws)) == [IDS[5], *IDS[10:25]]
+
+
+def test_a_run_makes_one_sqs_client_however_many_batches_it_sends(
+    aws: Stack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sends: list[tuple[float, int]],
+) -> None:
+    catalogue = tmp_path / "catalogue.txt"
+    catalogue.write_text("".join(f"one-client-{n}\n" for n in range(45)))
+    virtual_time(monkeypatch)
+    made: list[str] = []
+    real = boto3.client
+
+    def counting(service: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(service)
+        return real(service, *args, **kwargs)
+
+    monkeypatch.setattr(deployed.boto3, "client", counting)
+    code, _, err = covers(["backfill", "--stack", aws.name, "--rate", "100", str(catalogue)], capsys)
+    assert code == 0, err
+    assert made.count("sqs") == 1 and len(sends) == 5
+    assert len(queued(aws)) == 45

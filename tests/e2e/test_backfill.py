@@ -262,7 +262,7 @@ def test_a_run_makes_one_sqs_client_however_many_batches_it_sends(
     catalogue.write_text("".join(f"one-client-{n}\n" for n in range(45)))
     virtual_time(monkeypatch)
     made: list[str] = []
-    real = boto3.client
+    real: Any = boto3.client
 
     def counting(service: str, *args: Any, **kwargs: Any) -> Any:
         made.append(service)

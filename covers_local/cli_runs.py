@@ -35,11 +35,17 @@ DEMO_TASKS = [
     ("unknown-demo-track-007", "REJECTED", "unknown music task: 404 on every attempt"),
     ("lost-demo-track-008", "NEEDS_ATTENTION", "generate answer lost in transit, retry gets 400"),
     ("slow-demo-track-009", "TIMED_OUT", "still IN_PROGRESS at the deadline"),
+    ("indie-demo-track-011", "SUCCEEDED", "tenant indie, a credit budget of 1 a day: its one credit"),
 ]
 #: Resumed by the demo once the emulator has made its cover (``covers resume``; no new credit).
 DEMO_RESUME = ("slow-demo-track-009", "SUCCEEDED")
 #: Blocked while the credits are out, its message given up on; repaired by the reconciler once they are back.
 DEMO_REPAIR = ("blocked-demo-track-010", "SUCCEEDED")
+#: A tenant's credit budget (the ``tenant`` metadata field, as ``FirstWaitTenantField`` names it): its cap per
+#: day, the track that waits BUDGET_EXCEEDED once the cap is spent (sent with the repair above), and the cap
+#: that lets the reconciler queue it again (``covers budget --tenant indie --set-day 2``).
+DEMO_TENANT = ("indie", 1, "indie-demo-track-012", 2)
+TENANT_FIELD = "tenant"
 #: The flags of a local run that set the functions' settings: the variable each one sets -> the flag.
 SETTING_FLAGS = {
     "POLL_FIRST_WAIT_SECONDS": "--initial-wait",
@@ -64,6 +70,8 @@ def run_local(
     read_status_of: str | None = None,
     resume: Sequence[str] = (),
     repair: Sequence[str] = (),
+    over_budget: Sequence[str] = (),
+    tenant_caps: Mapping[str, tuple[int, int]] | None = None,
     template_schedule: bool = False,
     intro: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -75,7 +83,12 @@ def run_local(
 
     The functions' settings are checked (:func:`check_settings`) before anything is submitted: a flag
     they refuse stops the run with :class:`UsageError`, before any credit is spent; ``intro`` is said
-    once they pass."""
+    once they pass.
+
+    With ``tenant_caps`` (tenant -> (day cap, the cap raised before the repair)), a task id that starts with
+    ``<tenant>-`` names that tenant in its metadata; ``over_budget`` (with ``repair``) are sent after the run
+    and wait BUDGET_EXCEEDED until the caps are raised; the functions' metrics are counted and
+    ``"alarms"`` says which alarms they set off."""
     from covers_local.runner import LocalPipeline, LocalSettings, function_log
 
     if vendor_url is not None:
@@ -97,9 +110,19 @@ def run_local(
         poll_interval=poll_interval,
         max_wait=max_wait,
         archive=archive,
-        extra_env={} if template_schedule else {"POLL_INVOCATION_BUDGET_SECONDS": "0"},
+        extra_env=({} if template_schedule else {"POLL_INVOCATION_BUDGET_SECONDS": "0"})
+        | ({"FIRST_WAIT_TENANT_FIELD": TENANT_FIELD} if tenant_caps else {}),
         log_level="INFO",  # what each function did, in the log file (docs/getting-started.md)
+        metrics=bool(tenant_caps),
     )
+    tenant_caps = tenant_caps or {}
+
+    def request(task_id: str) -> dict[str, Any]:
+        tenant = task_id.split("-", 1)[0]
+        return {"musicTaskId": task_id} | (
+            {"metadata": {TENANT_FIELD: tenant}} if tenant in tenant_caps else {}
+        )
+
     log_path = log_path or Path(LOG_FILE)
     timeout = max_wait + first_wait + 120
     try:
@@ -107,7 +130,9 @@ def run_local(
             check_settings(os.environ)  # the functions' environment, as the pipeline set it
             for line in (*intro, vendor, f"aws: moto (in-process); function logs -> {log_path}"):
                 console.say(line)
-            stack.submit([{"musicTaskId": t} for t in task_ids])
+            for tenant, (cap, _) in tenant_caps.items():
+                _set_day_cap(stack, tenant, cap)
+            stack.submit([request(t) for t in task_ids])
             stack.submit(extra_messages)
             console.say(
                 f"submitted {len(task_ids) + len(extra_messages)} message(s) to the cover requests queue"
@@ -125,9 +150,16 @@ def run_local(
             summary["resumed"] = [
                 _resume_local(stack, task_id, own_emulator, console, timeout) for task_id in resume
             ]
-            summary["repaired"] = [
-                _repair_local(stack, task_id, own_emulator, console, timeout) for task_id in repair
-            ]
+            if repair or over_budget:
+                raised = {tenant: raised for tenant, (_, raised) in tenant_caps.items()}
+                parked = [request(t) for t in over_budget]
+                summary["repaired"] = _repair_local(
+                    stack, repair, parked, raised, own_emulator, console, timeout
+                )
+            else:
+                summary["repaired"] = []
+            if settings.metrics:
+                summary["alarms"] = stack.alarms_fired()
             return summary
     finally:
         if own_emulator is not None and emulator is None:
@@ -194,40 +226,87 @@ def _resume_local(
     return {"musicTaskId": task_id, "statuses": path, "events": events}
 
 
-def _repair_local(
-    stack: Any, task_id: str, emulator: VendorEmulator | None, console: Console, timeout: float
-) -> dict[str, Any]:
-    """The demo's reconciler repair: ``task_id`` is refused for want of credits (BLOCKED) until its message
-    is given up on (the dead-letter queue); the credits come back; one reconciler run queues it again."""
+def _repair_local(  # noqa: PLR0917 - the demo's one repair scene
+    stack: Any,
+    blocked: Sequence[str],
+    parked: Sequence[dict[str, Any]],
+    raised_caps: Mapping[str, int],
+    emulator: VendorEmulator | None,
+    console: Console,
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """The demo's reconciler repair: each of ``blocked`` is refused for want of credits (BLOCKED) until its
+    message is given up on (the dead-letter queue), each of ``parked`` waits BUDGET_EXCEEDED (its tenant's
+    cap is spent); the credits come back, the caps are raised to ``raised_caps``; one reconciler run queues
+    them all again."""
     if emulator is None:
         raise CommandError("a repair in a local run needs the built-in emulator")
+    from covers_core.domain.model import Status
+
     credits, emulator.credits = emulator.credits, 0
-    stack.submit([{"musicTaskId": task_id}])
-    path: list[str] = []
+    stack.submit([{"musicTaskId": t} for t in blocked])
+    stack.submit(parked)
+    over_budget = [p["musicTaskId"] for p in parked]
+    paths: dict[str, list[str]] = {t: [] for t in (*blocked, *over_budget)}
 
     def change(task: str, old: str | None, new: str, record: CoverRecord | None) -> None:
-        if task == task_id and (not path or new != path[-1]):
+        path = paths.get(task)
+        if path is not None and (not path or new != path[-1]):
             console.change(task, path[-1] if path else None, new, record)
             path.append(new)
 
+    def waiting() -> bool:  # each blocked one given up on by its last delivery, each parked one parked
+        records = stack.read_records(paths)
+        for task, record in records.items():
+            change(task, None, record.status, record)
+        dead = stack.read_dead_letters()
+        return not (
+            all(any(_names(d, t) for d in dead) for t in blocked)
+            and all(t in records and records[t].status == Status.BUDGET_EXCEEDED for t in over_budget)
+        )
+
     deadline = time.monotonic() + timeout
-    while not any(_names(d, task_id) for d in stack.read_dead_letters()):  # its last delivery gives up
+    while waiting():
         if time.monotonic() > deadline:
-            raise CommandError(f"{task_id} never reached the dead-letter queue")
+            raise CommandError(f"{', '.join(paths)} never reached the dead-letter queue or BUDGET_EXCEEDED")
         if not stack.pump():
             time.sleep(0.2)
-        for task, record in stack.read_records([task_id]).items():
-            change(task, None, record.status, record)
     # The reconciler leaves a record alone while its claim could still be live (the lease).
     time.sleep(stack.settings.claim_lease_seconds + 1)
     emulator.recharge(credits)
+    for tenant, cap in raised_caps.items():
+        _set_day_cap(stack, tenant, cap)
+        console.say(f"tenant {tenant}'s credit budget raised to {cap} a day (covers budget --set-day)")
+    if raised_caps:
+        # The functions read caps at most a minute old; fresh containers here, rather than a minute's wait.
+        from covers_core.wiring import reset
+
+        reset()
     console.say("credits are back: the reconciler runs (every ReconcileIntervalMinutes when deployed)")
     report = stack.reconcile()
     console.say(f"reconciler: {json.dumps(report['repaired'])} (examined {report['examined']} open records)")
     already = len(stack.events)
-    stack.run([task_id], timeout=timeout, on_change=change)
-    events = [e for e in stack.events[already:] if e["detail"]["musicTaskId"] == task_id]
-    return {"musicTaskId": task_id, "statuses": path, "repaired": report["repaired"], "events": events}
+    stack.run(list(paths), timeout=timeout, on_change=change)
+    new_events = stack.events[already:]
+    return [
+        {
+            "musicTaskId": task,
+            "statuses": path,
+            "repaired": report["repaired"],
+            "events": [e for e in new_events if e["detail"]["musicTaskId"] == task],
+        }
+        for task, path in paths.items()
+    ]
+
+
+def _set_day_cap(stack: Any, tenant: str, cap: int) -> None:
+    """``covers budget --stack covers-local --tenant TENANT --set-day CAP``, on the local stack."""
+    from covers_core.domain.budget import tenant_scope
+
+    from covers_ops.budget import stack_budgets
+
+    store, _ = stack_budgets(stack.STACK_NAME, None)
+    store.set_caps(tenant_scope(tenant), day=cap)
 
 
 def _names(dead_letter: dict[str, Any], task_id: str) -> bool:
@@ -339,6 +418,9 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
             f"repaired by the reconciler ({', '.join(repaired['repaired']) or 'nothing'}): "
             f"{repaired['musicTaskId']}: {' -> '.join(repaired['statuses'])}  (new events: {new})"
         )
+    if "alarms" in summary:  # each one notification to the alarm topic (docs/operations.md, "Alarms")
+        fired = ", ".join(f"{name} x{n}" for name, n in sorted(summary["alarms"].items())) or "none"
+        console.say(f"alarms set off (the functions' metrics, as CloudWatch evaluates them): {fired}")
 
 
 def status_api_line(music_task_id: str, status: int, body: dict[str, Any]) -> str:
@@ -388,7 +470,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "  plus: a duplicate message for demo-track-001 (must not spend a second credit),",
         "        and a message that is not JSON (must land in the dead-letter queue)",
         f"  then {DEMO_REPAIR[0]}: refused while the credits are out, given up on by the queue;",
-        "        the reconciler queues it again once they are back (no operator step)",
+        f"  and {DEMO_TENANT[2]}: tenant {DEMO_TENANT[0]}'s budget is spent: it waits BUDGET_EXCEEDED,",
+        "        with no credit and no event, until its cap is raised",
+        "        the reconciler queues both again once credits and cap allow (no operator step)",
     ]
     emulator = VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0), seed=7))
     emulator.serve()
@@ -407,6 +491,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             read_status_of=DEMO_TASKS[0][0],
             resume=[DEMO_RESUME[0]],
             repair=[DEMO_REPAIR[0]],
+            over_budget=[DEMO_TENANT[2]],
+            tenant_caps={DEMO_TENANT[0]: (DEMO_TENANT[1], DEMO_TENANT[3])},
             intro=intro,
         )
     finally:
@@ -427,8 +513,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if resumed["statuses"][-1] != DEMO_RESUME[1]:
             mismatches.append((resumed["musicTaskId"], resumed["statuses"][-1], DEMO_RESUME[1]))
     for repaired in summary["repaired"]:
-        if repaired["statuses"][-1:] != [DEMO_REPAIR[1]] or repaired["repaired"] != {"Requeue": 1}:
+        if repaired["statuses"][-1:] != [DEMO_REPAIR[1]] or repaired["repaired"] != {"Requeue": 2}:
             mismatches.append((repaired["musicTaskId"], repaired["statuses"][-1], DEMO_REPAIR[1]))
+    if "BudgetExceededAlarm" not in summary["alarms"]:
+        mismatches.append(("BudgetExceededAlarm", "silent", "ALARM"))
     for task_id, got, expected in mismatches:
         console.say(f"UNEXPECTED: {task_id} ended {got}, expected {expected}")
     if args.json:

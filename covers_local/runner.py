@@ -38,6 +38,7 @@ from covers_core.wiring import reset as reset_wiring
 from moto import mock_aws
 
 from covers_local import aws_calls, moto_patches
+from covers_local.alarms import MetricAlarm, Point, alarms_fired, points_from_emf
 from covers_local.cli_console import NO_METRICS_WARNING
 from covers_local.lambda_events import LambdaContext, sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
@@ -81,6 +82,8 @@ class LocalSettings:
     not_found_attempts: int | None = None
     claim_lease_seconds: int = 10
     log_level: str = "WARNING"
+    #: Emit the functions' metrics (EMF, in the function log) and count them (``alarms_fired``).
+    metrics: bool = False
     webhook_secret: str = "local-webhook-signing-key"  # noqa: S105 - a local-only test value
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -94,6 +97,8 @@ class _FunctionLog(io.TextIOBase):
     def __init__(self) -> None:
         super().__init__()
         self.target: TextIO | None = None
+        #: While a run that counts metrics is under way: the metric values the functions printed (EMF).
+        self.metrics: list[Point] | None = None
 
     def writable(self) -> bool:
         return True
@@ -106,6 +111,8 @@ class _FunctionLog(io.TextIOBase):
         return sys.__stdout__ or sys.stderr
 
     def write(self, text: str) -> int:
+        if self.metrics is not None and text.startswith('{"_aws"'):
+            self.metrics.extend(points_from_emf(text))
         return self._stream().write(text)
 
     def flush(self) -> None:
@@ -124,6 +131,23 @@ def function_log(path: Path) -> Iterator[None]:
             yield
         finally:
             FUNCTION_LOG.target = previous
+
+
+@contextlib.contextmanager
+def _counting_metrics(points: list[Point]) -> Iterator[None]:
+    """Count into ``points`` the metrics the functions print (Powertools prints them to ``sys.stdout``,
+    which :data:`FUNCTION_LOG` must be for that; it then writes where ``sys.stdout`` wrote before)."""
+    previous = FUNCTION_LOG.metrics, FUNCTION_LOG.target
+    FUNCTION_LOG.metrics = points
+    try:
+        if sys.stdout is FUNCTION_LOG:  # within function_log(): already so
+            yield
+            return
+        FUNCTION_LOG.target = FUNCTION_LOG.target or sys.stdout
+        with contextlib.redirect_stdout(FUNCTION_LOG):
+            yield
+    finally:
+        FUNCTION_LOG.metrics, FUNCTION_LOG.target = previous
 
 
 def load_handler(code_dir: Path, module_name: str) -> Callable[[dict[str, Any], Any], Any]:
@@ -160,6 +184,8 @@ class LocalPipeline:
         self.start_invocation_errors: list[str] = []
         self.events: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
+        #: The metric values the functions emitted (only with ``settings.metrics``).
+        self.metric_points: list[Point] = []
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -174,6 +200,8 @@ class LocalPipeline:
             stack.enter_context(moto_patches.cloudformation())
             stack.enter_context(self._mock)
             stack.callback(self._stop_executions)
+            if self.settings.metrics:
+                stack.enter_context(_counting_metrics(self.metric_points))
             self._deploy()
             stack.enter_context(moto_patches.lambda_invoke(self._make_invoke()))
             self._exit_stack = stack.pop_all()  # everything set up: undone in __exit__
@@ -232,7 +260,7 @@ class LocalPipeline:
                 # A local run's reconciler runs when asked; its "last run" is a few seconds ago.
                 "RECONCILE_INTERVAL_MINUTES": "0.1",
                 "POWERTOOLS_LOG_LEVEL": s.log_level,
-                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "false" if s.metrics else "true",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "ARCHIVE_ALLOW_LOOPBACK": "true",  # the emulator serves images on 127.0.0.1
                 "SECRET_CACHE_SECONDS": "0",
@@ -285,6 +313,16 @@ class LocalPipeline:
         if "errorType" in report:
             raise RuntimeError(f"the reconciler failed: {report['errorType']}: {report['errorMessage']}")
         return dict(report)
+
+    def alarms_fired(self) -> dict[str, int]:
+        """The stack's alarms that the metrics emitted so far would have set off, by logical id: how many
+        times each went into ALARM (one notification each). Needs ``settings.metrics``."""
+        if not self.settings.metrics:
+            raise RuntimeError("alarms_fired needs a run with LocalSettings(metrics=True)")
+        logical = {physical: logical for logical, physical in self.stack.physical_ids.items()}
+        described = boto3.client("cloudwatch", region_name=REGION).describe_alarms()["MetricAlarms"]
+        alarms = [a for d in described if (a := MetricAlarm.from_description(d)) is not None]
+        return {logical.get(name, name): n for name, n in alarms_fired(alarms, self.metric_points).items()}
 
     def status_api(self, music_task_id: str) -> tuple[int, dict[str, Any]]:
         """``GET /covers/{music_task_id}`` through the real status API handler, as an app would call it

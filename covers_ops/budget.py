@@ -68,7 +68,7 @@ def _count(text: str) -> int:
 
 def cmd_budget(args: argparse.Namespace) -> int:
     region = deployed.region(args.region)
-    store, defaults = _stack(args.stack, region)
+    store, defaults = stack_budgets(args.stack, region)
     scope = budget.tenant_scope(args.tenant) if args.tenant is not None else STACK
     try:
         if args.set_day is not None or args.set_month is not None:
@@ -106,7 +106,7 @@ def _who(scope: str) -> str:
     return "the stack" if scope == STACK else f"tenant {scope.removeprefix('tenant=')}"
 
 
-def _stack(stack: str, region: str | None) -> tuple[BudgetStore, Caps]:
+def stack_budgets(stack: str, region: str | None) -> tuple[BudgetStore, Caps]:
     """The stack's budgets store and its template caps (its parameters)."""
     described = deployed.described(boto3.client("cloudformation", region_name=region), stack, region)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}

@@ -161,11 +161,18 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
     for task_id, expected, _ in cli_runs.DEMO_TASKS:
         assert tasks[task_id]["status"] == expected
         assert len(tasks[task_id]["events"]) == 1
-    assert "credits spent: 8 for 8 music task(s); most generate calls charged for one task: 1" in err
+    assert "credits spent: 10 for 10 music task(s); most generate calls charged for one task: 1" in err
     assert "dead-letter queue: 1 message(s)" in err
-    # The BLOCKED request the queue gave up on is queued again by the reconciler once credits are back.
-    assert 'reconciler: {"Requeue": 1}' in err
+    # The BLOCKED request the queue gave up on, and the request over its tenant's credit budget, are
+    # queued again by one reconciler run once credits are back and the cap is raised.
+    assert 'reconciler: {"Requeue": 2}' in err
     assert "blocked-demo-track-010: IN_PROGRESS -> SUCCEEDED" in err
+    assert "indie-demo-track-012: BUDGET_EXCEEDED -> IN_PROGRESS -> SUCCEEDED" in err
+    # The budget alarm is set off once, as are the others the sample tasks call for; nothing else.
+    assert (
+        "alarms set off (the functions' metrics, as CloudWatch evaluates them): "
+        "BudgetExceededAlarm x1, CreditsExhaustedAlarm x1, NeedsAttentionAlarm x1"
+    ) in err.splitlines()
     # An app reads the finished cover through the status API handler.
     (line,) = [line for line in err.splitlines() if line.startswith("status API:")]
     assert line.startswith('status API: GET /covers/demo-track-001 -> 200 {"status": "SUCCEEDED", ')
@@ -182,7 +189,8 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
         task = tasks[row[0]]
         images = f"{len(task['images'])} ({len(task['archivedImages'])} in S3)" if task["images"] else "0"
         assert (row[1], " ".join(row[3:-2])) == (task["status"], images), row
-    for prefix in ("events on the covers bus:", "dead-letter queue:", "credits spent:", "reconciler:"):
+    summary = ("events on the covers bus:", "dead-letter queue:", "credits spent:", "reconciler:", "alarms ")
+    for prefix in summary:
         (line,) = [line for line in shown if line.startswith(prefix)]
         assert line in err.splitlines(), line
 

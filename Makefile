@@ -100,9 +100,11 @@ unit: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python layers/shared/lock.py
 
-# (after `make build`: the cold start section imports the built layer)
+# (after `make build`: the cold start section imports the built layer). bench.storage is a calculation from
+# bench/prices.py: docs/figures/storage.json and its table in docs/performance.md ("Storage").
 bench: $(STAMP) build
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.storage
 
 # The parameter reference (docs/configuration.md) and the diagrams of docs/design.md, from template.yaml and the
 # ASL; tests/infra/test_docs.py and test_diagrams.py fail when they are stale.

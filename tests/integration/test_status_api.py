@@ -159,17 +159,19 @@ def test_no_internal_field_leaks(aws: Aws) -> None:
         assert internal not in text
 
 
-@pytest.mark.parametrize("archive", ["false", "true"])
+@pytest.mark.parametrize(("archive", "delivery"), [("false", "false"), ("true", "false"), ("true", "true")])
 def test_only_the_status_route_requires_iam_and_the_function_may_only_get_items_and_read_archived_images(
-    archive: str,
+    archive: str, delivery: str
 ) -> None:
-    """One item by key; with the archive, the archived images it presigns (their keys only) too."""
-    template = transform({"ArchiveImages": archive})
+    """One item by key; with the archive and no distribution, the archived images it presigns (their keys
+    only) too. With a distribution it presigns nothing (the images' URLs are permanent)."""
+    parameters = {"ArchiveImages": archive, "ArchiveDelivery": delivery}
+    template = transform(parameters)
     resources = template["Resources"]
     paths = resources["CoversHttpApi"]["Properties"]["Body"]["paths"]
     assert paths["/covers/{musicTaskId}"]["get"]["security"] == [{"AWS_IAM": []}]
     assert "security" not in paths["/webhooks/music"]["post"]  # HMAC-signed, open to IAM-less senders
-    resolve = Resolved(template, "covers", {"ArchiveImages": archive})
+    resolve = Resolved(template, "covers", parameters)
     role = resolve(resources[resources["CoverStatusApiFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]])
     grants = {
         (action, resource)
@@ -181,7 +183,7 @@ def test_only_the_status_route_requires_iam_and_the_function_may_only_get_items_
         )
     }
     expected = {("dynamodb:GetItem", "<CoversTable.Arn>")}  # the table itself, no index
-    if archive == "true":
+    if archive == "true" and delivery == "false":
         expected.add(("s3:GetObject", "<ArchiveBucket.Arn>/covers/*"))
     assert grants == expected
     managed = {str(arn).rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]}

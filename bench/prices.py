@@ -23,6 +23,8 @@ class Price:
 SFN = "https://aws.amazon.com/step-functions/pricing/"
 LAMBDA = "https://aws.amazon.com/lambda/pricing/"
 DYNAMODB = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
+S3 = "https://aws.amazon.com/s3/pricing/"
+CLOUDFRONT = "https://aws.amazon.com/cloudfront/pricing/"
 READ = "2026-11"
 
 PRICES: dict[str, Price] = {
@@ -57,6 +59,25 @@ PRICES: dict[str, Price] = {
     # S3 Standard: PUT/COPY/POST/LIST $0.005 per 1,000 requests; storage $0.023 per GB-month (first 50 TB).
     "s3_put": Price(0.005 / 1e3, "PUT request", "https://aws.amazon.com/s3/pricing/", READ, confirmed=False),
     "s3_gb_month": Price(0.023, "GB-month", "https://aws.amazon.com/s3/pricing/", READ, confirmed=False),
+    # S3 Standard GET: $0.0004 per 1,000 requests; data transfer out to the internet $0.09 per GB (first 10 TB
+    # a month, after the first 100 GB free across services); transfer from S3 to CloudFront is free.
+    "s3_get": Price(0.0004 / 1e3, "GET request", S3, READ, confirmed=False),
+    "s3_transfer_out_gb": Price(0.09, "GB to the internet", S3, READ, confirmed=False),
+    # S3 Intelligent-Tiering storage (first 50 TB): Frequent Access $0.023, Infrequent Access (after 30
+    # days unread) $0.0125, Archive Instant Access (after 90 days unread) $0.004 per GB-month.
+    "s3_it_frequent_gb_month": Price(0.023, "GB-month", S3, READ, confirmed=False),
+    "s3_it_infrequent_gb_month": Price(0.0125, "GB-month", S3, READ, confirmed=False),
+    "s3_it_archive_instant_gb_month": Price(0.004, "GB-month", S3, READ, confirmed=False),
+    # Monitoring and automation: $0.0025 per 1,000 objects a month, objects larger than 128 KB only (smaller
+    # ones are neither monitored nor moved, and always billed at the Frequent Access rate).
+    "s3_it_monitoring": Price(0.0025 / 1e3, "object-month", S3, READ, confirmed=False),
+    # Lifecycle transition requests into Intelligent-Tiering: $0.01 per 1,000 requests.
+    "s3_it_transition": Price(0.01 / 1e3, "transition request", S3, READ, confirmed=False),
+    # CloudFront, United States, Mexico and Canada (and Europe: the same first-tier rates): data transfer out
+    # to the internet $0.085 per GB (first 10 TB a month), HTTPS requests $0.0100 per 10,000. The always-free
+    # tier (1 TB out and 10 million requests a month) is not deducted.
+    "cloudfront_transfer_out_gb": Price(0.085, "GB to the internet", CLOUDFRONT, READ, confirmed=False),
+    "cloudfront_https_request": Price(0.01 / 1e4, "HTTPS request", CLOUDFRONT, READ, confirmed=False),
 }
 
 

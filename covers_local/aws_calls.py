@@ -6,6 +6,11 @@ client: boto3's default session (``covers_core.adapters.aws``) and the sessions 
 providers create for themselves alike. :class:`Recorder` wraps that method; a call is attributed to the
 function whose handler is running (:func:`running`, set by ``LocalPipeline.invoke`` and the tests'
 ``invoke``), and calls made outside any handler (test set-up, the local runner itself) are not recorded.
+
+A presigned URL (``generate_presigned_url``) is recorded as the call it authorises: signing makes no
+request, but whoever holds the URL makes that call with the function's credentials, so its role needs the
+grant. botocore hands the request's parameters to ``BaseClient._emit_api_params`` on that path, marked
+``is_presign_request`` in the request context.
 """
 
 from __future__ import annotations
@@ -110,26 +115,47 @@ class Recorder:
         self.account = account
         self._lock = threading.Lock()
         original = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private: not in the stubs
-        self._patch = mock.patch.object(BaseClient, "_make_api_call", self._wrap(original))
+        emit = getattr(BaseClient, "_emit_api_params")  # noqa: B009 - private: not in the stubs
+        self._patches = (
+            mock.patch.object(BaseClient, "_make_api_call", self._wrap(original)),
+            mock.patch.object(BaseClient, "_emit_api_params", self._wrap_presign(emit)),
+        )
+
+    def _record(self, client: BaseClient, operation: str, params: dict[str, Any]) -> None:
+        function = current_function.get()
+        if function is not None:
+            service = client.meta.service_model.endpoint_prefix
+            action = iam_action(service, operation)
+            arns = resources(service, params, client.meta.region_name, self.account)
+            with self._lock:
+                self.calls.update(AwsCall(function, action, arn) for arn in arns)
 
     def _wrap(self, original: Any) -> Any:
         recorder = self
 
         def _make_api_call(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-            function = current_function.get()
-            if function is not None:
-                service = client.meta.service_model.endpoint_prefix
-                action = iam_action(service, operation)
-                arns = resources(service, params, client.meta.region_name, recorder.account)
-                with recorder._lock:
-                    recorder.calls.update(AwsCall(function, action, arn) for arn in arns)
+            recorder._record(client, operation, params)
             return original(client, operation, params)
 
         return _make_api_call
 
+    def _wrap_presign(self, original: Any) -> Any:
+        recorder = self
+
+        def _emit_api_params(
+            client: BaseClient, api_params: dict[str, Any], operation_model: Any, context: dict[str, Any]
+        ) -> Any:
+            if context.get("is_presign_request"):
+                recorder._record(client, operation_model.name, api_params)
+            return original(client, api_params=api_params, operation_model=operation_model, context=context)
+
+        return _emit_api_params
+
     def __enter__(self) -> Recorder:
-        self._patch.start()
+        for patch in self._patches:
+            patch.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._patch.stop()
+        for patch in self._patches:
+            patch.stop()

@@ -21,6 +21,7 @@ from typing import Any
 from covers_core.domain import budget
 from covers_core.domain import claim as claims
 from covers_core.domain.claim import Busy, Claim, Settled
+from covers_core.domain.delivery import SignedUrl
 from covers_core.domain.events import detail_type_for, event_detail
 from covers_core.domain.first_wait import WINDOW_MINUTES, Counts, Observation, counts_from_item
 from covers_core.domain.model import (
@@ -607,3 +608,16 @@ class FakeArchiver:
 def constant(value: int) -> Callable[[], int]:
     """A first-wait provider that always answers ``value``."""
     return lambda: value
+
+
+class FakeUrlSigner:
+    """Presigned URLs that name the object and its life; each signing is listed in ``signed``."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.signed: list[tuple[str, str, int]] = []
+
+    def presign_get(self, bucket: str, key: str, seconds: int) -> SignedUrl:
+        self.signed.append((bucket, key, seconds))
+        url = f"https://{bucket}.s3.example/{key}?X-Amz-Expires={seconds}&X-Amz-Signature=fake"
+        return SignedUrl(url, self.clock.now() + timedelta(seconds=seconds))

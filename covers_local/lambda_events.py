@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -131,7 +131,7 @@ def status_api_event(
     """An HTTP API (payload 2.0) ``GET /covers/{musicTaskId}``, as the AWS_IAM-authorized route delivers it
     (the caller's IAM identity in ``requestContext.authorizer.iam``)."""
     path = f"/covers/{quote(music_task_id, safe='')}"
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": STATUS_API_ROUTE,
         "rawPath": path,
@@ -152,3 +152,9 @@ def status_api_event(
         },
         "isBase64Encoded": False,
     }
+    if query:  # the HTTP API decodes the query and joins a repeated name's values with commas
+        values: dict[str, list[str]] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            values.setdefault(name, []).append(value)
+        event["queryStringParameters"] = {name: ",".join(found) for name, found in values.items()}
+    return event

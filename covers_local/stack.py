@@ -382,6 +382,17 @@ class Stack:
         return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
 
 
-if __name__ == "__main__":  # `python -m covers_local.stack`: the transformed template (for checkov)
-    json.dump(transform(), sys.stdout, indent=1)
+def with_defaults(template: dict[str, Any], parameters: Mapping[str, object]) -> dict[str, Any]:
+    """``template`` whose parameters default to ``parameters``: checkov evaluates the conditions with the
+    defaults, so a scan of this one sees the resources those values create (the archive bucket, ...)."""
+    for name, value in parameters.items():
+        template["Parameters"][name]["Default"] = str(value)
+    return template
+
+
+if __name__ == "__main__":
+    # `python -m covers_local.stack [Name=Value ...]`: the transformed template (for checkov), with those
+    # parameter values as the defaults.
+    chosen = dict(argument.split("=", 1) for argument in sys.argv[1:])
+    json.dump(with_defaults(transform(chosen), chosen), sys.stdout, indent=1)
     sys.stdout.write("\n")

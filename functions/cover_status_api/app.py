@@ -19,8 +19,9 @@ logger = log_context.function_logger()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The HTTP API's payload 2.0, read as it comes (Powertools' event classes cost a cold start ~10 ms).
     music_task_id = (event.get("pathParameters") or {}).get(PATH_PARAMETER)
+    query = event.get("queryStringParameters") or {}  # absent without a query string
     with log_context.task(str(music_task_id)[:256]):
-        result = wiring.reader().answer(music_task_id)
+        result = wiring.reader().answer(music_task_id, query)
     return {
         "statusCode": result.status,
         "headers": {"content-type": "application/json", "cache-control": "no-store"},

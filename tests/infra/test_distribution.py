@@ -107,6 +107,7 @@ def test_the_newest_release_is_read_from_keep_a_changelog_headings() -> None:
 SAR_LISTED = {
     "AWS::ApiGatewayV2::Api",
     "AWS::ApiGatewayV2::Stage",
+    "AWS::CloudFront::Distribution",
     "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",
     "AWS::DynamoDB::Table",
@@ -138,7 +139,15 @@ SAR_LISTED = {
 }
 #: Types the copy of that list we could check does not name: the first `sam publish` of a public version
 #: tells whether SAR accepts them now (docs/deploy.md, "Publish to the Serverless Application Repository").
-NOT_ON_SARS_LIST = {"AWS::Events::EventBus", "AWS::SecretsManager::Secret", "AWS::Scheduler::Schedule"}
+NOT_ON_SARS_LIST = {
+    "AWS::Events::EventBus",
+    "AWS::SecretsManager::Secret",
+    "AWS::Scheduler::Schedule",
+    # ArchiveDelivery=true only (the distribution's origin access control and policies)
+    "AWS::CloudFront::OriginAccessControl",
+    "AWS::CloudFront::CachePolicy",
+    "AWS::CloudFront::ResponseHeadersPolicy",
+}
 #: Resource policies: deploying from SAR needs CAPABILITY_RESOURCE_POLICY acknowledged.
 RESOURCE_POLICIES = {
     "AWS::Lambda::Permission",

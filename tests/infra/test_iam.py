@@ -3,7 +3,7 @@ calls made with it, down to the resource ARN.
 
 The scenarios below run every code path that calls AWS (a start batch with a bad message, a duplicate, a
 402 and an existing cover; polls in progress and done; finalize with and without the archive, twice, and
-through the safety net; the webhook's 202, 400 and 401; the status API's 200 and 404) on
+through the safety net; the webhook's 202, 400 and 401; the status API's 200, presigned URLs and 404) on
 ``template.yaml`` deployed into moto with every conditional resource (``ArchiveImages=true``, an upstream
 bus). ``covers_local.aws_calls`` records each call as (function, IAM action, resource ARN). What AWS does
 with a role for the code is added from the deployed stack: the SQS event source mapping's polling (the
@@ -258,8 +258,10 @@ def run_every_aws_code_path(stack: Stack, emulator: VendorEmulator, monkeypatch:
     assert webhook(b'{"title": "no id here"}') == 400
     assert webhook(b'{"musicTaskId": "x"}', key="forged") == 401
 
-    # status API: a cover (200) and an unknown task (404)
+    # status API: a cover (200), its archived images' presigned URLs, and an unknown task (404)
     assert invoke("cover_status_api", status_api_event("ok"))["statusCode"] == 200
+    presigned = invoke("cover_status_api", status_api_event("ok", query="urls=presigned"))
+    assert all("X-Amz-Signature=" in image["url"] for image in json.loads(presigned["body"])["images"])
     assert invoke("cover_status_api", status_api_event("never-seen"))["statusCode"] == 404
 
     # reconciler: records stranded two hours ago: an unsent event, a lost claim, a workflow that ended,

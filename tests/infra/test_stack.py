@@ -93,8 +93,11 @@ def test_every_function_variable_is_set_and_names_a_real_resource(moto: None) ->
         declared = stack.template["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
         assert set(function.environment) == set(declared), logical_id  # Globals merged, nothing lost
         for key, value in function.environment.items():
-            # The endpoint override alone is empty when deployed (AWS itself; see covers local-stack).
-            assert value or key == AWS_ENDPOINT_VARIABLE, f"{logical_id} {key} is empty"
+            # Empty when deployed: the endpoint override (AWS itself; see covers local-stack), and the
+            # delivery URL without a distribution (ArchiveDelivery=false, tests/infra/test_delivery.py).
+            assert value or key in (AWS_ENDPOINT_VARIABLE, "DELIVERY_BASE_URL"), (
+                f"{logical_id} {key} is empty"
+            )
             if key in RESOURCE_VARIABLES:
                 assert exists(RESOURCE_VARIABLES[key], value), (logical_id, key, value)
     assert stack.function_env("FinalizeCoverFunction")["ARCHIVE_BUCKET"] == stack.archive_bucket

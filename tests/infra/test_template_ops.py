@@ -118,6 +118,10 @@ class Resolved:
             return str(self(value[0])) == str(self(value[1]))
         if key == "Fn::Not":
             return not self(value[0])
+        if key == "Fn::And":
+            return all(self(v) for v in value)
+        if key == "Fn::Or":
+            return any(self(v) for v in value)
         if key == "Condition":
             return self.condition(value)
         return {key: self(value)}

@@ -4,14 +4,21 @@ handler on the moto stack; bad ids get 400, unknown ones 404, and no internal fi
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
+import requests
+from covers_core import wiring
 from covers_core.adapters.records import A
+from covers_core.domain.model import iso
 
 from covers_local.lambda_events import status_api_event
 from covers_local.stack import transform
+from tests.infra.test_template_ops import Resolved
 from tests.support.harness import Aws, invoke, sqs_event
 from tests.support.paths import load_event
 
@@ -152,24 +159,131 @@ def test_no_internal_field_leaks(aws: Aws) -> None:
         assert internal not in text
 
 
-def test_only_the_status_route_requires_iam_and_the_function_may_only_get_items() -> None:
-    resources = transform()["Resources"]
+@pytest.mark.parametrize(("archive", "delivery"), [("false", "false"), ("true", "false"), ("true", "true")])
+def test_only_the_status_route_requires_iam_and_the_function_may_only_get_items_and_read_archived_images(
+    archive: str, delivery: str
+) -> None:
+    """One item by key; with the archive and no distribution, the archived images it presigns (their keys
+    only) too. With a distribution it presigns nothing (the images' URLs are permanent)."""
+    parameters = {"ArchiveImages": archive, "ArchiveDelivery": delivery}
+    template = transform(parameters)
+    resources = template["Resources"]
     paths = resources["CoversHttpApi"]["Properties"]["Body"]["paths"]
     assert paths["/covers/{musicTaskId}"]["get"]["security"] == [{"AWS_IAM": []}]
     assert "security" not in paths["/webhooks/music"]["post"]  # HMAC-signed, open to IAM-less senders
-    role = resources[resources["CoverStatusApiFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]]
-    actions = {
-        action
+    resolve = Resolved(template, "covers", parameters)
+    role = resolve(resources[resources["CoverStatusApiFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]])
+    grants = {
+        (action, resource)
         for policy in role["Properties"]["Policies"]
         for statement in policy["PolicyDocument"]["Statement"]
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        for resource in (
+            [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+        )
     }
-    assert actions == {"dynamodb:GetItem"}
-    resources_granted = [
-        statement["Resource"]
-        for policy in role["Properties"]["Policies"]
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
-    assert resources_granted == [{"Fn::GetAtt": ["CoversTable", "Arn"]}]  # the table itself, no index
+    expected = {("dynamodb:GetItem", "<CoversTable.Arn>")}  # the table itself, no index
+    if archive == "true" and delivery == "false":
+        expected.add(("s3:GetObject", "<ArchiveBucket.Arn>/covers/*"))
+    assert grants == expected
     managed = {str(arn).rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]}
     assert managed == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}  # logs and traces only
+
+
+# --- ?urls=presigned (docs/contracts.md, "Status API") ---------------------------------------------------
+
+ARCHIVED_KEY = "covers/gen-archived/0-0123456789abcdef.png"
+ARCHIVED_BODY = b"\x89PNG archived bytes"
+
+
+@pytest.fixture
+def archived(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An archive bucket (ArchiveImages=true) holding one image of a SUCCEEDED record; its vendor URL."""
+    boto3.client("s3").create_bucket(Bucket="archive")
+    boto3.client("s3").put_object(Bucket="archive", Key=ARCHIVED_KEY, Body=ARCHIVED_BODY)
+    monkeypatch.setenv("ARCHIVE_BUCKET", "archive")
+    wiring.reset()
+    source = "https://tempcover.storage.com/s/archived.png"
+    archived = {"url": source, "s3Uri": f"s3://archive/{ARCHIVED_KEY}", "size": len(ARCHIVED_BODY)}
+    boto3.resource("dynamodb").Table(aws.table_name).put_item(
+        Item={
+            A.MUSIC_TASK_ID: "gen-archived",
+            A.STATUS: "SUCCEEDED",
+            A.COVER_TASK_ID: "cover-archived",
+            A.IMAGES: [source],
+            A.IMAGES_EXPIRE_AT: "2026-12-12T10:00:00.000Z",
+            A.ARCHIVED_IMAGES: [archived],
+            A.CREATED_AT: "2026-11-28T10:00:00.000Z",
+            A.UPDATED_AT: "2026-11-28T10:01:00.000Z",
+            A.COMPLETED_AT: "2026-11-28T10:01:00.000Z",
+            A.OPEN_SHARD: "3",
+        }
+    )
+    return source
+
+
+def get_query(music_task_id: str, query: str) -> tuple[int, dict[str, Any]]:
+    response = invoke("cover_status_api", status_api_event(music_task_id, query=query))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_presigned_urls_read_the_archived_object_and_say_when_they_expire(archived: str) -> None:
+    seconds = int(os.environ["PRESIGN_SECONDS"])  # as the template sets it (PresignedUrlSeconds)
+    status, body = get_query("gen-archived", "urls=presigned")
+    assert status == 200
+    (image,) = body["images"]
+    assert image["sourceUrl"] == archived and image["s3Uri"] == f"s3://archive/{ARCHIVED_KEY}"
+    url = urlsplit(image["url"])
+    query = parse_qs(url.query)
+    assert (
+        url.scheme == "https" and url.netloc == "archive.s3.amazonaws.com" and url.path == f"/{ARCHIVED_KEY}"
+    )
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]  # SigV4: S3 refuses SigV2 in newer regions
+    assert query["X-Amz-Expires"] == [str(seconds)]
+    signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert image["urlExpiresAt"] == iso(signed_at + timedelta(seconds=seconds))
+    assert requests.get(image["url"], timeout=5).content == ARCHIVED_BODY  # moto serves the object
+
+
+def test_without_the_parameter_or_with_a_distribution_the_urls_are_the_recorded_ones(
+    archived: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert get_query("gen-archived", "")[1]["images"][0]["url"] == archived
+    monkeypatch.setenv("DELIVERY_BASE_URL", "https://d111111abcdef8.cloudfront.net")
+    wiring.reset()
+    status, body = get_query("gen-archived", "urls=presigned")  # accepted; the URLs are permanent already
+    assert status == 200 and body["images"][0]["url"] == archived and "urlExpiresAt" not in body["images"][0]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("urls=signed", "query parameter 'urls' must be 'presigned', got 'signed'"),
+        ("urls=", "query parameter 'urls' must be 'presigned', got ''"),
+        ("urls=presigned&urls=presigned", "query parameter 'urls' must be 'presigned'"),
+        ("url=presigned", "unknown query parameter 'url' (known: urls)"),
+    ],
+    ids=["other-value", "empty", "repeated", "unknown-name"],
+)
+def test_a_bad_query_parameter_is_400_naming_what_is_accepted(
+    archived: str, query: str, message: str
+) -> None:
+    status, body = get_query("gen-archived", query)
+    assert status == 400 and message in body["error"]
+
+
+def test_a_plain_status_read_creates_no_s3_client(archived: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cold start (docs/performance.md): the signing client is made on the first ?urls=presigned only."""
+    made: list[str] = []
+    original: Any = boto3.client
+
+    def client(service: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(service)
+        return original(service, *args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", client)
+    assert get_query("gen-archived", "")[0] == 200
+    assert "s3" not in made
+    assert get_query("gen-archived", "urls=presigned")[0] == 200
+    assert get_query("gen-archived", "urls=presigned")[0] == 200
+    assert made.count("s3") == 1  # once per container

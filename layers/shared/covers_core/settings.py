@@ -68,6 +68,13 @@ def _url(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _delivery_base_url(env: Mapping[str, str]) -> str | None:
+    """``DELIVERY_BASE_URL``: empty (no distribution) is None, else an http(s) URL without a trailing /."""
+    if not _text(env, "DELIVERY_BASE_URL", allow_empty=True):
+        return None
+    return _url(env, "DELIVERY_BASE_URL").rstrip("/")
+
+
 def aws_endpoint(env: Mapping[str, str] = os.environ) -> str | None:
     """The AWS endpoint override (``COVERS_AWS_ENDPOINT_URL``), or None when it is unset or empty."""
     return _url(env, AWS_ENDPOINT_VARIABLE) if env.get(AWS_ENDPOINT_VARIABLE, "").strip() else None
@@ -253,6 +260,10 @@ class FinalizeSettings:
     archive_max_bytes: int
     archive_allow_loopback: bool
     learning: LearningSettings
+    #: "https://<CloudFront domain>" serving the archive (ArchiveDelivery=true), else None.
+    delivery_base_url: str | None
+    #: Longest side of the archived thumbnails, in pixels (0: none).
+    thumbnail_size: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> FinalizeSettings:
@@ -262,6 +273,8 @@ class FinalizeSettings:
             archive_max_bytes=_number(env, "ARCHIVE_MAX_BYTES", int, 1),
             archive_allow_loopback=_flag(env, "ARCHIVE_ALLOW_LOOPBACK"),
             learning=LearningSettings.from_env(env),
+            delivery_base_url=_delivery_base_url(env),
+            thumbnail_size=_number(env, "THUMBNAIL_SIZE", int, 0),
         )
 
 
@@ -321,10 +334,21 @@ class ReconcileSettings:
 
 @dataclass(frozen=True)
 class StatusApiSettings:
-    """CoverStatusApiFunction (reads the table only)."""
+    """CoverStatusApiFunction (reads the table; signs URLs of the archive's images on request)."""
 
     table_name: str
+    #: As :class:`FinalizeSettings`: with a distribution, image URLs are permanent (nothing to presign).
+    delivery_base_url: str | None
+    #: The archive bucket (None when archiving is off): the only bucket whose objects it presigns.
+    archive_bucket: str | None
+    #: Life of a presigned URL (docs/contracts.md, "Status API").
+    presign_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StatusApiSettings:
-        return cls(table_name=_text(env, "COVERS_TABLE_NAME"))
+        return cls(
+            table_name=_text(env, "COVERS_TABLE_NAME"),
+            delivery_base_url=_delivery_base_url(env),
+            archive_bucket=_text(env, "ARCHIVE_BUCKET", allow_empty=True) or None,
+            presign_seconds=_number(env, "PRESIGN_SECONDS", int, 1),
+        )

@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from covers_core.errors import AwsTransientError
@@ -40,6 +41,14 @@ def client(service: str) -> Any:
 
 
 @functools.cache
+def signing_s3() -> Any:
+    """The container's S3 client for presigned URLs: SigV4, as every region accepts (boto3's S3 client
+    presigns SigV2 unless told), at the region's own endpoint."""
+    config = Config(signature_version="s3v4")
+    return boto3.client("s3", endpoint_url=aws_endpoint(), config=config)
+
+
+@functools.cache
 def _dynamodb() -> Any:
     """The container's DynamoDB resource: its tables share it (and its one client)."""
     return boto3.resource("dynamodb", endpoint_url=aws_endpoint())
@@ -53,5 +62,6 @@ def table(name: str) -> Any:
 
 def forget_clients() -> None:
     client.cache_clear()
+    signing_s3.cache_clear()
     table.cache_clear()
     _dynamodb.cache_clear()

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from covers_core.domain.budget import Caps, Counter, Usage
 from covers_core.domain.claim import Claim, Settled
+from covers_core.domain.delivery import SignedUrl
 from covers_core.domain.first_wait import Counts, Observation
 from covers_core.domain.model import (
     CoverError,
@@ -203,3 +204,11 @@ class Archiver(Protocol):
 
     def archive_all(self, music_task_id: str, urls: tuple[str, ...]) -> tuple[ImageCopy, ...]:
         """One copy (or its error) per URL; raises only for a failure of the archive itself."""
+
+
+class UrlSigner(Protocol):
+    """Short-lived GET URLs for archived objects (S3 presigned URLs): signing calls nothing; the URL reads
+    with the signer's credentials when it is used."""
+
+    def presign_get(self, bucket: str, key: str, seconds: int) -> SignedUrl:
+        """A URL reading ``s3://bucket/key`` for ``seconds`` from now, and when it stops working."""

@@ -38,17 +38,19 @@ def per_container(factory: Callable[[], T]) -> Callable[[], T]:
 
 
 class OnFirstUse:
-    """Stands for the container's boto3 client of ``service`` (:func:`covers_core.adapters.aws.client`),
-    created when an attribute of it is first needed."""
+    """Stands for the container's boto3 client of ``service`` (:func:`covers_core.adapters.aws.client`, or
+    what ``make`` returns), created when an attribute of it is first needed."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, make: Callable[[], Any] | None = None) -> None:
         self.service = service
+        self.make = make
 
     def __getattr__(self, name: str) -> Any:
         client = self.__dict__.get("_client")
         if client is None:  # the first use: create it under the lock, then keep it (no lock after)
             with _FIRST_USE:
-                client = self.__dict__["_client"] = aws.client(self.service)
+                make = self.__dict__["make"] or (lambda: aws.client(self.service))
+                client = self.__dict__["_client"] = make()
         return getattr(client, name)
 
 

@@ -22,13 +22,11 @@ class SignedUrl:
 
 
 def query_problem(query: Mapping[str, str]) -> str | None:
-    """Why the status API's query parameters are refused, or None. Unknown names are refused too: a
-    misspelt ``?url=presigned`` would otherwise answer the vendor's URLs without a word."""
-    for name, value in query.items():
-        if name not in QUERY_VALUES:
-            return f"unknown query parameter {name!r} (known: {', '.join(sorted(QUERY_VALUES))})"
-        allowed = QUERY_VALUES[name]
-        if value not in allowed:
+    """Why the status API's query parameters are refused, or None. A parameter the API does not know is
+    ignored, as it always was (apps add cache-busting parameters); a known one with a bad value is refused."""
+    for name, allowed in QUERY_VALUES.items():
+        value = query.get(name)
+        if value is not None and value not in allowed:
             shown = " or ".join(repr(v) for v in allowed)
             return f"query parameter {name!r} must be {shown}, got {value[:64]!r}"
     return None

@@ -253,15 +253,25 @@ class FinalizeSettings:
     archive_max_bytes: int
     archive_allow_loopback: bool
     learning: LearningSettings
+    #: How Step Functions bills the execution (``WorkflowType``), for the cost estimate.
+    workflow_type: str = "STANDARD"
+    #: Tenants whose cost metrics carry their own ``Tenant`` dimension value (others: ``other``).
+    cost_metric_tenants: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> FinalizeSettings:
+        workflow_type = _text(env, "WORKFLOW_TYPE")
+        if workflow_type not in ("STANDARD", "EXPRESS"):
+            raise ConfigError(f"WORKFLOW_TYPE must be STANDARD or EXPRESS, got {workflow_type!r}")
+        tenants = (t.strip() for t in _text(env, "COST_METRIC_TENANTS", allow_empty=True).split(","))
         return cls(
             records=EventSettings.from_env(env),
             archive_bucket=_text(env, "ARCHIVE_BUCKET", allow_empty=True) or None,
             archive_max_bytes=_number(env, "ARCHIVE_MAX_BYTES", int, 1),
             archive_allow_loopback=_flag(env, "ARCHIVE_ALLOW_LOOPBACK"),
             learning=LearningSettings.from_env(env),
+            workflow_type=workflow_type,
+            cost_metric_tenants=frozenset(t for t in tenants if t),
         )
 
 

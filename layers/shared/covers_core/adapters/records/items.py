@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from covers_core.domain import jsontext
+from covers_core.domain.cost import CoverCost, LambdaShare
 from covers_core.domain.model import CoverError, CoverRecord, ImageCopy, Status
 from covers_core.domain.outcomes import Ending
 
@@ -47,6 +48,8 @@ class A:
     EVENT_CLAIMED_UNTIL = "eventClaimedUntil"
     RESUME_COUNT = "resumeCount"
     BUDGET_CHARGED = "budgetCharged"
+    START_LAMBDA = "startLambda"
+    COST = "cost"
     #: Set while the record is open (docs/design.md, "The open index"): the ``byOpen`` index's key.
     OPEN_SHARD = "openShard"
 
@@ -70,6 +73,15 @@ def plain(value: Any) -> Any:
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
+    return value
+
+
+def decimals(value: Any) -> Any:
+    """Floats as the Decimals DynamoDB takes (boto3 refuses floats), recursively."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: decimals(v) for k, v in value.items()}
     return value
 
 
@@ -166,6 +178,8 @@ RECORD_FIELDS: dict[str, Field] = {
     "event_claimed_until": Field(A.EVENT_CLAIMED_UNTIL, _optional_int),
     "resume_count": Field(A.RESUME_COUNT, _int),
     "budget_charged": Field(A.BUDGET_CHARGED, lambda v: tuple(str(k) for k in v or ())),
+    "start_lambda": Field(A.START_LAMBDA, lambda v: LambdaShare.from_state(plain(v))),
+    "cost": Field(A.COST, lambda v: CoverCost.from_dict(plain(v))),
 }
 
 
@@ -197,6 +211,10 @@ def record_to_item(record: CoverRecord, *, open_record: bool = False) -> dict[st
             value = metadata_item(value)
         elif name in ("images", "budget_charged"):
             value = list(value)
+        elif name == "start_lambda":
+            value = decimals(value.to_state())
+        elif name == "cost":
+            value = decimals(value.as_dict())
         item[field.attribute] = value
     if open_record:
         item[A.OPEN_SHARD] = open_shard(record.music_task_id)
@@ -226,4 +244,6 @@ def ending_item(ending: Ending) -> dict[str, Any]:
         fields[A.POLL_COUNT] = outcome.poll_count
     if ending.cover_task_id:
         fields[A.COVER_TASK_ID] = ending.cover_task_id
+    if ending.cost is not None:  # in the same write: no extra write per cover for its cost
+        fields[A.COST] = decimals(ending.cost.as_dict())
     return fields

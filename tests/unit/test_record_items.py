@@ -7,6 +7,7 @@ import dataclasses
 from decimal import Decimal
 
 from covers_core.adapters.records.items import RECORD_FIELDS, A, record_from_item, record_to_item
+from covers_core.domain.cost import CoverCost, LambdaShare
 from covers_core.domain.model import CoverError, CoverRecord, ImageCopy, Status
 
 
@@ -31,6 +32,8 @@ def test_a_record_written_as_an_item_reads_back_the_same() -> None:
         generate_uncertain=True,
         claim_expires_at=5,
         resume_count=2,
+        start_lambda=LambdaShare(41, 256, 0.25),
+        cost=CoverCost(1, 3, 4, 2.25, 2100, 0.2625, 1, 0.000123456, detection_delay_seconds=1.5),
     )
     item = record_to_item(record, open_record=True)
     assert item[A.METADATA] == '{"bpm":120.50,"":[1,null]}' and A.OPEN_SHARD in item

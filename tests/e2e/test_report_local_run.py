@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from covers_core.adapters.records import A, record_from_item
+from covers_core.adapters.records import record_from_item
 from covers_core.domain.prices import usd
 
 from covers_local import cli
@@ -67,18 +67,19 @@ def test_the_report_of_a_local_run_matches_the_emulators_credits_and_the_unit_pr
 
     # One SUCCEEDED cover's estimate, by hand from the price table (docs/operations.md, "Cost per cover"):
     # the template's STANDARD workflow; 9 table, index and budget writes plus the poll schedule's one.
-    item = next(i for i in items if i[A.MUSIC_TASK_ID] == "song-1")
-    cost = item[A.COST]
+    song = next(r for r in records if r.music_task_id == "song-1")
+    cost = song.cost
+    assert cost is not None
     by_hand = (
-        float(cost["transitions"]) * usd("sfn_standard_transition")
-        + float(cost["lambdaRequests"]) * usd("lambda_request")
-        + float(cost["lambdaGbSeconds"]) * usd("lambda_arm_gb_second")
+        cost.transitions * usd("sfn_standard_transition")
+        + cost.lambda_requests * usd("lambda_request")
+        + cost.lambda_gb_seconds * usd("lambda_arm_gb_second")
         + (9 + 1) * usd("dynamodb_write")
         + usd("eventbridge_event")
         + 1.7 * usd("sqs_request")
     )
-    assert float(cost["estimatedUsd"]) == pytest.approx(by_hand, rel=1e-4)  # (stored rounded)
-    assert int(cost["credits"]) == 1 and int(cost["transitions"]) >= 3
-    assert int(cost["statusCalls"]) == int(item[A.POLL_COUNT]) >= 1
+    assert cost.estimated_usd == pytest.approx(by_hand, rel=1e-4)  # (stored rounded)
+    assert cost.credits == 1 and cost.transitions >= 3
+    assert cost.status_calls == song.poll_count >= 1
 
     assert code == 0 and "all: 5 cover(s)" in text and f"credits             {charged}" in text

@@ -76,13 +76,42 @@ def plain(value: Any) -> Any:
     return value
 
 
-def decimals(value: Any) -> Any:
-    """Floats as the Decimals DynamoDB takes (boto3 refuses floats), recursively."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: decimals(v) for k, v in value.items()}
-    return value
+#: The order of a stored cost's numbers (``cost_item``): compact JSON text, not a map, so that the cost adds
+#: about 60 bytes to the item, not 190 (a write is billed per KB of the item: docs/operations.md).
+COST_FIELDS = (
+    "credits",
+    "statusCalls",
+    "transitions",
+    "lambdaRequests",
+    "lambdaMs",
+    "lambdaGbSeconds",
+    "s3Puts",
+    "estimatedUsd",
+    "detectionDelaySeconds",
+)
+SHARE_FIELDS = ("ms", "memoryMb", "requests")
+
+
+def cost_item(cost: CoverCost) -> str:
+    """How a cost is stored: its numbers as a JSON array, in the order of :data:`COST_FIELDS`."""
+    view = cost.as_dict()
+    return jsontext.dumps([view.get(name) for name in COST_FIELDS])
+
+
+def share_item(share: LambdaShare) -> str:
+    view = share.to_state()
+    return jsontext.dumps([view[name] for name in SHARE_FIELDS])
+
+
+def _numbers(value: Any, names: tuple[str, ...]) -> Any:
+    """A stored array of numbers (JSON text) as the mapping it stands for; a stored map as it is."""
+    if isinstance(value, str):
+        try:
+            parsed = jsontext.loads(value)
+        except ValueError:
+            return None
+        return plain(dict(zip(names, parsed, strict=False))) if isinstance(parsed, list) else None
+    return plain(value)
 
 
 def _error(value: Any) -> CoverError | None:
@@ -178,8 +207,8 @@ RECORD_FIELDS: dict[str, Field] = {
     "event_claimed_until": Field(A.EVENT_CLAIMED_UNTIL, _optional_int),
     "resume_count": Field(A.RESUME_COUNT, _int),
     "budget_charged": Field(A.BUDGET_CHARGED, lambda v: tuple(str(k) for k in v or ())),
-    "start_lambda": Field(A.START_LAMBDA, lambda v: LambdaShare.from_state(plain(v))),
-    "cost": Field(A.COST, lambda v: CoverCost.from_dict(plain(v))),
+    "start_lambda": Field(A.START_LAMBDA, lambda v: LambdaShare.from_state(_numbers(v, SHARE_FIELDS))),
+    "cost": Field(A.COST, lambda v: CoverCost.from_dict(_numbers(v, COST_FIELDS))),
 }
 
 
@@ -212,9 +241,9 @@ def record_to_item(record: CoverRecord, *, open_record: bool = False) -> dict[st
         elif name in ("images", "budget_charged"):
             value = list(value)
         elif name == "start_lambda":
-            value = decimals(value.to_state())
+            value = share_item(value)
         elif name == "cost":
-            value = decimals(value.as_dict())
+            value = cost_item(value)
         item[field.attribute] = value
     if open_record:
         item[A.OPEN_SHARD] = open_shard(record.music_task_id)
@@ -245,5 +274,5 @@ def ending_item(ending: Ending) -> dict[str, Any]:
     if ending.cover_task_id:
         fields[A.COVER_TASK_ID] = ending.cover_task_id
     if ending.cost is not None:  # in the same write: no extra write per cover for its cost
-        fields[A.COST] = decimals(ending.cost.as_dict())
+        fields[A.COST] = cost_item(ending.cost)
     return fields

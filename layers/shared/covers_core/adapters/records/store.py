@@ -13,11 +13,11 @@ from typing import Any
 from covers_core.adapters.aws import CONDITION_FAILED, aws_call
 from covers_core.adapters.records.items import (
     A,
-    decimals,
     ending_item,
     metadata_item,
     open_shard,
     record_from_item,
+    share_item,
 )
 from covers_core.adapters.records.listing import RecordReads
 from covers_core.domain import claim as claims
@@ -172,7 +172,7 @@ class CoverStore(RecordReads, RecordStore):
         update, values = self._in_progress_update, self._in_progress_values(cover_task_id, now)
         if start_lambda is not None:
             update = update.replace(" REMOVE", f", {A.START_LAMBDA} = :start_lambda REMOVE", 1)
-            values[":start_lambda"] = decimals(start_lambda.to_state())
+            values[":start_lambda"] = share_item(start_lambda)
         record = self._update(
             music_task_id,
             update,

@@ -27,6 +27,7 @@ from bench.load.pipeline import simulate
 from bench.load.report import costs as bench_costs
 from bench.load.report import summarise
 from bench.load.stack import Config, Stack
+from covers_local.fakes import FakeArchiver
 from tests.support.world import World
 
 POLLING = InvocationPolling(budget=30, interval=1)
@@ -223,3 +224,17 @@ def test_the_records_estimates_agree_with_the_benchs_cost_per_cover(
     assert bench_total is not None
     # The bench also counts what the records do not (logs, Secrets Manager reads): a few percent.
     assert statistics.fmean(estimates) == pytest.approx(bench_total / 1e6, rel=0.10)
+
+
+def test_archived_copies_are_s3_puts_and_the_safety_net_one_more_transition() -> None:
+    world = World()
+    world.deliver(json.dumps({"musicTaskId": "m1"}))
+    done = world.check_until_done(world.check_state("m1"))
+    archived = world.finalizer(FakeArchiver(world.journal)).finalize(done).record.cost
+    assert archived is not None and archived.s3_puts == len(world.store.records["m1"].images) > 0
+    world.deliver(json.dumps({"musicTaskId": "m2"}))
+    done = world.check_until_done(world.check_state("m2"))
+    failed_before = {"Error": "Sandbox.Timedout", "Cause": "killed"}
+    net = world.finalizer(FakeArchiver(world.journal)).finalize({**done, "finalizeFailure": failed_before})
+    assert net.record.cost is not None
+    assert (net.record.cost.transitions, net.record.cost.s3_puts) == (archived.transitions + 1, 0)

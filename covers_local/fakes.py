@@ -21,6 +21,7 @@ from typing import Any
 from covers_core.domain import budget
 from covers_core.domain import claim as claims
 from covers_core.domain.claim import Busy, Claim, Settled
+from covers_core.domain.cost import LambdaShare
 from covers_core.domain.delivery import SignedUrl
 from covers_core.domain.events import detail_type_for, event_detail
 from covers_core.domain.first_wait import WINDOW_MINUTES, Counts, Observation, counts_from_item
@@ -205,7 +206,13 @@ class MemoryRecordStore:
     # --- progress ----------------------------------------------------------------------------------
 
     def record_cover_task(
-        self, music_task_id: str, token: str, cover_task_id: str, now: datetime
+        self,
+        music_task_id: str,
+        token: str,
+        cover_task_id: str,
+        now: datetime,
+        *,
+        start_lambda: LambdaShare | None = None,
     ) -> CoverRecord:
         self.journal.step("store.record_cover_task")
         with self._lock:
@@ -230,6 +237,7 @@ class MemoryRecordStore:
                 updated_at=iso(now),
                 claim_expires_at=None,
                 last_error=None,
+                start_lambda=start_lambda if ours else record.start_lambda,
             )
             self.records[music_task_id] = record
             return record
@@ -344,6 +352,8 @@ class MemoryRecordStore:
                 changes["error"] = outcome.error
             if outcome.poll_count is not None:
                 changes["poll_count"] = outcome.poll_count
+            if ending.cost is not None:
+                changes["cost"] = ending.cost
             if ending.cover_task_id:
                 changes["cover_task_id"] = ending.cover_task_id
             if event_lease_seconds is not None:

@@ -1,5 +1,6 @@
 """The ``covers`` subcommands that operate a deployed stack: ``submit``, ``status``, ``redrive``, ``list``,
-``resume``, ``doctor`` (the operations themselves: :mod:`covers_ops.deployed`, :mod:`covers_ops.doctor`).
+``resume``, ``doctor``, ``budget``, ``backfill``, ``report`` (the operations themselves:
+:mod:`covers_ops.deployed`, :mod:`covers_ops.doctor`, and a module each for the last three).
 :func:`add_commands` registers them on the ``covers`` parser, which ``covers_local/cli.py`` composes with
 the local commands.
 
@@ -19,7 +20,7 @@ from covers_core.domain.model import Status, parse_iso
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
 
-from covers_ops import backfill, budget, deployed, doctor
+from covers_ops import backfill, budget, deployed, doctor, report
 from covers_ops.deployed import CommandError
 
 
@@ -258,6 +259,7 @@ def add_commands(sub: Any) -> None:
     )
     budget.add_command(sub)  # `covers budget` (covers_ops/budget.py)
     backfill.add_command(sub)  # `covers backfill` (covers_ops/backfill.py)
+    report.add_command(sub)  # `covers report` (covers_ops/report.py)
 
 
 def _doctor_arguments(p: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from covers_core.adapters.records.items import record_to_item
 from covers_core.domain import budget
 from covers_core.domain.claim import Claim, Settled
+from covers_core.domain.cost import LambdaShare
 from covers_core.domain.model import CoverError, CoverRecord, CoverRequest, Status
 from covers_core.domain.outcomes import Ending
 
@@ -204,11 +205,19 @@ class SimCoverStore(MemoryRecordStore):
         )
 
     def record_cover_task(
-        self, music_task_id: str, token: str, cover_task_id: str, now: datetime
+        self,
+        music_task_id: str,
+        token: str,
+        cover_task_id: str,
+        now: datetime,
+        *,
+        start_lambda: LambdaShare | None = None,
     ) -> CoverRecord:
         return self._metered(
             music_task_id,
-            lambda: super(SimCoverStore, self).record_cover_task(music_task_id, token, cover_task_id, now),
+            lambda: super(SimCoverStore, self).record_cover_task(
+                music_task_id, token, cover_task_id, now, start_lambda=start_lambda
+            ),
         )
 
     def adopt(self, music_task_id: str, cover_task_id: str, now: datetime) -> CoverRecord | None:

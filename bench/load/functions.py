@@ -25,7 +25,7 @@ from covers_core.errors import CoverPipelineError
 from covers_core.logic.budget import BudgetGate
 from covers_core.logic.check import CheckInput, CoverChecker
 from covers_core.logic.finalize import Finalizer
-from covers_core.logic.start import CoverStarter
+from covers_core.logic.start import CoverStarter, Metering
 
 from bench.load import asl
 from bench.load.lambdas import Container, Invocation
@@ -178,12 +178,14 @@ class StartFunction:
         starter = self._starter(invocation.container)
         failed: list[str] = []
         pending = list(batch)
+        memory = self.stack.lambdas.specs[START].memory_mb  # what the function's context says
+        metering = Metering(memory, min(self.concurrency, len(batch)), len(batch))
 
         def worker() -> None:
             while pending:
                 message = pending.pop(0)
                 try:
-                    starter.start(parse_request(message.body))
+                    starter.start(parse_request(message.body), metering=metering)
                 except CoverPipelineError:
                     failed.append(message.id)
 
@@ -220,7 +222,8 @@ class CheckFunction:
             )
         state = CheckInput.from_state(payload)
         try:
-            return checker.check(state, time_left=invocation.time_left).to_state()
+            memory = stack.lambdas.specs[CHECK].memory_mb
+            return checker.check(state, time_left=invocation.time_left, memory_mb=memory).to_state()
         except Exception:
             stack.covers[state.music_task_id].check_errors += 1
             raise
@@ -244,8 +247,9 @@ class FinalizeFunction:
                 archiver=Archiver(stack) if stack.finalize_settings.archive_bucket else None,
                 learn=self._learn,
                 clock=stack.clock,
+                workflow_type=stack.finalize_settings.workflow_type,
             )
-        record = finalizer.finish_workflow(payload)
+        record = finalizer.finish_workflow(payload, memory_mb=stack.lambdas.specs[FINALIZE].memory_mb)
         cover = stack.covers[record.music_task_id]
         cover.status, cover.finalized = record.status.value, stack.sim.now
         cover.poll_count = record.poll_count

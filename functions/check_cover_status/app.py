@@ -28,7 +28,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     with log_context.task(state.music_task_id, state.correlation_id):
         try:
             result = wiring.checker().check(
-                state, time_left=lambda: context.get_remaining_time_in_millis() / 1e3
+                state,
+                time_left=lambda: context.get_remaining_time_in_millis() / 1e3,
+                memory_mb=int(context.memory_limit_in_mb),
             )
         except CoverNotReadyError as exc:
             metrics.add_metric(name=Metric.POLLS, unit=MetricUnit.Count, value=exc.calls)

@@ -20,7 +20,11 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     messages = [message(r) for r in event.get("Records", [])]
-    summary = wiring.batch().run(messages, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    summary = wiring.batch().run(
+        messages,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        memory_mb=int(context.memory_limit_in_mb),
+    )
     metrics.add_metric(name=Metric.COVERS_REQUESTED, unit=MetricUnit.Count, value=summary.started)
     metrics.add_metric(name=Metric.BAD_MESSAGES, unit=MetricUnit.Count, value=summary.bad_messages)
     if summary.blocked in BLOCKED_METRIC:  # one data point per batch, not one per message

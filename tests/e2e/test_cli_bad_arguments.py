@@ -80,6 +80,11 @@ CASES = [
     ),
     (["backfill", "--stack", "covers", "--rate", "0", "{env}"], "--rate", "a rate is a number"),
     (["backfill", "--stack", "covers", "--max-credits", "0", "{env}"], "--max-credits", "1 or more"),
+    (["report", "--stack", "covers", "--since", "yesterday"], "--since", "not a span (7d, 24h, 30m)"),
+    (["report", "--stack", "covers", "--since", "2999-01-01"], "--since", "is in the future"),
+    (["report", "--stack", "covers", "--by", "day"], "--by", "invalid choice: 'day'"),
+    (["report", "--stack", "covers", "--json", "--csv"], "--csv", "not allowed with argument --json"),
+    (["report", "--table", "t"], "--region", "no AWS region"),
 ]
 
 

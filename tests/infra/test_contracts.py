@@ -167,7 +167,7 @@ def test_the_wire_field_table_and_the_event_schemas_agree_both_ways() -> None:
         assert f.optional or set(f.required_in) == set(events.DETAIL_TYPES), f.name
         assert set(f.required_in) <= set(events.DETAIL_TYPES), f.name
     view_only = {f.name for f in events.WIRE_FIELDS if not f.event}
-    assert view_only == {"updatedAt", "lastError"}  # docs/contracts.md, "Status API"
+    assert view_only == {"updatedAt", "lastError", "cost"}  # docs/contracts.md, "Status API"
 
 
 def test_error_codes_are_distinct_and_every_exception_has_one() -> None:

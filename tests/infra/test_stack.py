@@ -88,7 +88,7 @@ def test_the_template_deploys_and_every_output_names_a_real_resource(moto: None)
 
 
 def test_every_function_variable_is_set_and_names_a_real_resource(moto: None) -> None:
-    stack = deploy("covers", {"ArchiveImages": "true"}, root=ROOT)
+    stack = deploy("covers", {"ArchiveImages": "true", "CostMetricTenants": "acme"}, root=ROOT)  # none empty
     for logical_id, function in stack.functions.items():
         declared = stack.template["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
         assert set(function.environment) == set(declared), logical_id  # Globals merged, nothing lost

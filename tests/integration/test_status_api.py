@@ -34,6 +34,7 @@ PUBLIC_FIELDS = {
     "createdAt",
     "completedAt",
     "updatedAt",
+    "cost",
 }
 INTERNAL_ATTRIBUTES = {
     A.EXECUTION_ARN,
@@ -50,6 +51,7 @@ INTERNAL_ATTRIBUTES = {
     A.IMAGES_EXPIRE_AT,
     A.ARCHIVED_IMAGES,
     A.BUDGET_CHARGED,
+    A.START_LAMBDA,
 }
 
 
@@ -146,6 +148,8 @@ def test_no_internal_field_leaks(aws: Aws) -> None:
         A.RESUME_COUNT: 1,
         A.OPEN_SHARD: "3",
         A.BUDGET_CHARGED: ["budget|*|2026-11#d28"],
+        A.START_LAMBDA: "[40,256,0.25]",
+        A.COST: "[1,4,4,2.25,2000,0.25,1,0.000123,1.5]",
     }
     assert {v for k, v in vars(A).items() if k.isupper()} == set(item)  # every attribute the store knows
     del item[A.ERROR]

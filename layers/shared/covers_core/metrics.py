@@ -4,9 +4,12 @@ the template's Powertools settings). The template's alarms and dashboard use the
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
+from typing import Any
 
-from covers_core.domain.model import Status
+from covers_core.domain.budget import tenant_of
+from covers_core.domain.model import CoverRecord, Status
 from covers_core.domain.reconcile import Repair
 from covers_core.errors import ErrorCode
 
@@ -27,6 +30,19 @@ class Metric(StrEnum):
     #: One per budget window (scope and day or month) that parked a request in a batch (BudgetExceededAlarm).
     BUDGET_EXCEEDED = "BudgetExceeded"
     REPAIRS = "Repairs"  # the reconciler's repairs in one run, of every kind (RepairsKeepHappeningAlarm)
+    #: Per cover, once (by the finalize whose terminal write won; docs/operations.md, "Cost per cover"):
+    #: its estimated AWS cost (USD) and the vendor credits it spent, by Outcome and by Tenant.
+    COVER_COST_USD = "CoverCostUsd"
+    CREDITS_SPENT = "CreditsSpent"
+
+
+#: The cost metrics' dimensions (besides ``service``): each metric is emitted with three dimension sets,
+#: ``[service]``, ``[service, Outcome]`` and, when the stack names a tenant field, ``[service, Tenant]``.
+OUTCOME_DIMENSION = "Outcome"
+TENANT_DIMENSION = "Tenant"
+#: The Tenant value of every tenant not listed in ``CostMetricTenants`` (and of covers without one): each
+#: listed tenant is one more CloudWatch metric per cost metric, so the list caps the metrics' number.
+OTHER_TENANT = "other"
 
 
 def outcome_metric(status: Status) -> Metric:
@@ -48,3 +64,37 @@ BLOCKED_METRIC = {
     ErrorCode.CREDITS_EXHAUSTED: Metric.CREDITS_EXHAUSTED,
     ErrorCode.VENDOR_AUTH_FAILED: Metric.VENDOR_AUTH_FAILED,
 }
+
+
+def cost_metrics(
+    record: CoverRecord,
+    *,
+    namespace: str,
+    service: str,
+    tenant_field: str | None,
+    tenants: Collection[str],
+    timestamp_ms: int,
+) -> dict[str, Any] | None:
+    """One CloudWatch embedded-metric-format line with a cover's cost metrics (None when the record has no
+    cost): ``CoverCostUsd`` and ``CreditsSpent`` under the dimension sets above."""
+    if record.cost is None:
+        return None
+    dimensions = [["service"], ["service", OUTCOME_DIMENSION]]
+    line: dict[str, Any] = {"service": service, OUTCOME_DIMENSION: record.status.value}
+    if tenant_field:
+        tenant = tenant_of(record.metadata, tenant_field)
+        line[TENANT_DIMENSION] = tenant if tenant in tenants else OTHER_TENANT
+        dimensions.append(["service", TENANT_DIMENSION])
+    metrics = [
+        {"Name": Metric.COVER_COST_USD.value, "Unit": "None"},
+        {"Name": Metric.CREDITS_SPENT.value, "Unit": "Count"},
+    ]
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": dimensions, "Metrics": metrics}],
+        },
+        **line,
+        Metric.COVER_COST_USD.value: record.cost.estimated_usd,
+        Metric.CREDITS_SPENT.value: record.cost.credits,
+    }

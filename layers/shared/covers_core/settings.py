@@ -264,9 +264,17 @@ class FinalizeSettings:
     delivery_base_url: str | None
     #: Longest side of the archived thumbnails, in pixels (0: none).
     thumbnail_size: int
+    #: How Step Functions bills the execution (``WorkflowType``), for the cost estimate.
+    workflow_type: str = "STANDARD"
+    #: Tenants whose cost metrics carry their own ``Tenant`` dimension value (others: ``other``).
+    cost_metric_tenants: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> FinalizeSettings:
+        workflow_type = _text(env, "WORKFLOW_TYPE")
+        if workflow_type not in ("STANDARD", "EXPRESS"):
+            raise ConfigError(f"WORKFLOW_TYPE must be STANDARD or EXPRESS, got {workflow_type!r}")
+        tenants = (t.strip() for t in _text(env, "COST_METRIC_TENANTS", allow_empty=True).split(","))
         return cls(
             records=EventSettings.from_env(env),
             archive_bucket=_text(env, "ARCHIVE_BUCKET", allow_empty=True) or None,
@@ -275,6 +283,8 @@ class FinalizeSettings:
             learning=LearningSettings.from_env(env),
             delivery_base_url=_delivery_base_url(env),
             thumbnail_size=_number(env, "THUMBNAIL_SIZE", int, 0),
+            workflow_type=workflow_type,
+            cost_metric_tenants=frozenset(t for t in tenants if t),
         )
 
 

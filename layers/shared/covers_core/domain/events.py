@@ -79,6 +79,8 @@ WIRE_FIELDS: tuple[WireField, ...] = (
         event=False,
         optional=True,
     ),
+    # What the cover cost (docs/operations.md, "Cost per cover"): an operator's figure, not in the event.
+    WireField("cost", lambda r: r.cost.as_dict() if r.cost else None, event=False, optional=True),
 )
 EVENT_FIELDS = tuple(f for f in WIRE_FIELDS if f.event)
 

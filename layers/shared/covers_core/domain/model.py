@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from covers_core.domain.cost import CoverCost, LambdaShare
 from covers_core.errors import ErrorCode
 
 #: How long the vendor keeps image URLs (the vendor document: 14 days).
@@ -159,6 +160,11 @@ class CoverRecord:
     #: The credit budget units its generate took (``domain/budget.py``), until given back: a redelivery
     #: does not take them again.
     budget_charged: tuple[str, ...] = ()
+    #: The start function's share of its batch's billed time (stored with the cover task id).
+    start_lambda: LambdaShare | None = None
+    #: What the cover cost (``domain/cost.py``), written by the terminal write; None before it (and on
+    #: records written before costs were kept).
+    cost: CoverCost | None = None
 
     @property
     def terminal(self) -> bool:
@@ -193,9 +199,15 @@ class CheckResult:
     ready_after: float | None = None
     #: Status calls the last invocation made (for its metric; not part of the state).
     calls: int = 1
+    #: For the cover's cost (``domain/cost.py``): the check's retries before this invocation
+    #: (``$$.State.RetryCount``), the billed time of every check invocation (this one measured, earlier ones
+    #: estimated), and how late the checks saw the cover done (None when they did not).
+    retries: int = 0
+    lambda_share: LambdaShare | None = None
+    detection_delay: float | None = None
 
     def to_state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "status": self.status.value,
             "pollCount": self.poll_count,
             "images": list(self.images),
@@ -203,7 +215,12 @@ class CheckResult:
             "firstWaitSeconds": self.first_wait,
             "readyAtFirstCheck": self.ready_at_first_check,
             "readyAfterSeconds": self.ready_after,
+            "retries": self.retries,
+            "detectionDelaySeconds": self.detection_delay,
         }
+        if self.lambda_share is not None:
+            state["lambda"] = self.lambda_share.to_state()
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> CheckResult | None:
@@ -214,6 +231,8 @@ class CheckResult:
         images = state.get("images") or []
         ready_after = state.get("readyAfterSeconds")
         first_wait = state.get("firstWaitSeconds")
+        retries = state.get("retries")
+        delay = state.get("detectionDelaySeconds")
         return cls(
             status=CheckStatus(str(state.get("status"))),
             poll_count=int(state.get("pollCount") or 0),
@@ -222,6 +241,9 @@ class CheckResult:
             first_wait=int(first_wait) if isinstance(first_wait, int | float) else None,
             ready_at_first_check=state.get("readyAtFirstCheck") is True,
             ready_after=float(ready_after) if isinstance(ready_after, int | float) else None,
+            retries=retries if isinstance(retries, int) and retries > 0 else 0,
+            lambda_share=LambdaShare.from_state(state.get("lambda")),
+            detection_delay=float(delay) if isinstance(delay, int | float) else None,
         )
 
 
@@ -240,6 +262,8 @@ class WorkflowInput:
     poll_interval_seconds: int = 5
     #: Whether the check polls inside its invocation, or makes one call and lets the state machine wait.
     poll_in_lambda: bool = True
+    #: The start's share of its batch's billed time, as the record stores it (for finalize's cost).
+    start_lambda: LambdaShare | None = None
 
     @classmethod
     def for_record(
@@ -259,10 +283,11 @@ class WorkflowInput:
             correlation_id=record.correlation_id,
             poll_interval_seconds=poll_interval_seconds,
             poll_in_lambda=poll_in_lambda,
+            start_lambda=record.start_lambda,
         )
 
     def to_state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "musicTaskId": self.music_task_id,
             "coverTaskId": self.cover_task_id,
             "generatedAt": self.generated_at,
@@ -271,3 +296,6 @@ class WorkflowInput:
             "pollIntervalSeconds": self.poll_interval_seconds,
             "pollInLambda": self.poll_in_lambda,
         }
+        if self.start_lambda is not None:  # finalize reads it from the execution's state
+            state["startLambda"] = self.start_lambda.to_state()
+        return state

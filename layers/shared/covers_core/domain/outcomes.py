@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from covers_core.domain.cost import CoverCost
 from covers_core.domain.events import EVENT_LEASE_SECONDS
 from covers_core.domain.model import (
     MAX_ERROR_MESSAGE,
@@ -136,6 +137,8 @@ class Ending:
     images_expire_at: str | None = None
     archived: tuple[ImageCopy, ...] | None = None
     cover_task_id: str | None = None
+    #: What the cover cost (``domain/cost.py``), recorded in the terminal write itself.
+    cost: CoverCost | None = None
 
     @property
     def status(self) -> Status:
@@ -211,6 +214,19 @@ def from_workflow(state: Mapping[str, Any]) -> Outcome:
     if check is None:
         return unexpected("None", polls)
     return from_check(check)
+
+
+#: Endings whose generate call probably spent a credit although the record has no cover task id.
+CREDIT_PROBABLY_SPENT = frozenset({ErrorCode.COVER_TASK_ID_LOST.value})
+
+
+def credits_spent(outcome: Outcome, cover_task_id: str | None) -> int:
+    """Vendor credits a cover's generate spent (1 per generate request the vendor accepted): 1 once it
+    returned a cover task id, or when the answer was lost after the vendor probably charged; else 0 (the
+    vendor refused it: 400 for an existing cover, 404)."""
+    if cover_task_id:
+        return 1
+    return 1 if outcome.error is not None and outcome.error.code in CREDIT_PROBABLY_SPENT else 0
 
 
 def finalize_failure_reason(failure: Mapping[str, Any]) -> str:

@@ -42,7 +42,7 @@ from covers_core.errors import (
     VendorTransientError,
 )
 from covers_core.logic.ports import DeadLetterSink, RequestSink
-from covers_core.logic.start import CoverStarter
+from covers_core.logic.start import CoverStarter, Metering
 
 log = logging.getLogger(__name__)
 #: Seconds an adoption message waits before its delivery (time for the store to recover).
@@ -110,13 +110,18 @@ class StartBatch:
         self.requests = requests
         self.reserve_seconds = reserve_seconds
         self.max_receives = max_receives
+        self.concurrency = concurrency
         self._pool = (
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="start-cover")
             if concurrency > 1
             else None
         )
 
-    def run(self, messages: Sequence[Message], time_left: Callable[[], float]) -> BatchSummary:
+    def run(
+        self, messages: Sequence[Message], time_left: Callable[[], float], *, memory_mb: int = 0
+    ) -> BatchSummary:
+        """``memory_mb``: the function's memory size (its context's), for each record's share of the
+        invocation's billed time (docs/operations.md, "Cost per cover"); 0: none kept."""
         summary = BatchSummary()
         by_task: dict[str, list[tuple[Message, CoverRequest]]] = {}
         for message in messages:
@@ -133,8 +138,11 @@ class StartBatch:
             summary.bad_messages += 1
             if not self._reject(message, reason):
                 summary.failed.append(message.message_id)
-        state = _BatchState(time_left)
         groups = list(by_task.values())
+        workers = 1 if self._pool is None else min(self.concurrency, len(groups))
+        requests = sum(len(group) for group in groups)
+        metering = Metering(memory_mb, workers, requests) if memory_mb > 0 else None
+        state = _BatchState(time_left, metering)
         if self._pool is None or len(groups) < 2:  # nothing to overlap
             results = [contextvars.copy_context().run(self._start_group, group, state) for group in groups]
         else:  # each request in its own copy of this context (log_context.task keeps them apart)
@@ -184,7 +192,7 @@ class StartBatch:
             if adopt:
                 result = self.starter.adopt(request, adopt)
             else:
-                result = self.starter.start(request, blocked=state.blocked)
+                result = self.starter.start(request, blocked=state.blocked, metering=state.metering)
         except CoverTaskIdNotStoredError as exc:
             return self._hand_on(message, request, exc)
         except VendorBlockedError as exc:
@@ -263,8 +271,9 @@ class StartBatch:
 class _BatchState:
     """What the workers of one batch share: the time left, and the vendor's first refusal."""
 
-    def __init__(self, time_left: Callable[[], float]) -> None:
+    def __init__(self, time_left: Callable[[], float], metering: Metering | None = None) -> None:
         self.time_left = time_left
+        self.metering = metering
         self.blocked: VendorBlockedError | None = None
         self._lock = threading.Lock()
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from covers_core.domain.cost import LambdaShare, billed_ms
 from covers_core.domain.model import CheckResult, CheckStatus, CoverStatus, VendorStatus, parse_iso
 from covers_core.domain.schedule import LAMBDA_ROUNDS, ONE_CALL, InvocationPolling, tail_interval
 from covers_core.errors import (
@@ -96,9 +97,23 @@ class CoverChecker:
         self.clock = clock
         self.sleep = sleep
 
-    def check(self, state: CheckInput, *, time_left: Callable[[], float] | None = None) -> CheckResult:
-        """Poll until done, the deadline, or the invocation's budget (then raise the not-ready error)."""
-        started = self.clock()
+    def check(
+        self, state: CheckInput, *, time_left: Callable[[], float] | None = None, memory_mb: int = 0
+    ) -> CheckResult:
+        """Poll until done, the deadline, or the invocation's budget (then raise the not-ready error).
+        ``memory_mb``: the function's memory size (its context's), for the cover's cost."""
+        started, slept = self.clock(), [0.0]
+        result = self._check(state, time_left, started, slept)
+        share = self._share(state, result, memory_mb, (self.clock() - started).total_seconds(), slept[0])
+        return replace(result, retries=state.attempt, lambda_share=share)
+
+    def _check(
+        self,
+        state: CheckInput,
+        time_left: Callable[[], float] | None,
+        started: datetime,
+        slept: list[float],
+    ) -> CheckResult:
         in_invocation = self._in_invocation(state)
         before = polls = self._polls_before(state, started)
         last_in_progress: float | None = None
@@ -136,7 +151,24 @@ class CoverChecker:
             last_in_progress = elapsed
             if not (in_invocation and self._may_poll_again(started, state.poll_interval, time_left)):
                 raise self._not_ready(state, in_invocation, polls, polls - before, elapsed)
-            self.sleep(min(state.poll_interval, max(1.0, self.deadline - elapsed)))
+            pause = min(state.poll_interval, max(1.0, self.deadline - elapsed))
+            slept[0] += pause
+            self.sleep(pause)
+
+    @staticmethod
+    def _share(
+        state: CheckInput, result: CheckResult, memory_mb: int, seconds: float, slept: float
+    ) -> LambdaShare:
+        """The billed time of every check invocation of the cover (docs/operations.md, "Cost per cover"):
+        this one measured; each earlier one estimated from the plan as ``_polls_before`` counts its calls,
+        each call taking what a call took in this one, with one interval's sleep between the calls of an
+        invocation that polled several times."""
+        calls = max(1, result.calls)
+        per_call = max(0.0, seconds - slept) / calls
+        earlier = result.poll_count - result.calls  # the estimated calls of the earlier invocations
+        sleeps = max(0, earlier - state.attempt) * state.poll_interval if state.in_lambda else 0
+        total = seconds + max(0, earlier) * per_call + sleeps
+        return LambdaShare(billed_ms(total), memory_mb, float(state.attempt + 1))
 
     def _in_invocation(self, state: CheckInput) -> bool:
         return self.polling.budget > 0 and state.in_lambda and state.attempt < LAMBDA_ROUNDS
@@ -173,6 +205,8 @@ class CoverChecker:
             first_wait=state.first_wait,
             ready_at_first_check=first,
             ready_after=state.first_wait if first else (since + elapsed) / 2,
+            # Seen done this long after the midpoint estimate of when it was (0: at the first check).
+            detection_delay=0.0 if first else (elapsed - since) / 2,
         )
 
     def _not_ready(

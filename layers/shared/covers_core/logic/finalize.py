@@ -12,10 +12,13 @@ last resort.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from covers_core.domain import cost as costs
 from covers_core.domain import outcomes
+from covers_core.domain.cost import CoverCost, LambdaShare
 from covers_core.domain.events import EVENT_LEASE_SECONDS
 from covers_core.domain.model import (
     LISTED_WHEN_ENDED,
@@ -25,10 +28,31 @@ from covers_core.domain.model import (
     ImageCopy,
     Status,
     images_expire_at,
+    parse_iso,
 )
 from covers_core.domain.outcomes import Ending, Outcome
 from covers_core.errors import BadRequestError, ErrorCode, EventClaimHeldError
 from covers_core.logic.ports import Archiver, EventBus, RecordStore
+
+
+@dataclass(frozen=True)
+class Finalized:
+    """A finalize call's result: the record as it now stands, and whether this call's terminal write won
+    (only that call counts the cover in the cost metrics)."""
+
+    record: CoverRecord
+    won: bool
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """What the workflow's state says about a cover's spending (docs/operations.md, "Cost per cover"): the
+    start's share, the check's last result, whether the safety net runs, finalize's memory size."""
+
+    start_lambda: LambdaShare | None = None
+    check: CheckResult | None = None
+    safety_net: bool = False
+    memory_mb: int = 0
 
 
 class Finalizer:
@@ -42,12 +66,14 @@ class Finalizer:
         archiver: Archiver | None = None,
         learn: Callable[[CoverRecord, CheckResult | None], object] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        workflow_type: str = costs.STANDARD,
     ) -> None:
         self.store = store
         self.publisher = publisher
         self.archiver = archiver
         self.learn = learn  # the adaptive poll schedule learns from each cover that this call finalized
         self.clock = clock
+        self.workflow_type = workflow_type  # how Step Functions bills the execution (the cost estimate)
 
     def finish(
         self,
@@ -63,7 +89,29 @@ class Finalizer:
         """Record ``outcome`` (unless the record is already terminal) and publish its event once.
         ``skip_archive`` (the safety net's reason) records the images as not archived instead of
         downloading them. Returns the record as it now stands."""
-        now = self.clock()
+        return self._finish(
+            music_task_id,
+            outcome,
+            request=request,
+            cover_task_id=cover_task_id,
+            generated_at=generated_at,
+            skip_archive=skip_archive,
+            workflow=Workflow(check=check) if check is not None else None,
+        ).record
+
+    def _finish(
+        self,
+        music_task_id: str,
+        outcome: Outcome,
+        *,
+        request: CoverRequest | None = None,
+        cover_task_id: str | None = None,
+        generated_at: str | None = None,
+        skip_archive: str | None = None,
+        workflow: Workflow | None = None,
+    ) -> Finalized:
+        began = now = self.clock()
+        check = workflow.check if workflow is not None else None
         archived = None
         if outcome.images and self.archiver is not None and skip_archive is not None:
             reason = f"{ErrorCode.ARCHIVE_SKIPPED}: {skip_archive}"[:500]
@@ -73,13 +121,23 @@ class Finalizer:
             existing = self.store.get(music_task_id)
             if existing is not None and existing.terminal:
                 self.publish_once(existing)
-                return existing
+                return Finalized(existing, won=False)
             archived = self.archiver.archive_all(music_task_id, outcome.images)
+            now = self.clock()
         ending = Ending(
             outcome,
             images_expire_at=images_expire_at(generated_at, now) if outcome.images else None,
             archived=archived,
             cover_task_id=cover_task_id,
+            cost=self._cost(
+                outcome,
+                cover_task_id=cover_task_id,
+                generated_at=generated_at,
+                archived=archived,
+                workflow=workflow,
+                began=began,
+                now=now,
+            ),
         )
         record = self.store.finish(
             music_task_id, ending, now, request=request, event_lease_seconds=EVENT_LEASE_SECONDS
@@ -89,27 +147,75 @@ class Finalizer:
             if record is None:
                 raise LookupError(f"the record of {music_task_id} vanished while finalizing")
             self.publish_once(record)
-            return record
+            return Finalized(record, won=False)
         if self.learn is not None and record.status == Status.SUCCEEDED:
             self.learn(record, check)  # once per cover: only the call whose write won (best effort)
         self._publish(record)  # the terminal write took the right to publish
-        return record
+        return Finalized(record, won=True)
 
-    def finish_workflow(self, state: Mapping[str, Any]) -> CoverRecord:
+    def _cost(
+        self,
+        outcome: Outcome,
+        *,
+        cover_task_id: str | None,
+        generated_at: str | None,
+        archived: tuple[ImageCopy, ...] | None,
+        workflow: Workflow | None,
+        began: datetime,
+        now: datetime,
+    ) -> CoverCost:
+        """What the cover cost (``domain/cost.py``), for the terminal write. Finalize's own time is counted
+        up to the write (its archive downloads included, the write and the publish not)."""
+        check = workflow.check if workflow is not None else None
+        lambdas: list[LambdaShare] = []
+        if workflow is not None:
+            lambdas += [s for s in (workflow.start_lambda, check.lambda_share if check else None) if s]
+            seconds = (now - began).total_seconds()
+            lambdas.append(LambdaShare(costs.billed_ms(seconds), workflow.memory_mb))
+        learns = self.learn is not None and outcome.status == Status.SUCCEEDED
+        started = parse_iso(generated_at) if generated_at else now
+        return costs.estimate(
+            credits=outcomes.credits_spent(outcome, cover_task_id),
+            status_calls=outcome.poll_count or 0,
+            transitions=costs.transitions(
+                check.retries if check else None,
+                safety_net=bool(workflow and workflow.safety_net),
+                workflow=workflow is not None,
+            ),
+            lambdas=tuple(lambdas),
+            per_cover=costs.PER_COVER if workflow is not None else costs.ENDED_AT_START,
+            extra_writes=costs.LEARNING_WRITES if learns else 0,
+            s3_puts=sum(1 for copy in archived or () if copy.s3_uri),
+            workflow_type=self.workflow_type,
+            execution_seconds=max(0.0, (now - started).total_seconds()),
+            detection_delay_seconds=check.detection_delay if check else None,
+        )
+
+    def finish_workflow(self, state: Mapping[str, Any], *, memory_mb: int = 0) -> CoverRecord:
         """What the state machine's FinalizeCover (and its safety net) input means, recorded: the outcome
         of the ``check`` result or caught ``failure``; ``finalizeFailure`` (set when the safety net calls
         after FinalizeCover failed for good) skips the archive."""
+        return self.finalize(state, memory_mb=memory_mb).record
+
+    def finalize(self, state: Mapping[str, Any], *, memory_mb: int = 0) -> Finalized:
+        """:meth:`finish_workflow`, saying whether this call's terminal write won. ``memory_mb``: the
+        function's memory size (its context's), for the cover's cost."""
         music_task_id = state.get("musicTaskId")
         if not isinstance(music_task_id, str) or not music_task_id:
             raise BadRequestError("finalize input has no musicTaskId")
         failed_before = state.get("finalizeFailure")
-        return self.finish(
+        return self._finish(
             music_task_id,
             outcomes.from_workflow(state),
             cover_task_id=state.get("coverTaskId"),
             generated_at=state.get("generatedAt"),
             skip_archive=outcomes.finalize_failure_reason(failed_before) if failed_before else None,
-            check=_check(state),
+            workflow=Workflow(
+                start_lambda=LambdaShare.from_state(state.get("startLambda")),
+                check=_check(state),
+                safety_net=bool(failed_before),
+                memory_mb=memory_mb,
+            ),
         )
 
     def publish_once(self, record: CoverRecord) -> bool:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from covers_core.domain.budget import Caps, Counter, Usage
 from covers_core.domain.claim import Claim, Settled
+from covers_core.domain.cost import LambdaShare
 from covers_core.domain.delivery import SignedUrl
 from covers_core.domain.first_wait import Counts, Observation
 from covers_core.domain.model import (
@@ -76,10 +77,17 @@ class RecordStore(Protocol):
         ``token``; False when the claim is no longer ours."""
 
     def record_cover_task(
-        self, music_task_id: str, token: str, cover_task_id: str, now: datetime
+        self,
+        music_task_id: str,
+        token: str,
+        cover_task_id: str,
+        now: datetime,
+        *,
+        start_lambda: LambdaShare | None = None,
     ) -> CoverRecord:
-        """GENERATING -> IN_PROGRESS with the cover task id; raises ``AwsTransientError`` when the record
-        holds another claim's id already."""
+        """GENERATING -> IN_PROGRESS with the cover task id (and the start's share of its batch's billed
+        time, in the same write); raises ``AwsTransientError`` when the record holds another claim's id
+        already."""
 
     def adopt(self, music_task_id: str, cover_task_id: str, now: datetime) -> CoverRecord | None:
         """GENERATING without a cover task id -> IN_PROGRESS with ``cover_task_id``, whoever holds the

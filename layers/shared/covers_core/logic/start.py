@@ -34,6 +34,7 @@ from typing import Any, Literal
 from covers_core.domain import outcomes
 from covers_core.domain.budget import Refused
 from covers_core.domain.claim import Claim, Settled
+from covers_core.domain.cost import LambdaShare, billed_ms
 from covers_core.domain.model import CoverError, CoverRecord, CoverRequest, Status, WorkflowInput
 from covers_core.domain.schedule import Plan
 from covers_core.errors import (
@@ -59,6 +60,23 @@ log = logging.getLogger(__name__)
 #: Pauses between the attempts to store a cover task id generate returned (then it is handed on).
 STORE_PAUSES = (0.2, 1.0)
 Action = Literal["started", "resumed", "duplicate", "rejected", "needs_attention", "budget_exceeded"]
+
+
+@dataclass(frozen=True)
+class Metering:
+    """How a request's share of its start invocation's billed time is counted (docs/operations.md, "Cost
+    per cover"): the function's memory size, how many requests the invocation runs side by side, and how
+    many it runs in all (its share of the one Lambda request)."""
+
+    memory_mb: int
+    parallel: int = 1
+    requests: int = 1
+
+    def share(self, seconds: float) -> LambdaShare:
+        """This request's share of ``seconds`` it took in its worker (from its claim to generate's answer)."""
+        return LambdaShare(
+            billed_ms(seconds / max(1, self.parallel)), self.memory_mb, 1 / max(1, self.requests)
+        )
 
 
 @dataclass(frozen=True)
@@ -104,12 +122,20 @@ class CoverStarter:
         self.sleep = sleep
         self.budget = budget
 
-    def start(self, request: CoverRequest, *, blocked: VendorBlockedError | None = None) -> StartResult:
-        """Handle one request.
+    def start(
+        self,
+        request: CoverRequest,
+        *,
+        blocked: VendorBlockedError | None = None,
+        metering: Metering | None = None,
+    ) -> StartResult:
+        """Handle one request. ``metering``: how to count its share of the invocation's billed time (none:
+        the record keeps no start share).
 
         Raises :class:`RetryLaterError`, :class:`VendorBlockedError` or :class:`VendorTransientError`
         when the message should stay on the queue."""
-        claim = self.store.claim(request, self.clock(), self.claim_lease_seconds)
+        began = self.clock()
+        claim = self.store.claim(request, began, self.claim_lease_seconds)
         if isinstance(claim, Settled):
             return self._settled(claim.record)
         if blocked is not None:
@@ -130,7 +156,7 @@ class CoverStarter:
                     request.music_task_id, "budget_exceeded", Status.BUDGET_EXCEEDED, refused=taken
                 )
             charged = taken
-        return self._generate(request, claim, charged)
+        return self._generate(request, claim, charged, lambda: _share(metering, began, self.clock()))
 
     def _charge(self, request: CoverRequest, claim: Claim) -> tuple[str, ...] | Refused:
         """Take the request's budget units and note them on the record, or park it BUDGET_EXCEEDED."""
@@ -163,7 +189,13 @@ class CoverStarter:
             return
         self.budget.refund(charged)
 
-    def _generate(self, request: CoverRequest, claim: Claim, charged: tuple[str, ...] = ()) -> StartResult:
+    def _generate(
+        self,
+        request: CoverRequest,
+        claim: Claim,
+        charged: tuple[str, ...] = (),
+        share: Callable[[], LambdaShare | None] = lambda: None,
+    ) -> StartResult:
         task = request.music_task_id
         try:
             cover_task_id = self.vendor.generate(task)
@@ -196,15 +228,19 @@ class CoverStarter:
         # Anything else (a bug, a Lambda timeout) leaves the claim to lapse: the next holder treats the
         # credit as possibly spent.
         log.info("generate returned cover task %s", cover_task_id, extra={"coverTaskId": cover_task_id})
-        record = self._keep(task, claim.token, cover_task_id)
+        record = self._keep(task, claim.token, cover_task_id, share())
         return self._start_workflow(record, "started")
 
-    def _keep(self, music_task_id: str, token: str, cover_task_id: str) -> CoverRecord:
+    def _keep(
+        self, music_task_id: str, token: str, cover_task_id: str, start_lambda: LambdaShare | None = None
+    ) -> CoverRecord:
         """Store the cover task id, trying again briefly: a lost id means a paid cover nobody can find.
         Raises :class:`CoverTaskIdNotStoredError` (carrying the id) when every attempt failed."""
         for attempt, pause in enumerate((*STORE_PAUSES, None), start=1):
             try:
-                return self.store.record_cover_task(music_task_id, token, cover_task_id, self.clock())
+                return self.store.record_cover_task(
+                    music_task_id, token, cover_task_id, self.clock(), start_lambda=start_lambda
+                )
             except AwsTransientError as exc:
                 if pause is None:
                     raise CoverTaskIdNotStoredError(
@@ -254,6 +290,10 @@ class CoverStarter:
         )
         self.store.record_execution(record.music_task_id, arn, self.clock())
         return StartResult.of(record.with_execution(arn), action)
+
+
+def _share(metering: Metering | None, began: datetime, now: datetime) -> LambdaShare | None:
+    return None if metering is None else metering.share((now - began).total_seconds())
 
 
 def _error(exc: VendorError | AwsTransientError) -> CoverError:

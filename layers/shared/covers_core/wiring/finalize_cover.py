@@ -15,7 +15,7 @@ from covers_core.wiring import per_container
 
 @per_container
 def finalizer() -> Finalizer:
-    s = FinalizeSettings.from_env()
+    s = settings()
     archiver: Archiver | None = None
     if s.archive_bucket:
         from covers_core.adapters.archive import ImageArchiver  # requests: only when archiving
@@ -28,5 +28,14 @@ def finalizer() -> Finalizer:
     publisher = EventPublisher(aws.client("events"), s.records.bus_name, s.records.event_source)
     teacher = Teacher(LearnedWaitStore(aws.table(s.learning.table_name)), s.learning.tenant_field)
     return Finalizer(
-        CoverStore(aws.table(s.records.table_name)), publisher, archiver=archiver, learn=teacher.learn
+        CoverStore(aws.table(s.records.table_name)),
+        publisher,
+        archiver=archiver,
+        learn=teacher.learn,
+        workflow_type=s.workflow_type,
     )
+
+
+@per_container
+def settings() -> FinalizeSettings:
+    return FinalizeSettings.from_env()

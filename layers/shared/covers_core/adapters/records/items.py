@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from covers_core.domain import jsontext
+from covers_core.domain.cost import CoverCost, LambdaShare
 from covers_core.domain.model import CoverError, CoverRecord, ImageCopy, Status
 from covers_core.domain.outcomes import Ending
 
@@ -47,6 +48,8 @@ class A:
     EVENT_CLAIMED_UNTIL = "eventClaimedUntil"
     RESUME_COUNT = "resumeCount"
     BUDGET_CHARGED = "budgetCharged"
+    START_LAMBDA = "startLambda"
+    COST = "cost"
     #: Set while the record is open (docs/design.md, "The open index"): the ``byOpen`` index's key.
     OPEN_SHARD = "openShard"
 
@@ -71,6 +74,44 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+#: The order of a stored cost's numbers (``cost_item``): compact JSON text, not a map, so that the cost adds
+#: about 60 bytes to the item, not 190 (a write is billed per KB of the item: docs/operations.md).
+COST_FIELDS = (
+    "credits",
+    "statusCalls",
+    "transitions",
+    "lambdaRequests",
+    "lambdaMs",
+    "lambdaGbSeconds",
+    "s3Puts",
+    "estimatedUsd",
+    "detectionDelaySeconds",
+)
+SHARE_FIELDS = ("ms", "memoryMb", "requests")
+
+
+def cost_item(cost: CoverCost) -> str:
+    """How a cost is stored: its numbers as a JSON array, in the order of :data:`COST_FIELDS`."""
+    view = cost.as_dict()
+    return jsontext.dumps([view.get(name) for name in COST_FIELDS])
+
+
+def share_item(share: LambdaShare) -> str:
+    view = share.to_state()
+    return jsontext.dumps([view[name] for name in SHARE_FIELDS])
+
+
+def _numbers(value: Any, names: tuple[str, ...]) -> Any:
+    """A stored array of numbers (JSON text) as the mapping it stands for; a stored map as it is."""
+    if isinstance(value, str):
+        try:
+            parsed = jsontext.loads(value)
+        except ValueError:
+            return None
+        return plain(dict(zip(names, parsed, strict=False))) if isinstance(parsed, list) else None
+    return plain(value)
 
 
 def _error(value: Any) -> CoverError | None:
@@ -166,6 +207,8 @@ RECORD_FIELDS: dict[str, Field] = {
     "event_claimed_until": Field(A.EVENT_CLAIMED_UNTIL, _optional_int),
     "resume_count": Field(A.RESUME_COUNT, _int),
     "budget_charged": Field(A.BUDGET_CHARGED, lambda v: tuple(str(k) for k in v or ())),
+    "start_lambda": Field(A.START_LAMBDA, lambda v: LambdaShare.from_state(_numbers(v, SHARE_FIELDS))),
+    "cost": Field(A.COST, lambda v: CoverCost.from_dict(_numbers(v, COST_FIELDS))),
 }
 
 
@@ -197,6 +240,10 @@ def record_to_item(record: CoverRecord, *, open_record: bool = False) -> dict[st
             value = metadata_item(value)
         elif name in ("images", "budget_charged"):
             value = list(value)
+        elif name == "start_lambda":
+            value = share_item(value)
+        elif name == "cost":
+            value = cost_item(value)
         item[field.attribute] = value
     if open_record:
         item[A.OPEN_SHARD] = open_shard(record.music_task_id)
@@ -226,4 +273,6 @@ def ending_item(ending: Ending) -> dict[str, Any]:
         fields[A.POLL_COUNT] = outcome.poll_count
     if ending.cover_task_id:
         fields[A.COVER_TASK_ID] = ending.cover_task_id
+    if ending.cost is not None:  # in the same write: no extra write per cover for its cost
+        fields[A.COST] = cost_item(ending.cost)
     return fields

@@ -11,10 +11,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from covers_core.adapters.aws import CONDITION_FAILED, aws_call
-from covers_core.adapters.records.items import A, ending_item, metadata_item, open_shard, record_from_item
+from covers_core.adapters.records.items import (
+    A,
+    ending_item,
+    metadata_item,
+    open_shard,
+    record_from_item,
+    share_item,
+)
 from covers_core.adapters.records.listing import RecordReads
 from covers_core.domain import claim as claims
 from covers_core.domain.claim import Busy, Claim, Settled
+from covers_core.domain.cost import LambdaShare
 from covers_core.domain.model import NON_TERMINAL_STATUSES, CoverError, CoverRecord, CoverRequest, Status, iso
 from covers_core.domain.outcomes import Ending
 from covers_core.errors import AwsTransientError, ClaimBusyError
@@ -151,13 +159,24 @@ class CoverStore(RecordReads, RecordStore):
     # --- progress ------------------------------------------------------------------------------
 
     def record_cover_task(
-        self, music_task_id: str, token: str, cover_task_id: str, now: datetime
+        self,
+        music_task_id: str,
+        token: str,
+        cover_task_id: str,
+        now: datetime,
+        *,
+        start_lambda: LambdaShare | None = None,
     ) -> CoverRecord:
-        """Store the cover task id the moment generate returns it (the status becomes IN_PROGRESS)."""
+        """Store the cover task id the moment generate returns it (the status becomes IN_PROGRESS), with
+        the start's share of its batch's billed time (in the same write)."""
+        update, values = self._in_progress_update, self._in_progress_values(cover_task_id, now)
+        if start_lambda is not None:
+            update = update.replace(" REMOVE", f", {A.START_LAMBDA} = :start_lambda REMOVE", 1)
+            values[":start_lambda"] = share_item(start_lambda)
         record = self._update(
             music_task_id,
-            self._in_progress_update,
-            values=self._in_progress_values(cover_task_id, now) | {":token": token},
+            update,
+            values=values | {":token": token},
             condition=f"#s = :generating AND {A.CLAIM_TOKEN} = :token",
         )
         if record is not None:

@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from unittest import mock
 
 import boto3
+from aws_lambda_powertools import Metrics
 from covers_core.adapters.records import A, item_view, record_from_item
 from covers_core.domain.model import CoverError, CoverRecord, Status
 from covers_core.settings import AWS_ENDPOINT_VARIABLE
@@ -138,6 +139,9 @@ def _counting_metrics(points: list[Point]) -> Iterator[None]:
     """Count into ``points`` the metrics the functions print (Powertools prints them to ``sys.stdout``,
     which :data:`FUNCTION_LOG` must be for that; it then writes where ``sys.stdout`` wrote before)."""
     previous = FUNCTION_LOG.metrics, FUNCTION_LOG.target
+    # Powertools keeps one metric set per process, shared by every function, and clears it only when it
+    # prints it: runs with metrics off leave theirs behind, which the first print here would count.
+    Metrics._metrics.clear()
     FUNCTION_LOG.metrics = points
     try:
         if sys.stdout is FUNCTION_LOG:  # within function_log(): already so
@@ -272,6 +276,12 @@ class LocalPipeline:
             self.handlers[function.name] = load_handler(
                 function.code_dir, f"covers_fn_{function.code_dir.name}"
             )
+            # A handler module is imported once per process, and its Metrics read the stack's name (their
+            # service dimension) then: an earlier run's stack would name its metrics.
+            metrics = getattr(_HANDLER_MODULES[str(function.code_dir)], "metrics", None)
+            if isinstance(metrics, Metrics):
+                metrics.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
+                metrics.service = os.environ.get("POWERTOOLS_SERVICE_NAME")
             self.logical_ids[function.name] = function.logical_id
             self.limits[function.name] = (function.timeout, function.memory_mb)
         reset_wiring()

@@ -41,6 +41,7 @@ from covers_local import aws_calls, moto_patches
 from covers_local.cli_console import NO_METRICS_WARNING
 from covers_local.lambda_events import LambdaContext, sqs_event, status_api_event
 from covers_local.stack import REGION, deploy, project_root
+from covers_local.template import DELIVERY_DEFAULTS
 
 #: What ``run`` reports for a task whose workflow execution ended in failure before the task settled.
 WORKFLOW_FAILED = "WORKFLOW_FAILED"
@@ -225,7 +226,7 @@ class LocalPipeline:
         s = self.settings
         # All functions share one process: the union of their variables, set before the handler modules
         # are imported (Powertools reads them then).
-        os.environ.update(self.stack.process_env())
+        os.environ.update(DELIVERY_DEFAULTS | self.stack.process_env())
         os.environ.update(
             {
                 "CLAIM_LEASE_SECONDS": str(s.claim_lease_seconds),

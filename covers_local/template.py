@@ -14,6 +14,10 @@ from typing import Any
 
 import yaml
 
+#: The delivery variables finalize and the status API read (docs/contracts.md, "Archived images"), for a
+#: template that does not set them yet: what local runs and tests start from; the stack's own values win.
+DELIVERY_DEFAULTS = {"DELIVERY_BASE_URL": "", "THUMBNAIL_SIZE": "256"}
+
 _TAGS = {
     "!Ref": "Ref",
     "!GetAtt": "Fn::GetAtt",

@@ -22,7 +22,7 @@ from bench.load.mixes import Mix
 from bench.load.settings import Resolver
 from bench.load.sqs import RequestQueue
 from bench.load.vendor import RateLimit, Vendor
-from covers_local.template import load_template, parameter_defaults, project_root
+from covers_local.template import DELIVERY_DEFAULTS, load_template, parameter_defaults, project_root
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 START, CHECK, FINALIZE = "StartCoverFunction", "CheckCoverStatusFunction", "FinalizeCoverFunction"
@@ -136,7 +136,7 @@ class Stack:
         resolver.check()
         self.start_settings = StartSettings.from_env(resolver.environment(START))
         self.check_settings = CheckSettings.from_env(resolver.environment(CHECK))
-        self.finalize_settings = FinalizeSettings.from_env(resolver.environment(FINALIZE))
+        self.finalize_settings = FinalizeSettings.from_env(DELIVERY_DEFAULTS | resolver.environment(FINALIZE))
         self.workflow_type = str(resolver.value(template["Resources"]["CoverWorkflow"]["Properties"]["Type"]))
         self.max_execution_seconds = EXPRESS_MAX_SECONDS if self.workflow_type == "EXPRESS" else None
         self.lambdas = LambdaService(

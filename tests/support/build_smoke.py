@@ -32,6 +32,7 @@ from covers_local.emulator import EmulatorConfig, VendorEmulator  # noqa: E402
 from covers_local.lambda_events import LambdaContext, signed_webhook_event  # noqa: E402
 from covers_local.runner import load_handler  # noqa: E402
 from covers_local.stack import deploy  # noqa: E402
+from covers_local.template import DELIVERY_DEFAULTS  # noqa: E402
 
 
 def event(name: str) -> dict:
@@ -48,7 +49,7 @@ with (
     stack.put_secret(stack.api_key_secret_arn, "k")
     stack.put_secret(stack.webhook_secret_arn, "hk")
     quiet = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "CRITICAL"}
-    os.environ.update(stack.process_env() | quiet)
+    os.environ.update(DELIVERY_DEFAULTS | stack.process_env() | quiet)
     handlers = {name: load_handler(build / name, f"built_{name}") for name in stack.functions}
 
     started = handlers["StartCoverFunction"](event("start_cover.json"), LambdaContext("s"))

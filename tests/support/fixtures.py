@@ -13,6 +13,7 @@ from moto import mock_aws
 from covers_local import moto_patches
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.stack import Stack, deploy
+from covers_local.template import DELIVERY_DEFAULTS
 from tests.support import sqs_rules
 from tests.support.paths import API_KEY, ROOT, WEBHOOK_KEY
 
@@ -48,7 +49,11 @@ def aws(monkeypatch: pytest.MonkeyPatch, emulator: VendorEmulator) -> Iterator[S
         stack.put_secret(stack.api_key_secret_arn, API_KEY)
         stack.put_secret(stack.webhook_secret_arn, WEBHOOK_KEY)
         stack.capture_events()
-        env = stack.process_env() | {"SECRET_CACHE_SECONDS": "0", "POWERTOOLS_METRICS_DISABLED": "true"}
+        env = (
+            DELIVERY_DEFAULTS
+            | stack.process_env()
+            | {"SECRET_CACHE_SECONDS": "0", "POWERTOOLS_METRICS_DISABLED": "true"}
+        )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         wiring.reset()

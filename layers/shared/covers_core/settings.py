@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from covers_core.domain.reconcile import Timing
 from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling
@@ -66,6 +67,32 @@ def _url(env: Mapping[str, str], name: str) -> str:
     if not value.startswith(("https://", "http://")):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value
+
+
+#: The largest thumbnail a deployment may ask for (``THUMBNAIL_SIZE``, pixels of the longest side).
+MAX_THUMBNAIL_SIZE = 2048
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _delivery_base(env: Mapping[str, str], name: str) -> str | None:
+    """The base URL archived objects are served from (``https://<distribution domain>``), or None when
+    empty (no distribution). Plain http is refused except on loopback (``covers local-stack``)."""
+    value = _text(env, name, allow_empty=True).rstrip("/")
+    if not value:
+        return None
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)
+    if not secure or not host or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{name} must be empty or an https:// URL (http:// on loopback), got {value!r}")
+    return value
+
+
+def _thumbnail_size(env: Mapping[str, str], name: str) -> int:
+    size = _number(env, name, int, 0)
+    if size > MAX_THUMBNAIL_SIZE:
+        raise ConfigError(f"environment variable {name} must be <= {MAX_THUMBNAIL_SIZE}, got {size}")
+    return size
 
 
 def aws_endpoint(env: Mapping[str, str] = os.environ) -> str | None:
@@ -246,13 +273,17 @@ class CheckSettings:
 
 @dataclass(frozen=True)
 class FinalizeSettings:
-    """FinalizeCoverFunction. ``archive_bucket`` is None when archiving is off (the template sets "")."""
+    """FinalizeCoverFunction. ``archive_bucket`` is None when archiving is off (the template sets "");
+    ``delivery_base_url`` None when no distribution serves the archive (events then carry vendor URLs);
+    ``thumbnail_size`` 0 when no thumbnails are made (docs/contracts.md, "Archived images")."""
 
     records: EventSettings
     archive_bucket: str | None
     archive_max_bytes: int
     archive_allow_loopback: bool
     learning: LearningSettings
+    delivery_base_url: str | None
+    thumbnail_size: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> FinalizeSettings:
@@ -262,6 +293,8 @@ class FinalizeSettings:
             archive_max_bytes=_number(env, "ARCHIVE_MAX_BYTES", int, 1),
             archive_allow_loopback=_flag(env, "ARCHIVE_ALLOW_LOOPBACK"),
             learning=LearningSettings.from_env(env),
+            delivery_base_url=_delivery_base(env, "DELIVERY_BASE_URL"),
+            thumbnail_size=_thumbnail_size(env, "THUMBNAIL_SIZE"),
         )
 
 
@@ -321,10 +354,14 @@ class ReconcileSettings:
 
 @dataclass(frozen=True)
 class StatusApiSettings:
-    """CoverStatusApiFunction (reads the table only)."""
+    """CoverStatusApiFunction (reads the table only); ``delivery_base_url`` as finalize's."""
 
     table_name: str
+    delivery_base_url: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StatusApiSettings:
-        return cls(table_name=_text(env, "COVERS_TABLE_NAME"))
+        return cls(
+            table_name=_text(env, "COVERS_TABLE_NAME"),
+            delivery_base_url=_delivery_base(env, "DELIVERY_BASE_URL"),
+        )

@@ -31,6 +31,8 @@ LOCAL_ONLY = frozenset({"ARCHIVE_ALLOW_LOOPBACK"})
 AWS_ENDPOINT_VARIABLE = "COVERS_AWS_ENDPOINT_URL"
 #: The vendor's base URL (local tooling points it at the emulator).
 VENDOR_BASE_URL_VARIABLE = "VENDOR_BASE_URL"
+#: Where archived images are served from (local tooling points it at its archive server).
+DELIVERY_BASE_URL_VARIABLE = "DELIVERY_BASE_URL"
 
 
 def _text(env: Mapping[str, str], name: str, *, allow_empty: bool = False) -> str:
@@ -293,7 +295,7 @@ class FinalizeSettings:
             archive_max_bytes=_number(env, "ARCHIVE_MAX_BYTES", int, 1),
             archive_allow_loopback=_flag(env, "ARCHIVE_ALLOW_LOOPBACK"),
             learning=LearningSettings.from_env(env),
-            delivery_base_url=_delivery_base(env, "DELIVERY_BASE_URL"),
+            delivery_base_url=_delivery_base(env, DELIVERY_BASE_URL_VARIABLE),
             thumbnail_size=_thumbnail_size(env, "THUMBNAIL_SIZE"),
         )
 
@@ -363,5 +365,5 @@ class StatusApiSettings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StatusApiSettings:
         return cls(
             table_name=_text(env, "COVERS_TABLE_NAME"),
-            delivery_base_url=_delivery_base(env, "DELIVERY_BASE_URL"),
+            delivery_base_url=_delivery_base(env, DELIVERY_BASE_URL_VARIABLE),
         )

@@ -78,6 +78,8 @@ class LocalStackOptions:
     first_wait: int = 1
     poll_interval: int = 1
     max_wait: int = 300
+    #: Archive images (ArchiveImages=true), served at ``<api>/archive/<key>``.
+    archive: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class LocalStack:
                 first_wait=o.first_wait,
                 poll_interval=o.poll_interval,
                 max_wait=o.max_wait,
-                archive=True,  # served at <api>/archive/<key> (covers_local/archive_server.py)
+                archive=o.archive,  # served at <api>/archive/<key> (covers_local/archive_server.py)
                 extra_env={"POLL_INVOCATION_BUDGET_SECONDS": "0"},
             )
             self.pipeline = LocalPipeline(settings, root=self.root).__enter__()

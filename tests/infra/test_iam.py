@@ -51,6 +51,7 @@ from covers_local.aws_calls import Recorder, resources
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import http_api_event, status_api_event
 from covers_local.stack import Stack, deploy, transform
+from covers_local.template import DELIVERY_DEFAULTS
 from tests.infra.test_contracts import LOG_DELIVERY_ACTIONS
 from tests.infra.test_template_ops import FUNCTIONS, Resolved, as_list, statements
 from tests.support import least_privilege as proof
@@ -374,7 +375,7 @@ def observed() -> Iterator[Observed]:
         stack = deploy(STACK, {**PARAMETERS, "VendorBaseUrl": emulator.base_url}, root=ROOT)
         stack.put_secret(stack.api_key_secret_arn, API_KEY)
         stack.put_secret(stack.webhook_secret_arn, WEBHOOK_KEY)
-        env = stack.process_env() | {
+        env = DELIVERY_DEFAULTS | stack.process_env() | {
             "SECRET_CACHE_SECONDS": "0",
             "POWERTOOLS_METRICS_DISABLED": "true",
             "ARCHIVE_ALLOW_LOOPBACK": "true",  # the emulator serves its images on 127.0.0.1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +21,14 @@ from covers_core.adapters.thumbnails import (
     Rendered,
     ThumbnailError,
 )
+from covers_core.domain.model import Status
+from covers_core.logic.check import CheckInput
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from tests.support.images import CONTENT_TYPES, bomb_png, encode, image_bytes, picture
+from tests.support.world import World
 
 IMAGES = PillowImages()
 
@@ -249,3 +253,34 @@ def test_a_thumbnail_that_cannot_be_made_is_listed_and_the_image_archived_all_th
     assert copy.archived and copy.thumbnail is None
     assert copy.thumbnail_error == "THUMBNAIL_FAILED: encoder broke"
     assert len(s3.objects) == 1
+
+
+def test_finalize_on_the_fakes_records_and_announces_the_thumbnail_and_the_refusal() -> None:
+    """Through the finalize logic: the record keeps both copies' outcomes and the one event lists them."""
+    world = World()
+    world.deliver(json.dumps({"musicTaskId": "t1"}))
+    state = world.check_state("t1")
+    state["check"] = world.checker().check(CheckInput.from_state(state)).to_state()
+    good, bad = state["check"]["images"]
+    archive, s3 = archiver(
+        {good: (image_bytes(600, 300, "JPEG"), "image/jpeg"), bad: (b"<html>", "image/png")}
+    )
+    record = world.finalizer(archive).finish_workflow(state)
+    assert record.status == Status.SUCCEEDED
+    kept, refused = record.archived_images
+    assert kept.thumbnail is not None and (kept.thumbnail.width, kept.thumbnail.height) == (256, 128)
+    assert str(refused.error).startswith("NOT_AN_IMAGE") and refused.s3_uri is None
+    assert len(s3.objects) == 2
+    (event,) = world.events.of("t1")
+    first, second = event["images"]
+    assert (first["url"], first["sourceUrl"]) == (good, good)  # no delivery base on the fakes
+    assert first["thumbnail"]["s3Uri"] == kept.thumbnail.s3_uri and (first["width"], first["height"]) == (
+        600,
+        300,
+    )
+    assert second == {
+        "url": bad,
+        "sourceUrl": bad,
+        "expiresAt": record.images_expire_at,
+        "archiveError": refused.error,
+    }

@@ -116,12 +116,13 @@ class PillowImages:
         return Decoded(width, height, image)
 
     def thumbnail(self, decoded: Decoded, size: int) -> Rendered:
-        """``decoded`` scaled to fit ``size`` x ``size`` (never enlarged), as WebP without metadata."""
+        """``decoded`` scaled to fit ``size`` x ``size`` (never enlarged), as WebP without metadata.
+        ``decoded`` is changed in the making: one thumbnail per decode."""
         image_module = pillow()
         from PIL import ImageOps
 
         try:
-            image = decoded.image.copy()
+            image = decoded.image  # used up here (no copy: a 4096 x 4096 RGBA image is 64 MiB)
             ImageOps.exif_transpose(image, in_place=True)  # show it the way up its EXIF says
             image = _display_mode(image)
             image.thumbnail((size, size), image_module.Resampling.LANCZOS)

@@ -375,11 +375,15 @@ def observed() -> Iterator[Observed]:
         stack = deploy(STACK, {**PARAMETERS, "VendorBaseUrl": emulator.base_url}, root=ROOT)
         stack.put_secret(stack.api_key_secret_arn, API_KEY)
         stack.put_secret(stack.webhook_secret_arn, WEBHOOK_KEY)
-        env = DELIVERY_DEFAULTS | stack.process_env() | {
-            "SECRET_CACHE_SECONDS": "0",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "ARCHIVE_ALLOW_LOOPBACK": "true",  # the emulator serves its images on 127.0.0.1
-        }
+        env = (
+            DELIVERY_DEFAULTS
+            | stack.process_env()
+            | {
+                "SECRET_CACHE_SECONDS": "0",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "ARCHIVE_ALLOW_LOOPBACK": "true",  # the emulator serves its images on 127.0.0.1
+            }
+        )
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         wiring.reset()

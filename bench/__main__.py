@@ -64,6 +64,20 @@ def table(results: dict[str, Any]) -> list[str]:
                 )
             )
         rows.append((f"  {large} / {small} tasks, per task", "", f"{scale['ratio']:.2f} (<= 1.2)"))
+    thumbs = results.get("thumbnails")
+    if thumbs:
+        ms = thumbs["finalize_ms"]
+        rows.append(
+            ("finalize, 2 images of 1024x1024: no thumbnails", f"{ms['without_thumbnails']:.0f} ms", "")
+        )
+        rows.append(
+            (
+                f"finalize, same: thumbnails ({thumbs['thumbnail_size']} px)",
+                f"{ms['with_thumbnails']:.0f} ms",
+                f"{thumbs['ratio']:.2f}",
+            )
+        )
+        rows.append(("import Pillow (PIL.Image)", f"{thumbs['pillow']['import_ms']:.0f} ms", ""))
     width = max(len(r[0]) for r in rows)
     lines = [f"{'measure':<{width}}  {'median':>10}  ratio", "-" * (width + 26)]
     lines += [f"{name:<{width}}  {value:>10}  {ratio}" for name, value, ratio in rows]
@@ -87,6 +101,8 @@ def main() -> None:
         "start": lambda: _module("start").run(),
         "sizes": lambda: _module("sizes").run(),
         "local_scale": lambda: local_scale.run(args.large),
+        # finalize with and without thumbnails (also written to docs/figures/thumbnails.json)
+        "thumbnails": lambda: _module("thumbnails").run(),
         # the concurrent simulation (bench/load): about 4 minutes on 2 cores
         "load": lambda: _module("load.run").run(),
         # the load simulation against the local pipeline on one workload: about 5 minutes of real time

@@ -237,6 +237,8 @@ class FirstCalls:
             # Each invocation seeds its own copy: a record older than a minute is the reconciler's
             # business and would change its calls from round to round.
             seed_samples=False,
+            # As the template's default (ArchiveImages=false): finalize's minimal twin does not archive.
+            archive=False,
         )
         with LocalStack(options) as stack:
             assert stack.pipeline is not None

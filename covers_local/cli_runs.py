@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from covers_core.domain.model import CoverRecord, parse_iso
 from covers_core.errors import WAITS_IN_WORKFLOW
 
+from covers_local.archive_server import ArchiveServer, delivered_images
 from covers_local.cli_console import LOG_FILE, Console, Progress, examples, http_url, whole_number
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_ops.cli import music_task_id
@@ -89,20 +90,25 @@ def run_local(
     ``<tenant>-`` names that tenant in its metadata; ``over_budget`` (with ``repair``) are sent after the run
     and wait BUDGET_EXCEEDED until the caps are raised; the functions' metrics are counted and
     ``"alarms"`` says which alarms they set off."""
-    from covers_local.runner import LocalPipeline, LocalSettings, function_log
+    import boto3
 
-    if vendor_url is not None:
-        if not api_key:
-            raise UsageError("argument --api-key: required with --udio-url (or set COVERS_API_KEY)")
-        _check_reachable(vendor_url)
-    own_emulator = None
-    if vendor_url is None:
-        own_emulator = emulator or VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0)))
-        vendor_url = own_emulator.ensure_serving()
-        api_key = api_key or own_emulator.config.api_key
-        vendor = f"vendor: built-in emulator at {vendor_url}"
-    else:
-        vendor = f"vendor: {vendor_url}"
+    from covers_local.runner import LocalPipeline, LocalSettings, function_log
+    from covers_local.stack import REGION
+
+    own_emulator, vendor_url, api_key, vendor = _vendor(vendor_url, api_key, emulator)
+    # With archiving, the archive is served on loopback as the delivery distribution serves it in AWS
+    # (covers_local/archive_server.py): events and the status API carry URLs an app can fetch.
+    pipeline: list[LocalPipeline] = []
+    archive_server = (
+        ArchiveServer(
+            lambda: boto3.client("s3", region_name=REGION), lambda: pipeline[0].stack.archive_bucket
+        )
+        if archive
+        else None
+    )
+    extra_env = {} if template_schedule else {"POLL_INVOCATION_BUDGET_SECONDS": "0"}
+    if archive_server is not None:
+        extra_env["DELIVERY_BASE_URL"] = archive_server.base_url
     settings = LocalSettings(
         vendor_url=vendor_url,
         api_key=api_key or "",
@@ -110,8 +116,7 @@ def run_local(
         poll_interval=poll_interval,
         max_wait=max_wait,
         archive=archive,
-        extra_env=({} if template_schedule else {"POLL_INVOCATION_BUDGET_SECONDS": "0"})
-        | ({"FIRST_WAIT_TENANT_FIELD": TENANT_FIELD} if tenant_caps else {}),
+        extra_env=extra_env | ({"FIRST_WAIT_TENANT_FIELD": TENANT_FIELD} if tenant_caps else {}),
         log_level="INFO",  # what each function did, in the log file (docs/getting-started.md)
         metrics=bool(tenant_caps),
     )
@@ -127,6 +132,7 @@ def run_local(
     timeout = max_wait + first_wait + 120
     try:
         with function_log(log_path), LocalPipeline(settings) as stack:
+            pipeline.append(stack)
             check_settings(os.environ)  # the functions' environment, as the pipeline set it
             for line in (*intro, vendor, f"aws: moto (in-process); function logs -> {log_path}"):
                 console.say(line)
@@ -147,6 +153,7 @@ def run_local(
             )
             if read_status_of is not None:
                 summary["statusApi"] = stack.status_api(read_status_of)
+                summary["delivered"] = delivered_images(summary["statusApi"][1]) if archive_server else []
             summary["resumed"] = [
                 _resume_local(stack, task_id, own_emulator, console, timeout) for task_id in resume
             ]
@@ -162,8 +169,30 @@ def run_local(
                 summary["alarms"] = stack.alarms_fired()
             return summary
     finally:
+        if archive_server is not None:
+            archive_server.close()
         if own_emulator is not None and emulator is None:
             own_emulator.close()
+
+
+def _vendor(
+    vendor_url: str | None, api_key: str | None, emulator: VendorEmulator | None
+) -> tuple[VendorEmulator | None, str, str | None, str]:
+    """The vendor a run calls: ``vendor_url`` (checked reachable), else the built-in emulator (``emulator``
+    or a new one, serving): (the emulator, its URL, the API key, the line that says which)."""
+    if vendor_url is not None:
+        if not api_key:
+            raise UsageError("argument --api-key: required with --udio-url (or set COVERS_API_KEY)")
+        _check_reachable(vendor_url)
+        return None, vendor_url, api_key, f"vendor: {vendor_url}"
+    own_emulator = emulator or VendorEmulator(EmulatorConfig(ready_after=(1.0, 3.0)))
+    vendor_url = own_emulator.ensure_serving()
+    return (
+        own_emulator,
+        vendor_url,
+        api_key or own_emulator.config.api_key,
+        f"vendor: built-in emulator at {vendor_url}",
+    )
 
 
 def check_settings(env: Mapping[str, str]) -> None:
@@ -499,6 +528,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         emulator.close()
     print_table(summary, console)
     console.say(status_api_line(DEMO_TASKS[0][0], *summary["statusApi"]))
+    delivered = summary.get("delivered") or []
+    for item in delivered:  # fetched from the local archive server, as an app would
+        console.say(f"{item['what']}: {item['url']}")
+        size = f", {item['size']}" if "size" in item else ""
+        console.say(f"  GET {item['status']} {item['contentType']}, {item['bytes']} bytes{size}")
+    served = [i["what"] for i in delivered if i["status"] == 200]
     charged = emulator.stats.credits_charged
     console.say(
         f"credits spent: {sum(charged.values())} for {len(charged)} music task(s); "
@@ -519,6 +554,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         mismatches.append(("BudgetExceededAlarm", "silent", "ALARM"))
     for task_id, got, expected in mismatches:
         console.say(f"UNEXPECTED: {task_id} ended {got}, expected {expected}")
+    if served != ["image", "thumbnail"]:
+        console.say(f"UNEXPECTED: the archive served {served or 'nothing'} of {DEMO_TASKS[0][0]}")
+        mismatches.append((DEMO_TASKS[0][0], "not served", "served"))
     if args.json:
         json.dump(summary["tasks"], sys.stdout, indent=2)
         sys.stdout.write("\n")

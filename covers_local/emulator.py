@@ -72,6 +72,8 @@ class EmulatorConfig:
     base_latency_seconds: float = 0.0
     retry_after_seconds: int = 1
     images_per_cover: int = 2
+    #: Side in pixels of the (square, solid-colour) PNG images served: larger than the default thumbnail.
+    image_side: int = 512
     seed: int | None = None
     #: Seconds from generate to ready for one music task (None: a draw from ``ready_after``), e.g. a
     #: workload's own latencies (bench/crosscheck.py replays the load simulation's). ``slow-`` tasks keep
@@ -449,7 +451,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"code": 404, "message": "Not found"})
             return
         seed = zlib.crc32(path.encode())
-        self._send_raw(200, png(64, 64, (seed & 0xFF, (seed >> 8) & 0xFF, (seed >> 16) & 0xFF)), "image/png")
+        side = self.emulator.config.image_side
+        self._send_raw(
+            200, png(side, side, (seed & 0xFF, (seed >> 8) & 0xFF, (seed >> 16) & 0xFF)), "image/png"
+        )
 
 
 #: Any-addresses to listen on, and the address a URL names instead (docs/getting-started.md).

@@ -9,7 +9,10 @@ What it serves, all from one process:
 * **the vendor emulator** on ``--vendor-port`` (:mod:`covers_local.emulator`).
 * **the HTTP API** on ``--api-port``: ``POST /webhooks/music`` and ``GET /covers/{musicTaskId}``, each
   request turned into the HTTP API's (payload 2.0) event for the real handler, as API Gateway would.
-  Locally the IAM route is not authenticated: keep the server on a loopback address.
+  Locally the IAM route is not authenticated: keep the server on a loopback address. And ``GET
+  /archive/<key>``: the archive (archiving is on locally), served as the delivery distribution serves it in
+  AWS (:mod:`covers_local.archive_server`); events and the status API name images by these URLs
+  (``DELIVERY_BASE_URL``, also in the env file: the address apps on this machine fetch them at).
 * **the event source mapping and the workflow**: the requests queue is fed to the start function and
   moto's Step Functions engine runs the state machine with the check and finalize handlers, as in
   ``covers run`` (:class:`covers_local.runner.LocalPipeline`). So a cover queued by ``curl`` at the
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -41,10 +45,12 @@ import boto3
 from covers_core.adapters.records import CoverStore
 from covers_core.domain.claim import Settled
 from covers_core.domain.requests import request_from_mapping
-from covers_core.settings import AWS_ENDPOINT_VARIABLE, VENDOR_BASE_URL_VARIABLE
+from covers_core.settings import AWS_ENDPOINT_VARIABLE, DELIVERY_BASE_URL_VARIABLE, VENDOR_BASE_URL_VARIABLE
+from covers_core.wiring import reset as reset_wiring
 from moto.server import ThreadedMotoServer
 
 from covers_local import moto_patches
+from covers_local.archive_server import ARCHIVE_PATH, archive_answer
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import WEBHOOK_PATH, http_api_event, status_api_event
 from covers_local.runner import LocalPipeline, LocalSettings, OnChange
@@ -72,6 +78,8 @@ class LocalStackOptions:
     first_wait: int = 1
     poll_interval: int = 1
     max_wait: int = 300
+    #: Archive images (ArchiveImages=true), served at ``<api>/archive/<key>``.
+    archive: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,7 @@ class LocalStack:
                 first_wait=o.first_wait,
                 poll_interval=o.poll_interval,
                 max_wait=o.max_wait,
+                archive=o.archive,  # served at <api>/archive/<key> (covers_local/archive_server.py)
                 extra_env={"POLL_INVOCATION_BUDGET_SECONDS": "0"},
             )
             self.pipeline = LocalPipeline(settings, root=self.root).__enter__()
@@ -143,6 +152,10 @@ class LocalStack:
                 vendor=vendor,
                 api=_local_url(o.host, self._api.server_address[1]),
             )
+            # Events and the status API name archived images by their URL on this API (apps on this machine
+            # fetch them there), set before any function builds its objects.
+            os.environ[DELIVERY_BASE_URL_VARIABLE] = self.endpoints.api + ARCHIVE_PATH.rstrip("/")
+            reset_wiring()
             if o.seed_samples:
                 self.seeded = seed_samples(self.pipeline, self.emulator, self.root / "events")
             write_env_file(o.env_file, self.pipeline, self.endpoints.advertised(o.advertise_host))
@@ -325,6 +338,10 @@ def env_vars(pipeline: LocalPipeline, endpoints: Endpoints) -> dict[str, dict[st
         variables[AWS_ENDPOINT_VARIABLE] = endpoints.aws
         if VENDOR_BASE_URL_VARIABLE in variables:
             variables[VENDOR_BASE_URL_VARIABLE] = endpoints.vendor
+        if (
+            DELIVERY_BASE_URL_VARIABLE in variables
+        ):  # the URL apps on this machine fetch, not the containers' one
+            variables[DELIVERY_BASE_URL_VARIABLE] = os.environ.get(DELIVERY_BASE_URL_VARIABLE, "")
         document[logical_id] = dict(sorted(variables.items()))
     return document
 
@@ -375,6 +392,10 @@ def _serve_api(pipeline: LocalPipeline, host: str, port: int) -> ThreadingHTTPSe
                     request_id=request_id,
                 )
                 self._lambda(webhook, event)
+                return
+            if self.command in ("GET", "HEAD") and url.path.startswith(ARCHIVE_PATH):
+                bucket = pipeline.stack.archive_bucket
+                self._send(*archive_answer(boto3.client("s3", region_name=REGION), bucket, url.path))
                 return
             task = unquote(url.path[len(_STATUS_PREFIX) :]) if url.path.startswith(_STATUS_PREFIX) else ""
             if self.command == "GET" and task and "/" not in task:

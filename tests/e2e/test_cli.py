@@ -177,6 +177,14 @@ def test_demo_ends_every_sample_task_in_its_expected_status(
     # An app reads the finished cover through the status API handler.
     (line,) = [line for line in err.splitlines() if line.startswith("status API:")]
     assert line.startswith('status API: GET /covers/demo-track-001 -> 200 {"status": "SUCCEEDED", ')
+    # It fetches that cover's first image and its thumbnail from their delivery URLs (the local archive).
+    served = [line for line in err.splitlines() if line.startswith(("image: ", "thumbnail: ", "  GET "))]
+    key = r"http://127\.0\.0\.1:\d+/archive/covers/demo-track-001/0-[0-9a-f]{16}"
+    assert len(served) == 4, served
+    assert re.fullmatch(f"image: {key}\\.png", served[0]), served
+    assert re.fullmatch(r"  GET 200 image/png, \d+ bytes, 512x512", served[1]), served
+    assert re.fullmatch(f"thumbnail: {key}\\.thumb-256\\.webp", served[2]), served
+    assert re.fullmatch(r"  GET 200 image/webp, \d+ bytes, 256x256", served[3]), served
     # The TIMED_OUT task is resumed once its cover is ready: one new event, no new credit (above).
     assert (
         "resumed slow-demo-track-009: TIMED_OUT -> IN_PROGRESS -> SUCCEEDED  "

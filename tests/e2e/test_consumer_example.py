@@ -263,6 +263,10 @@ def test_the_rule_from_the_template_routes_cover_generated_and_nothing_else(cons
     assert [(i["musicTaskId"], i["status"]) for i in consumer.stored()] == [("gen-1", "SUCCEEDED")]
     stored = consumer.stored()[0]
     assert [i["url"] for i in stored["images"]] == [i["url"] for i in COVER_GENERATED["detail"]["images"]]
+    # the thumbnail's delivery URL where the pipeline made one, else the image's own
+    first, second = COVER_GENERATED["detail"]["images"]
+    assert [i["thumbnailUrl"] for i in stored["images"]] == [first["thumbnail"]["url"], second["url"]]
+    assert [i["expires"] for i in stored["images"]] == [False, False]  # both served by the distribution
     assert stored["correlationId"] == "order-42" and stored["storedAt"]
 
 

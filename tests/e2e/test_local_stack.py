@@ -335,7 +335,29 @@ def test_a_signed_post_to_the_local_api_makes_a_cover_the_status_route_then_show
     status, cover = _http("GET", f"{served.api}/covers/curl-track-1")
     assert status == 200
     assert cover["status"] == "SUCCEEDED" and cover["correlationId"] == "c-1"
-    assert [i["url"].startswith(served.vendor) for i in cover["images"]] == [True, True]
+    # archived locally: url is the image's on the local API's archive route; sourceUrl the vendor's
+    assert [i["sourceUrl"].startswith(served.vendor) for i in cover["images"]] == [True, True]
+    archive = f"{served.api}/archive/covers/curl-track-1/"
+    assert [i["url"].startswith(archive) for i in cover["images"]] == [True, True]
+    image = cover["images"][0]
+    for url, content_type, size in (
+        (image["url"], "image/png", image["size"]),
+        (image["thumbnail"]["url"], "image/webp", image["thumbnail"]["size"]),
+    ):
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert (response.status, response.headers["Content-Type"]) == (200, content_type)
+            assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            assert len(response.read()) == size
+    assert _raw_status(f"{archive}0-0000000000000000.png") == 404  # no such key
+    assert _raw_status(f"{served.api}/archive/other/x.png") == 404  # outside covers/: never served
+
+
+def _raw_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def test_the_local_api_answers_like_the_deployed_one_for_bad_requests(served: Served) -> None:

@@ -94,3 +94,24 @@ def test_matplotlib_is_an_optional_extra_not_a_dependency_of_the_suite_or_the_la
     everything_else = [*project["dependencies"], *(d for k, v in extras.items() if k != "plots" for d in v)]
     assert not any(d.startswith("matplotlib") for d in everything_else)
     assert "matplotlib" not in (ROOT / "layers" / "shared" / "requirements.txt").read_text()
+
+
+# --- the thumbnails section (hand-written): it quotes docs/figures/thumbnails.json -------------------------
+
+
+def test_the_thumbnails_section_quotes_the_figures_of_its_run() -> None:
+    """`python -m bench.thumbnails` rewrites docs/figures/thumbnails.json: the page's numbers must follow."""
+    data = json.loads((ROOT / "docs" / "figures" / "thumbnails.json").read_text())
+    page = figures.PAGE.read_text()
+    section = page.split("<!-- thumbnails -->", 1)[1].split("<!-- /thumbnails -->", 1)[0]
+    rows = dict(line.strip("| ").rsplit(" | ", 1) for line in section.strip().splitlines()[2:])
+    ms = data["finalize_ms"]
+    assert list(rows.values()) == [
+        f"{ms['without_thumbnails']} ms",
+        f"{ms['with_thumbnails']} ms",
+        f"{data['thumbnails_ms']} ms (ratio {data['ratio']})",
+        f"{data['per_image']['decode_ms']} ms / {data['per_image']['thumbnail_ms']} ms",
+        f"{data['pillow']['import_ms']} ms / {data['pillow']['import_and_first_thumbnail_ms']} ms",
+    ]
+    assert f"{data['thumbnail_size']} px thumbnails" in section
+    assert data["images"].startswith("2 PNG, 1024x1024") and "1024 x 1024 PNG" in section

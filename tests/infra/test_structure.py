@@ -80,6 +80,11 @@ NOT_LOADED = {
     },
 }
 
+# Pillow: no handler loads it at import, finalize's included (its archiver imports it at the first image it
+# decodes: covers_core/adapters/thumbnails.py).
+for _modules in NOT_LOADED.values():
+    _modules |= {"PIL", "covers_core.adapters.thumbnails"}
+
 
 def loaded_modules(code: str) -> set[str]:
     script = f"import json, sys; {code}; print(json.dumps(sorted(sys.modules)))"

@@ -67,6 +67,7 @@ def test_success_records_images_with_their_expiry_and_emits_cover_generated(aws:
     assert event["source"] == "covers.pipeline"
     assert event["detail"]["images"][0] == {
         "url": "https://tempcover.storage.com/s/123.png",
+        "sourceUrl": "https://tempcover.storage.com/s/123.png",
         "expiresAt": "2026-12-12T10:00:00.000Z",
     }
     assert (event["detail"]["correlationId"], event["detail"]["metadata"]) == (
@@ -221,10 +222,21 @@ def test_archiving_copies_the_images_once_even_when_finalize_runs_again(
     assert all((a.s3_uri or "").startswith("s3://archive/covers/art/") for a in archived)
     assert all(len(a.sha256 or "") == 64 for a in archived)
     assert emulator.stats.image_requests["art"] == 2  # two images, downloaded once each
-    assert boto3.client("s3").list_objects_v2(Bucket="archive")["KeyCount"] == 2
+    # each image and its thumbnail (THUMBNAIL_SIZE 256), once
+    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="archive")["Contents"]]
+    assert sorted(keys) == sorted(
+        [str(a.s3_uri).removeprefix("s3://archive/") for a in archived]
+        + [str(a.thumbnail.s3_uri).removeprefix("s3://archive/") for a in archived if a.thumbnail]
+    )
+    assert len(keys) == 4
     (event,) = aws.drain_events()
     assert_valid_event(event)
     assert [i["s3Uri"] for i in event["detail"]["images"]] == [a.s3_uri for a in archived]
+    # no delivery base: url stays the vendor's, thumbnails have no url
+    assert [i["url"] for i in event["detail"]["images"]] == [
+        i["sourceUrl"] for i in event["detail"]["images"]
+    ]
+    assert all("url" not in i["thumbnail"] for i in event["detail"]["images"])
 
 
 TWO_LENGTHS = [("Content-Length", "12"), ("Content-Length", "9")]

@@ -157,10 +157,77 @@ def test_no_internal_field_leaks(aws: Aws) -> None:
     status, body = get("gen-all-fields")
     assert status == 200
     assert set(body) == PUBLIC_FIELDS
-    assert set(body["images"][0]) == {"url", "expiresAt", "s3Uri", "sha256", "size", "contentType"}
+    assert set(body["images"][0]) == {
+        "url",
+        "sourceUrl",
+        "expiresAt",
+        "s3Uri",
+        "sha256",
+        "size",
+        "contentType",
+    }
     text = json.dumps(body)
     for internal in ("secret-claim-token", "event-1", "execution:wf", *INTERNAL_ATTRIBUTES):
         assert internal not in text
+
+
+def test_with_a_delivery_base_archived_images_are_served_from_it_old_and_new_records_alike(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery URL comes from the stored S3 key and the setting in force when the record is read: a
+    record archived before the distribution existed (no size, no thumbnail) gets one too."""
+    vendor = "https://tempcover.storage.com/s/"
+    copy = {"size": 10, "sha256": "ab" * 32, "contentType": "image/png"}
+    items: dict[str, dict[str, Any]] = {
+        "gen-old": {"url": vendor + "1.png", "s3Uri": "s3://b/covers/gen-old/0-aa.png", **copy},
+        "gen-new": {
+            "url": vendor + "2.png",
+            "s3Uri": "s3://b/covers/gen-new/0-bb.png",
+            **copy,
+            "width": 1024,
+            "height": 768,
+            "thumbnail": {
+                "s3Uri": "s3://b/covers/gen-new/0-bb.thumb-256.webp",
+                "width": 256,
+                "height": 192,
+                "size": 5,
+                "contentType": "image/webp",
+            },
+        },
+        "gen-failed-copy": {"url": vendor + "3.png", "error": "NOT_AN_IMAGE: does not decode as PNG"},
+    }
+    table = boto3.resource("dynamodb").Table(aws.table_name)
+    for task_id, archived in items.items():
+        table.put_item(
+            Item={
+                A.MUSIC_TASK_ID: task_id,
+                A.STATUS: "SUCCEEDED",
+                A.IMAGES: [archived["url"]],
+                A.IMAGES_EXPIRE_AT: "2026-12-12T10:00:00.000Z",
+                A.ARCHIVED_IMAGES: [archived],
+            }
+        )
+    before = {task_id: get(task_id)[1]["images"][0] for task_id in items}
+    assert [image["url"] for image in before.values()] == [
+        vendor + "1.png",
+        vendor + "2.png",
+        vendor + "3.png",
+    ]
+
+    monkeypatch.setenv("DELIVERY_BASE_URL", "https://d111.cloudfront.net/")
+    wiring.reset()
+    old, new, failed = (get(task_id)[1]["images"][0] for task_id in items)
+    assert old["url"] == "https://d111.cloudfront.net/covers/gen-old/0-aa.png"
+    assert old["sourceUrl"] == vendor + "1.png" and old["expiresAt"] == "2026-12-12T10:00:00.000Z"
+    assert "thumbnail" not in old and "width" not in old
+    assert new["url"] == "https://d111.cloudfront.net/covers/gen-new/0-bb.png"
+    assert (new["width"], new["height"]) == (1024, 768)
+    assert new["thumbnail"] == {
+        "url": "https://d111.cloudfront.net/covers/gen-new/0-bb.thumb-256.webp",
+        **items["gen-new"]["thumbnail"],
+    }
+    assert failed["url"] == failed["sourceUrl"] == vendor + "3.png"  # not archived: the vendor's URL
+    assert failed["archiveError"].startswith("NOT_AN_IMAGE")
 
 
 @pytest.mark.parametrize(("archive", "delivery"), [("false", "false"), ("true", "false"), ("true", "true")])

@@ -79,14 +79,27 @@ def parse_cover_event(body: str) -> dict[str, Any]:
         "musicTaskId": task,
         "status": status,
         "coverTaskId": detail.get("coverTaskId"),
-        "images": [
-            {k: image[k] for k in ("url", "expiresAt", "s3Uri", "contentType") if image.get(k) is not None}
-            for image in images
-        ],
+        "images": [image_to_store(image) for image in images],
         "correlationId": detail.get("correlationId"),
         "completedAt": detail.get("completedAt"),
         "eventId": event.get("id"),
     }
+
+
+def image_to_store(image: Mapping[str, Any]) -> dict[str, Any]:
+    """What an app needs to show an image: ``url`` (the pipeline's permanent delivery URL when the stack
+    serves its archive, else the vendor's own, gone after ``expiresAt``) and ``thumbnailUrl`` for lists and
+    previews (the thumbnail's delivery URL when one was made, else ``url`` itself)."""
+    stored = {
+        k: image[k]
+        for k in ("url", "sourceUrl", "expiresAt", "s3Uri", "contentType", "width", "height")
+        if image.get(k) is not None
+    }
+    thumbnail = image["thumbnail"] if isinstance(image.get("thumbnail"), dict) else {}
+    stored["thumbnailUrl"] = thumbnail.get("url") or image["url"]
+    # True when url is the vendor's: it stops working at expiresAt (keep a copy, or turn delivery on)
+    stored["expires"] = image["url"] == image.get("sourceUrl", image["url"])
+    return stored
 
 
 settings = Settings.from_env()

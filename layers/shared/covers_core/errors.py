@@ -42,6 +42,11 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "UNAUTHORIZED"
     # On an image's ``archiveError``: the safety net finalized without archiving.
     ARCHIVE_SKIPPED = "ARCHIVE_SKIPPED"
+    # On an image's ``archiveError``: the bytes are not a PNG, JPEG or WebP image that decodes within the
+    # pixel limit (nothing of it is stored; docs/contracts.md, "Archived images").
+    NOT_AN_IMAGE = "NOT_AN_IMAGE"
+    # On an image's ``thumbnailError``: the image was archived but no thumbnail could be made of it.
+    THUMBNAIL_FAILED = "THUMBNAIL_FAILED"
 
 
 #: The codes a terminal record (and its ``Cover Generation Failed`` event) may carry.

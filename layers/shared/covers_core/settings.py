@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from covers_core.domain.reconcile import Timing
 from covers_core.domain.schedule import FirstWaitPolicy, InvocationPolling
@@ -30,6 +31,8 @@ LOCAL_ONLY = frozenset({"ARCHIVE_ALLOW_LOOPBACK"})
 AWS_ENDPOINT_VARIABLE = "COVERS_AWS_ENDPOINT_URL"
 #: The vendor's base URL (local tooling points it at the emulator).
 VENDOR_BASE_URL_VARIABLE = "VENDOR_BASE_URL"
+#: Where archived images are served from (local tooling points it at its archive server).
+DELIVERY_BASE_URL_VARIABLE = "DELIVERY_BASE_URL"
 
 
 def _text(env: Mapping[str, str], name: str, *, allow_empty: bool = False) -> str:
@@ -68,11 +71,30 @@ def _url(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _delivery_base_url(env: Mapping[str, str]) -> str | None:
-    """``DELIVERY_BASE_URL``: empty (no distribution) is None, else an http(s) URL without a trailing /."""
-    if not _text(env, "DELIVERY_BASE_URL", allow_empty=True):
+#: The largest thumbnail a deployment may ask for (``THUMBNAIL_SIZE``, pixels of the longest side).
+MAX_THUMBNAIL_SIZE = 2048
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _delivery_base(env: Mapping[str, str], name: str) -> str | None:
+    """The base URL archived objects are served from (``https://<distribution domain>``), or None when
+    empty (no distribution). Plain http is refused except on loopback (``covers local-stack``)."""
+    value = _text(env, name, allow_empty=True).rstrip("/")
+    if not value:
         return None
-    return _url(env, "DELIVERY_BASE_URL").rstrip("/")
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    secure = parts.scheme == "https" or (parts.scheme == "http" and host in _LOOPBACK_HOSTS)
+    if not secure or not host or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{name} must be empty or an https:// URL (http:// on loopback), got {value!r}")
+    return value
+
+
+def _thumbnail_size(env: Mapping[str, str], name: str) -> int:
+    size = _number(env, name, int, 0)
+    if size > MAX_THUMBNAIL_SIZE:
+        raise ConfigError(f"environment variable {name} must be <= {MAX_THUMBNAIL_SIZE}, got {size}")
+    return size
 
 
 def aws_endpoint(env: Mapping[str, str] = os.environ) -> str | None:
@@ -253,7 +275,9 @@ class CheckSettings:
 
 @dataclass(frozen=True)
 class FinalizeSettings:
-    """FinalizeCoverFunction. ``archive_bucket`` is None when archiving is off (the template sets "")."""
+    """FinalizeCoverFunction. ``archive_bucket`` is None when archiving is off (the template sets "");
+    ``delivery_base_url`` None when no distribution serves the archive (events then carry vendor URLs);
+    ``thumbnail_size`` 0 when no thumbnails are made (docs/contracts.md, "Archived images")."""
 
     records: EventSettings
     archive_bucket: str | None
@@ -281,8 +305,8 @@ class FinalizeSettings:
             archive_max_bytes=_number(env, "ARCHIVE_MAX_BYTES", int, 1),
             archive_allow_loopback=_flag(env, "ARCHIVE_ALLOW_LOOPBACK"),
             learning=LearningSettings.from_env(env),
-            delivery_base_url=_delivery_base_url(env),
-            thumbnail_size=_number(env, "THUMBNAIL_SIZE", int, 0),
+            delivery_base_url=_delivery_base(env, DELIVERY_BASE_URL_VARIABLE),
+            thumbnail_size=_thumbnail_size(env, "THUMBNAIL_SIZE"),
             workflow_type=workflow_type,
             cost_metric_tenants=frozenset(t for t in tenants if t),
         )
@@ -358,7 +382,7 @@ class StatusApiSettings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StatusApiSettings:
         return cls(
             table_name=_text(env, "COVERS_TABLE_NAME"),
-            delivery_base_url=_delivery_base_url(env),
+            delivery_base_url=_delivery_base(env, DELIVERY_BASE_URL_VARIABLE),
             archive_bucket=_text(env, "ARCHIVE_BUCKET", allow_empty=True) or None,
             presign_seconds=_number(env, "PRESIGN_SECONDS", int, 1),
         )

@@ -114,8 +114,21 @@ class CoverError:
 
 
 @dataclass(frozen=True)
+class Thumbnail:
+    """The small copy of an archived image (docs/contracts.md, "Archived images"): WebP, its longest side
+    ``THUMBNAIL_SIZE`` pixels (or the image's own, never larger)."""
+
+    s3_uri: str
+    width: int
+    height: int
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True)
 class ImageCopy:
-    """One image's archived copy in S3, or why it could not be made."""
+    """One image's archived copy in S3, or why it could not be made. ``url`` is the vendor's URL (the
+    image's identity); the URL applications get is derived when a record is shown (``domain/events.py``)."""
 
     url: str
     s3_uri: str | None = None
@@ -123,6 +136,16 @@ class ImageCopy:
     sha256: str | None = None
     content_type: str | None = None
     error: str | None = None
+    #: The image's pixel size (copies archived before thumbnails existed have none).
+    width: int | None = None
+    height: int | None = None
+    thumbnail: Thumbnail | None = None
+    #: Why no thumbnail was made of an archived image (``<CODE>: <message>``).
+    thumbnail_error: str | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.s3_uri is not None and self.error is None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from covers_core.domain.delivery import PRESIGNED, archive_key, query_problem
-from covers_core.domain.events import public_view
+from covers_core.domain.events import NO_DELIVERY, DeliveryUrls, public_view
 from covers_core.domain.model import iso
 from covers_core.domain.requests import request_from_mapping
 from covers_core.errors import BadRequestError
@@ -33,9 +33,12 @@ class CoverStatusReader:
     """Answers ``GET /covers/{musicTaskId}``: 200 with the public view, 404 unknown, 400 malformed id or
     query. ``presigning`` None (no archive, or a distribution): ``?urls=presigned`` changes nothing."""
 
-    def __init__(self, records: RecordStore, presigning: Presigning | None = None) -> None:
+    def __init__(
+        self, records: RecordStore, presigning: Presigning | None = None, urls: DeliveryUrls = NO_DELIVERY
+    ) -> None:
         self.records = records
         self.presigning = presigning
+        self.urls = urls  # where archived images are served from (DELIVERY_BASE_URL)
 
     def answer(self, music_task_id: object, query: Mapping[str, str] | None = None) -> HttpAnswer:
         """Never raises for bad input; an AWS failure propagates (a 5xx: the caller should retry)."""
@@ -53,7 +56,7 @@ class CoverStatusReader:
         record = self.records.get(music_task_id)
         if record is None:
             return HttpAnswer(404, {"error": f"no cover request for music task {music_task_id}"})
-        view = public_view(record)
+        view = public_view(record, self.urls)
         if query.get("urls") == PRESIGNED and self.presigning is not None:
             view["images"] = [presigned_image(image, self.presigning) for image in view["images"]]
         return HttpAnswer(200, view)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from covers_core.errors import ErrorCode
+
 
 class FetchCode(StrEnum):
     """Short machine codes for why a download failed."""
@@ -16,7 +18,7 @@ class FetchCode(StrEnum):
     DNS = "DNS"
     HTTP_STATUS = "HTTP_STATUS"
     TOO_LARGE = "TOO_LARGE"
-    NOT_AN_IMAGE = "NOT_AN_IMAGE"
+    NOT_AN_IMAGE = ErrorCode.NOT_AN_IMAGE.value  # the decoder's verdict too (adapters/thumbnails.py)
     TIMEOUT = "TIMEOUT"
     CONNECTION = "CONNECTION"
     TLS = "TLS"

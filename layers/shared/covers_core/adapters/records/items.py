@@ -14,7 +14,7 @@ from typing import Any
 
 from covers_core.domain import jsontext
 from covers_core.domain.cost import CoverCost, LambdaShare
-from covers_core.domain.model import CoverError, CoverRecord, ImageCopy, Status
+from covers_core.domain.model import CoverError, CoverRecord, ImageCopy, Status, Thumbnail
 from covers_core.domain.outcomes import Ending
 
 
@@ -129,21 +129,51 @@ def _copies(value: Any) -> tuple[ImageCopy, ...]:
             sha256=c.get("sha256"),
             content_type=c.get("contentType"),
             error=c.get("error"),
+            width=plain(c.get("width")),
+            height=plain(c.get("height")),
+            thumbnail=_thumbnail(c.get("thumbnail")),
+            thumbnail_error=c.get("thumbnailError"),
         )
         for c in value or ()
+    )
+
+
+def _thumbnail(value: Any) -> Thumbnail | None:
+    if not isinstance(value, Mapping) or not value.get("s3Uri"):
+        return None
+    return Thumbnail(
+        s3_uri=str(value["s3Uri"]),
+        width=int(value["width"]),
+        height=int(value["height"]),
+        size=int(value["size"]),
+        content_type=str(value["contentType"]),
     )
 
 
 def copy_item(copy: ImageCopy) -> dict[str, Any]:
     if copy.error:
         return {"url": copy.url, "error": copy.error}
-    return {
+    item: dict[str, Any] = {
         "url": copy.url,
         "s3Uri": copy.s3_uri,
         "size": copy.size,
         "sha256": copy.sha256,
         "contentType": copy.content_type,
     }
+    if copy.width is not None and copy.height is not None:
+        item.update(width=copy.width, height=copy.height)
+    if copy.thumbnail is not None:
+        t = copy.thumbnail
+        item["thumbnail"] = {
+            "s3Uri": t.s3_uri,
+            "width": t.width,
+            "height": t.height,
+            "size": t.size,
+            "contentType": t.content_type,
+        }
+    elif copy.thumbnail_error:
+        item["thumbnailError"] = copy.thumbnail_error
+    return item
 
 
 def metadata_item(metadata: Mapping[str, Any]) -> str:

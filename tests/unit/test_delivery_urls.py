@@ -143,7 +143,10 @@ FINALIZE_ENV = {
     "FIRST_WAIT_TENANT_FIELD": "",
     "DELIVERY_BASE_URL": "",
     "THUMBNAIL_SIZE": "256",
+    "WORKFLOW_TYPE": "STANDARD",
+    "COST_METRIC_TENANTS": "",
 }
+STATUS_ENV = {"COVERS_TABLE_NAME": "t", "ARCHIVE_BUCKET": "", "PRESIGN_SECONDS": "900"}
 
 
 @pytest.mark.parametrize(
@@ -158,7 +161,7 @@ FINALIZE_ENV = {
 )
 def test_the_delivery_base_is_https_or_loopback_http(value: str, base: str | None) -> None:
     assert FinalizeSettings.from_env({**FINALIZE_ENV, "DELIVERY_BASE_URL": value}).delivery_base_url == base
-    status = StatusApiSettings.from_env({"COVERS_TABLE_NAME": "t", "DELIVERY_BASE_URL": value})
+    status = StatusApiSettings.from_env({**STATUS_ENV, "DELIVERY_BASE_URL": value})
     assert status.delivery_base_url == base
 
 
@@ -177,7 +180,7 @@ def test_any_other_delivery_base_stops_the_function_naming_it(value: str) -> Non
     with pytest.raises(ConfigError, match="DELIVERY_BASE_URL"):
         FinalizeSettings.from_env({**FINALIZE_ENV, "DELIVERY_BASE_URL": value})
     with pytest.raises(ConfigError, match="DELIVERY_BASE_URL"):
-        StatusApiSettings.from_env({"COVERS_TABLE_NAME": "t", "DELIVERY_BASE_URL": value})
+        StatusApiSettings.from_env({**STATUS_ENV, "DELIVERY_BASE_URL": value})
 
 
 @pytest.mark.parametrize(("value", "size"), [("0", 0), ("1", 1), ("256", 256), ("2048", 2048)])

@@ -229,7 +229,9 @@ class Interpreter:
                 if seconds is None:
                     seconds = _required(state["SecondsPath"], data, context)
                 if not isinstance(seconds, int) or seconds < 0:
-                    raise StateFailed("States.Runtime", f"Wait {name}: {seconds!r} is not a whole number >= 0")
+                    raise StateFailed(
+                        "States.Runtime", f"Wait {name}: {seconds!r} is not a whole number >= 0"
+                    )
                 self._elapsed += seconds
             elif kind == "Choice":
                 chosen = next((c["Next"] for c in state["Choices"] if _rule(c, data, context)), None)
@@ -283,7 +285,9 @@ class Interpreter:
                     self._elapsed += outcome.delay
                     continue
                 if isinstance(outcome, Catch):
-                    return _put(data, outcome.result_path, {"Error": error, "Cause": str(exc)}), outcome.next_state
+                    return _put(
+                        data, outcome.result_path, {"Error": error, "Cause": str(exc)}
+                    ), outcome.next_state
                 assert isinstance(outcome, Fail)
                 raise StateFailed(error, str(exc)) from exc
         if "ResultSelector" in state:
@@ -319,7 +323,9 @@ class Interpreter:
             child_input = {"Items": rows[first : first + size], "BatchInput": batch_input}
             self._elapsed = 0.0
             try:
-                output = self._states(state["ItemProcessor"], child_input, {"Execution": {"Input": child_input}})
+                output = self._states(
+                    state["ItemProcessor"], child_input, {"Execution": {"Input": child_input}}
+                )
                 succeeded.append({"Input": json.dumps(child_input), "Output": json.dumps(output)})
             except StateFailed as exc:
                 failed.append({"Input": json.dumps(child_input), "Error": exc.error, "Cause": exc.cause})
@@ -328,11 +334,15 @@ class Interpreter:
         report.failed += len(failed)
         report.failures += failed
         # Waves of `concurrency` children at once (each child as long as the longest of its wave).
-        report.seconds += sum(max(durations[i : i + concurrency]) for i in range(0, len(durations), concurrency))
+        report.seconds += sum(
+            max(durations[i : i + concurrency]) for i in range(0, len(durations), concurrency)
+        )
         run_id = str(uuid.uuid4())
         output: dict[str, Any] = {"MapRunArn": f"arn:aws:states:local:map-run/{run_id}"}
         if "ResultWriter" in state:
-            output["ResultWriterDetails"] = self._write_results(state["ResultWriter"], data, context, run_id, succeeded, failed)
+            output["ResultWriterDetails"] = self._write_results(
+                state["ResultWriter"], data, context, run_id, succeeded, failed
+            )
         total = len(succeeded) + len(failed)
         tolerated = float(state.get("ToleratedFailurePercentage", 0))
         if total and 100 * len(failed) / total > tolerated:
@@ -360,7 +370,9 @@ class Interpreter:
         items = []
         for row in rows:
             if len(row) > len(header):
-                raise StateFailed("States.ItemReaderFailed", f"row {rows.line_num}: more fields than the header")
+                raise StateFailed(
+                    "States.ItemReaderFailed", f"row {rows.line_num}: more fields than the header"
+                )
             items.append(dict(zip(header, row, strict=False)))
         return items
 

@@ -67,7 +67,8 @@ _STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]")
 
 
 def path_get(path: str, data: Any, context: dict[str, Any]) -> Any:
-    """The value at a JSONPath (``$.a.b[0]``; ``$$.`` reads the context object); :data:`_MISSING` if absent."""
+    """The value at a JSONPath (``$.a.b[0]``; ``$$.`` reads the context object), :data:`_MISSING` if
+    absent."""
     if path.startswith("$$"):
         data, path = context, path[1:]
     if not path.startswith("$"):
@@ -323,10 +324,10 @@ class Interpreter:
             child_input = {"Items": rows[first : first + size], "BatchInput": batch_input}
             self._elapsed = 0.0
             try:
-                output = self._states(
+                result = self._states(
                     state["ItemProcessor"], child_input, {"Execution": {"Input": child_input}}
                 )
-                succeeded.append({"Input": json.dumps(child_input), "Output": json.dumps(output)})
+                succeeded.append({"Input": json.dumps(child_input), "Output": json.dumps(result)})
             except StateFailed as exc:
                 failed.append({"Input": json.dumps(child_input), "Error": exc.error, "Cause": exc.cause})
             durations.append(self._elapsed)
@@ -341,7 +342,7 @@ class Interpreter:
         output: dict[str, Any] = {"MapRunArn": f"arn:aws:states:local:map-run/{run_id}"}
         if "ResultWriter" in state:
             output["ResultWriterDetails"] = self._write_results(
-                state["ResultWriter"], data, context, run_id, succeeded, failed
+                state["ResultWriter"], data, context, run_id, succeeded=succeeded, failed=failed
             )
         total = len(succeeded) + len(failed)
         tolerated = float(state.get("ToleratedFailurePercentage", 0))
@@ -382,6 +383,7 @@ class Interpreter:
         data: Any,
         context: dict[str, Any],
         run_id: str,
+        *,
         succeeded: list[dict[str, Any]],
         failed: list[dict[str, Any]],
     ) -> dict[str, str]:

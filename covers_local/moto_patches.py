@@ -145,8 +145,9 @@ def _resource_models(models: Iterable[type[CloudFormationModel]], hidden: type) 
     the three lookups moto picks a model with (``parsing.get_model_list``/``get_model_map``/
     ``get_name_type_map``, moto/cloudformation/parsing.py:87-102); ours come last, so a type moto models
     too (the state machine) is created by ours, and named by ours: moto's own model leaves the lookup, as
-    moto takes a resource's name property from the first model of its type (``resource_name_property_from_type``,
-    parsing.py:284-287), so ``StateMachineName`` names the machine (the backfill's role names it). No
+    moto takes a resource's name property from the first model of its type
+    (``resource_name_property_from_type``, parsing.py:284-287), so ``StateMachineName`` names the machine
+    (the backfill's role names it). No
     upstream issue found for these types or for ``DefinitionSubstitutions``."""
     original_list = parsing.get_model_list
     ours = {m.cloudformation_type() for m in models}

@@ -104,7 +104,10 @@ def test_the_substitutions_are_exactly_the_ones_the_template_gives() -> None:
     used = set(re.findall(r"\$\{(\w+)\}", TEXT))
     given = MACHINE["Properties"]["DefinitionSubstitutions"]
     assert used == set(given) == {"BackfillBucket", "CoverRequestsQueueUrl"}
-    assert given == {"BackfillBucket": {"Ref": "BackfillBucket"}, "CoverRequestsQueueUrl": {"Ref": "CoverRequestsQueue"}}
+    assert given == {
+        "BackfillBucket": {"Ref": "BackfillBucket"},
+        "CoverRequestsQueueUrl": {"Ref": "CoverRequestsQueue"},
+    }
     assert MACHINE["Properties"]["DefinitionUri"] == "statemachine/backfill.asl.json"
 
 
@@ -124,7 +127,7 @@ def test_the_role_grants_what_the_definition_calls_on_the_prefixes_the_command_u
         "Sid": "QueueRequests",
         "Effect": "Allow",
         "Action": "sqs:SendMessage",
-        "Resource": {"Fn::GetAtt": "CoverRequestsQueue.Arn"},
+        "Resource": {"Fn::GetAtt": ["CoverRequestsQueue", "Arn"]},
     }
     # its own child executions, by the name the template gives the machine
     name = MACHINE["Properties"]["Name"]["Fn::Sub"]

@@ -293,7 +293,7 @@ def _aws(what: str, call: Callable[..., Any], **kwargs: Any) -> Any:
 
 def locate(target: Backfill, manifest: str, stream: TextIO) -> str:
     """The manifest's key in the backfill bucket: a local file is uploaded (as a manifest) first."""
-    if not manifest.startswith("s3://"):
+    if not manifest.startswith("s3:"):
         path = Path(manifest)
         try:
             text = path.read_text(encoding="utf-8")
@@ -339,19 +339,26 @@ def read_check(target: Backfill, key: str, size: int, stream: TextIO) -> Manifes
 
 
 def start(target: Backfill, name: str, payload: dict[str, Any]) -> tuple[str, str | None]:
-    """Start the execution ``name``; (its ARN, None) or, when one of that name exists, (its ARN, status)."""
+    """Start the execution ``name``: (its ARN, None); when one of that name exists (a re-run of the same
+    manifest version), (its ARN, its status) and nothing is started."""
     sfn = target.client("stepfunctions")
+    arn = target.machine_arn.replace(":stateMachine:", ":execution:") + ":" + name
     try:
-        arn = sfn.start_execution(stateMachineArn=target.machine_arn, name=name, input=json.dumps(payload))
-        return str(arn["executionArn"]), None
+        return arn, str(sfn.describe_execution(executionArn=arn)["status"])
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+        if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            raise CommandError(f"cannot read the backfill execution: {exc}") from exc
+    except BotoCoreError as exc:
+        raise CommandError(f"cannot read the backfill execution: {exc}") from exc
+    try:
+        sfn.start_execution(stateMachineArn=target.machine_arn, name=name, input=json.dumps(payload))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":  # started meanwhile
             raise CommandError(f"cannot start the backfill: {exc}") from exc
+        return arn, "RUNNING"
     except BotoCoreError as exc:
         raise CommandError(f"cannot start the backfill: {exc}") from exc
-    arn = target.machine_arn.replace(":stateMachine:", ":execution:") + ":" + name
-    status = _aws("cannot read the backfill execution", sfn.describe_execution, executionArn=arn)["status"]
-    return arn, str(status)
+    return arn, None
 
 
 def watch(
@@ -415,7 +422,7 @@ def run(args: Any, pipeline_usd_per_million: float, sleep: Callable[[float], Non
     region = deployed.region(args.region)
     target = stack_backfill(args.stack, region)
     pace = pace_for(args.rate, args.max_concurrency)
-    if args.dry_run and not args.manifest.startswith("s3://"):
+    if args.dry_run and not args.manifest.startswith("s3:"):
         key = MANIFEST_PREFIX + Path(args.manifest).name
         text = normalised_csv(_local_text(args.manifest)).decode("utf-8")
         size, check = len(text.encode()), check_manifest(text.splitlines(keepends=True))

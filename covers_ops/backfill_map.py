@@ -43,8 +43,13 @@ BATCH = deployed.SEND_BATCH_SIZE
 SEND_SECONDS = 0.1
 #: A Distributed Map runs at most this many child executions at once.
 MAX_CONCURRENCY = 10_000
-#: Longest wait per batch the pace picks.
-MAX_WAIT_SECONDS = 300
+#: Longest wait per batch the pace picks (an Express child lives 5 minutes at most).
+MAX_WAIT_SECONDS = 240
+#: How close to the rate asked a pace must come before a longer wait is tried (a longer wait is a longer,
+#: dearer Express child: its duration is billed).
+RATE_TOLERANCE = 0.05
+#: The rate docs/operations.md prices the backfill at: `covers backfill`'s default --rate.
+DOCUMENTED_RATE = 5.0
 #: Express executions are billed in 64 MB steps; the backfill's child needs the smallest.
 CHILD_GB = 64 / 1024
 #: State transitions of the parent per child execution started (the Map Run's own, Standard-priced; an
@@ -80,8 +85,9 @@ class Pace:
 
 
 def pace_for(rate: float, max_concurrency: int | None = None) -> Pace:
-    """The pace closest to ``rate`` requests a second: with ``max_concurrency`` given, the wait that fits
-    it; else the smallest wait (1 s or more) and the concurrency that get closest."""
+    """The pace for ``rate`` requests a second: with ``max_concurrency`` given, the wait that fits it; else
+    the shortest wait (1 s or more) whose concurrency comes within :data:`RATE_TOLERANCE` of the rate
+    (else the closest pace of all)."""
     if max_concurrency is not None:
         wait = min(MAX_WAIT_SECONDS, max(0, round(max_concurrency * BATCH / rate - SEND_SECONDS)))
         return Pace(max_concurrency, wait)
@@ -89,6 +95,8 @@ def pace_for(rate: float, max_concurrency: int | None = None) -> Pace:
     for wait in range(1, MAX_WAIT_SECONDS + 1):
         concurrency = min(MAX_CONCURRENCY, max(1, round(rate * (wait + SEND_SECONDS) / BATCH)))
         pace = Pace(concurrency, wait)
+        if abs(pace.rate - rate) <= RATE_TOLERANCE * rate:
+            return pace
         if abs(pace.rate - rate) < abs(best.rate - rate) - 1e-9:
             best = pace
     return best
@@ -187,10 +195,10 @@ def check_manifest(lines: Iterable[str]) -> ManifestCheck:
             if problem:
                 raise UsageError(f"--manifest: {problem}")
             continue
-        if not any(cell.strip() for cell in row):
-            continue
         check.rows += 1
         try:
+            if not row:
+                raise BadRequestError("an empty line (the state machine would fail its batch on it)")
             row_body(check.header, row)
         except BadRequestError as exc:
             check.invalid_count += 1

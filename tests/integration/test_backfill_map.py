@@ -75,6 +75,7 @@ def row(n: int) -> str:
 def results(stack: Stack, report: MapRunReport, status: str) -> list[dict[str, Any]]:
     s3 = boto3.client("s3")
     bucket = stack.outputs["BackfillBucketName"]
+    assert report.results_key is not None
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=report.results_key)["Body"].read())
     keys = [f["Key"] for f in manifest["ResultFiles"] if f"/{status}_" in f["Key"]]
     return [entry for k in keys for entry in json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read())]
@@ -100,7 +101,7 @@ def test_a_thousand_row_manifest_queues_each_request_once_as_the_start_function_
     assert report.seconds == pytest.approx(11.0)
     assert backfill_map.Pace(10, 1).rate == pytest.approx(1000 / report.seconds)
     assert output["ResultWriterDetails"]["Key"] == report.results_key
-    assert report.results_key.startswith("results/")
+    assert str(report.results_key).startswith("results/")
 
 
 def test_a_batch_with_a_malformed_row_fails_whole_and_is_reported_the_rest_is_queued(stack: Stack) -> None:

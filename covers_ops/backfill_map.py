@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from covers_core.domain.requests import CORRELATION_ID_KEY, METADATA_KEY, request_from_mapping
 from covers_core.errors import BadRequestError
@@ -48,6 +49,9 @@ MAX_WAIT_SECONDS = 240
 #: How close to the rate asked a pace must come before a longer wait is tried (a longer wait is a longer,
 #: dearer Express child: its duration is billed).
 RATE_TOLERANCE = 0.05
+#: The state machine's TimeoutSeconds (statemachine/backfill.asl.json; tests/infra/test_backfill_asl.py checks
+#: they agree): a run the pace would stretch past it is refused.
+RUN_TIMEOUT_SECONDS = 30 * 24 * 3600
 #: The rate docs/operations.md prices the backfill at: `covers backfill`'s default --rate.
 DOCUMENTED_RATE = 5.0
 #: Express executions are billed in 64 MB steps; the backfill's child needs the smallest.
@@ -260,15 +264,11 @@ class Backfill:
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
-            import boto3
-
             self.clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
         return self.clients[service]
 
 
 def stack_backfill(stack: str, region: str) -> Backfill:
-    import boto3
-
     outputs = deployed.described(boto3.client("cloudformation", region_name=region), stack, region).get(
         "Outputs", []
     )
@@ -445,13 +445,19 @@ def run(args: Any, pipeline_usd_per_million: float, sleep: Callable[[float], Non
         print(f"{key}: ... and {check.invalid_count - len(check.invalid)} more invalid row(s)", file=stream)
     for line in plan_lines(key, size, check, pace, pipeline_usd_per_million):
         print(line, file=stream)
+    if check.rows / pace.rate > RUN_TIMEOUT_SECONDS:
+        raise UsageError(
+            f"at about {pace.rate:.3g}/s the run would take {duration(check.rows / pace.rate)}, past the "
+            f"state machine's timeout ({duration(RUN_TIMEOUT_SECONDS)}): raise --rate, or split the manifest"
+        )
     if args.dry_run:
         print("dry run: nothing started", file=stream)
         return 0
     if check.invalid_count and not args.skip_invalid:
         raise UsageError(
             f"{check.invalid_count} invalid row(s) in the manifest (listed above): fix them, or pass "
-            "--skip-invalid (the start function rejects them to the dead-letter queue)"
+            "--skip-invalid (the start function rejects a bad request to the dead-letter queue; a row the "
+            "state machine cannot read fails its batch)"
         )
     name = execution_name(key, str(meta.get("ETag", "")))
     arn, existing = start(target, name, execution_input(key, pace))

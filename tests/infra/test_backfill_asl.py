@@ -76,6 +76,7 @@ def test_a_distributed_map_reads_the_csv_manifest_from_the_backfill_bucket_in_ba
     }
     assert MAP["ResultWriter"]["Parameters"] == {"Bucket": "${BackfillBucket}", "Prefix": "results"}
     assert 0 < MAP["ToleratedFailurePercentage"] < 100
+    assert ASL["TimeoutSeconds"] == backfill_map.RUN_TIMEOUT_SECONDS  # the command refuses longer runs
 
 
 def test_each_batch_waits_its_pace_then_sends_once_and_fails_if_sqs_did_not_take_every_message() -> None:

@@ -217,6 +217,16 @@ def test_the_dry_run_reads_the_manifest_and_prices_the_run(
     )
 
 
+def test_a_pace_that_would_outlast_the_state_machines_timeout_is_refused(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backfill_map, "RUN_TIMEOUT_SECONDS", 100)  # 1,000 rows at about 4.8/s: 210 s
+    key = put_manifest(stack, [row(n) for n in range(1000)])
+    uri = f"s3://{stack.outputs['BackfillBucketName']}/{key}"
+    code, err = covers(["backfill", "--stack", STACK, "--manifest", uri, "--dry-run"], capsys)
+    assert code == 2 and "past the state machine's timeout (1m40s): raise --rate" in err, err
+
+
 def test_one_execution_per_manifest_version_named_by_it_and_a_rerun_reports_it(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,6 +79,7 @@ lint: $(STAMP) $(ASL_VALIDATOR) checkov
 	@for fn in functions/*/app.py; do $(BIN)/mypy $$fn || exit 1; done
 	$(BIN)/cfn-lint template.yaml
 	$(ASL_VALIDATOR) --json-path statemachine/cover_workflow.asl.json
+	$(ASL_VALIDATOR) --json-path statemachine/backfill.asl.json
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

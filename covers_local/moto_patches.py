@@ -144,10 +144,15 @@ def _resource_models(models: Iterable[type[CloudFormationModel]], hidden: type) 
     The patch adds the models of :mod:`covers_local.moto_cfn` (each created through moto's own API) to
     the three lookups moto picks a model with (``parsing.get_model_list``/``get_model_map``/
     ``get_name_type_map``, moto/cloudformation/parsing.py:87-102); ours come last, so a type moto models
-    too (the state machine) is created by ours. No upstream issue found for these types or for
-    ``DefinitionSubstitutions``."""
+    too (the state machine) is created by ours, and named by ours: moto's own model leaves the lookup, as
+    moto takes a resource's name property from the first model of its type
+    (``resource_name_property_from_type``, parsing.py:284-287), so ``StateMachineName`` names the machine
+    (the backfill's role names it). No
+    upstream issue found for these types or for ``DefinitionSubstitutions``."""
     original_list = parsing.get_model_list
-    listed = [m for m in original_list() if m is not hidden] + list(models)
+    ours = {m.cloudformation_type() for m in models}
+    listed = [m for m in original_list() if m is not hidden and m.cloudformation_type() not in ours]
+    listed += list(models)
     by_type = {m.cloudformation_type(): m for m in listed}
     name_types = {m.cloudformation_type(): m.cloudformation_name_type() for m in listed}
     return [

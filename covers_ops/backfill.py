@@ -29,7 +29,7 @@ from covers_core.domain.model import CoverRequest, Status
 from covers_core.domain.requests import REQUEST_FIELDS, parse_request, request_from_mapping
 from covers_core.errors import BadRequestError
 
-from covers_ops import deployed
+from covers_ops import backfill_map, deployed
 from covers_ops.deployed import CommandError, UsageError
 
 #: The AWS cost of one cover, in USD per 1M covers: the STANDARD workflow with the template's defaults at
@@ -355,7 +355,13 @@ most --max-credits new ones. FILE is CSV (a header naming musicTaskId, other col
 id per line) or JSON Lines of requests. Every line is checked first: bad ones are listed by line number
 (exit 2). Music tasks the stack already has a record of, or that an earlier run sent (the state file), are
 skipped. The summary (new, skipped, credits, AWS cost) is printed before anything is sent; --dry-run stops
-there. Ctrl-C stops after the current batch (exit 130): run the same command again to resume."""
+there. Ctrl-C stops after the current batch (exit 130): run the same command again to resume.
+
+With --manifest (a stack deployed with CatalogueBackfill=true), the stack sends the catalogue itself: a Step
+Functions Distributed Map reads the CSV manifest from the stack's backfill bucket (a local path is uploaded
+there first) and queues its rows at about --rate per second; the command checks every row, prints the
+summary, starts one execution per manifest version (the same command again reports it) and, with --watch,
+follows it (Ctrl-C stops watching only)."""
 
 
 def add_command(sub: Any) -> None:
@@ -363,6 +369,8 @@ def add_command(sub: Any) -> None:
         "covers backfill --stack covers --dry-run catalogue.csv",
         "covers backfill --stack covers --rate 10 --max-credits 5000 catalogue.csv",
         "zcat ids.txt.gz | covers backfill --stack covers --state ids.backfill-state.json -",
+        "covers backfill --stack covers --manifest s3://BUCKET/manifests/catalogue.csv --dry-run",
+        "covers backfill --stack covers --manifest catalogue.csv --rate 200 --watch",
     ]
     p = sub.add_parser(
         "backfill",
@@ -370,7 +378,25 @@ def add_command(sub: Any) -> None:
         description=DESCRIPTION,
         epilog="examples:\n  " + "\n  ".join(examples),
     )
-    p.add_argument("file", metavar="FILE", help="the catalogue: CSV or JSON Lines; - reads stdin")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        nargs="?",
+        help="the catalogue: CSV or JSON Lines; - reads stdin (not with --manifest)",
+    )
+    p.add_argument(
+        "--manifest",
+        metavar="S3_URI_OR_PATH",
+        help="run the backfill in the account on this CSV manifest (s3://<backfill bucket>/manifests/..., "
+        "or a local CSV uploaded there)",
+    )
+    p.add_argument(
+        "--max-concurrency",
+        type=_concurrency,
+        metavar="N",
+        help="with --manifest: batches of 10 sent at once (default: picked from --rate)",
+    )
+    p.add_argument("--watch", action="store_true", help="with --manifest: follow the run until it ends")
     p.add_argument("--stack", required=True, help="CloudFormation stack name (reads its outputs)")
     p.add_argument("--region", help="AWS region (default: your AWS configuration)")
     p.add_argument("--dry-run", action="store_true", help="print the summary and send nothing")
@@ -399,6 +425,18 @@ def _rate(text: str) -> float:
     return value
 
 
+def _concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= backfill_map.MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"a concurrency is a whole number, 1 to {backfill_map.MAX_CONCURRENCY}, got {text!r}"
+        )
+    return value
+
+
 def _credits(text: str) -> int:
     try:
         value = int(text)
@@ -419,6 +457,16 @@ def _text(name: str) -> str:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
+    if args.manifest is not None:
+        if args.file is not None or args.state is not None or args.max_credits is not None:
+            raise UsageError(
+                "--manifest takes no FILE, --state or --max-credits (the credit budgets cap spend)"
+            )
+        return backfill_map.run(args, AWS_USD_PER_MILLION_COVERS, sleep)
+    if args.file is None:
+        raise UsageError("name a catalogue FILE (or - for stdin), or pass --manifest")
+    if args.watch or args.max_concurrency is not None:
+        raise UsageError("--watch and --max-concurrency go with --manifest")
     catalogue = read_catalogue(_text(args.file))
     where = "stdin" if args.file == "-" else args.file
     for number, reason in catalogue.invalid[:LISTED_INVALID]:

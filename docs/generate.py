@@ -656,11 +656,13 @@ class _Architecture(_Graph):
         return sources
 
     def substitutions(self, logical_id: str, props: dict[str, Any]) -> set[str]:
-        """Edges to the functions the state machine calls, labelled with the states calling them."""
+        """Edges to the functions the state machine calls, labelled with the states calling them (other
+        substitutions, a bucket or a queue, are drawn from the role's grants)."""
         invoked: set[str] = set()
+        functions = {k for k, v in self.drawn.items() if v["Type"] == "AWS::Serverless::Function"}
         for key, value in (props.get("DefinitionSubstitutions") or {}).items():
             states = [n for n, state in self.states.items() if state.get("Resource") == f"${{{key}}}"]
-            for ref in (r for r in _refs(value) if r in self.drawn):
+            for ref in (r for r in _refs(value) if r in functions):
                 invoked.add(ref)
                 self.edge(logical_id, ref, ", ".join(states) or "invokes")
         return invoked

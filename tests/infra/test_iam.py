@@ -46,7 +46,8 @@ from covers_core.domain.signature import sign
 from covers_core.errors import AwsTransientError, CoverNotReadyError
 from moto import mock_aws
 
-from covers_local import moto_patches
+from covers_local import aws_calls, moto_patches
+from covers_local.asl_map import Interpreter
 from covers_local.aws_calls import Recorder, resources
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.lambda_events import http_api_event, status_api_event
@@ -57,8 +58,8 @@ from tests.support import least_privilege as proof
 from tests.support.harness import invoke, sqs_event
 from tests.support.paths import API_KEY, ROOT, TEST_ENV, WEBHOOK_KEY, load_event
 
-#: Every conditional resource exists: the archive bucket, the upstream rule and its queues.
-PARAMETERS = {"ArchiveImages": "true", "UpstreamEventBusName": "music-events"}
+#: Every conditional resource exists: the archive bucket, the upstream rule and its queues, the backfill.
+PARAMETERS = {"ArchiveImages": "true", "UpstreamEventBusName": "music-events", "CatalogueBackfill": "true"}
 STACK = "covers-iam"
 CFN = transform(PARAMETERS)
 RESOLVED = Resolved(CFN, STACK, PARAMETERS)
@@ -77,9 +78,15 @@ DESIGNED = (
     # The workflow calls the version published by the deploy its execution started with (docs/deploy.md,
     # "Upgrading").
     (r"(arn:aws:lambda:[^:]+:\d+:function:[^:]+):\d+", r"\1:*"),
-    # The reconciler reads the execution of each stranded cover: one per music task, of the one machine.
+    # The reconciler reads the execution of each stranded cover: one per music task, of the one machine;
+    # the backfill's Distributed Map follows its child executions.
     (r"(arn:aws:states:[^:]+:\d+:execution:[^:]+):[^:]+", r"\1:*"),
+    # The backfill reads any manifest under manifests/ and writes its results under results/.
+    (r"(arn:aws:s3:::[^/]+/(?:manifests|results)/).+", r"\1*"),
 )
+#: The state machine whose Tasks are SDK integrations, run by covers_local.asl_map (moto runs no Distributed
+#: Map): what it calls is recorded, as the functions' calls are.
+BACKFILL = "CoverBackfill"
 #: EventBridge Scheduler's role for the reconciler's schedule (SAM's ScheduleV2 event "Every").
 SCHEDULE = "ReconcileFunctionEvery"
 #: What Lambda's event source mapping calls with the function's role, by event source service.
@@ -337,10 +344,42 @@ def workflow_calls(stack: Stack) -> dict[str, set[proof.Call]]:
             continue
         definition = client.describe_state_machine(stateMachineArn=stack.physical_ids[logical_id])
         for task in task_resources(json.loads(definition["definition"])["States"]):
+            if logical_id == BACKFILL:
+                continue  # its SDK calls are recorded as it runs (backfill_calls)
             # A new kind of task (an SDK integration, lambda:invoke): declare what it calls.
             assert task.startswith("arn:aws:lambda:"), task
             found.setdefault(logical_id, set()).add(("lambda:InvokeFunction", task))
     return found
+
+
+def backfill_calls(stack: Stack) -> dict[str, set[proof.Call]]:
+    """The backfill's deployed definition run on a manifest (covers_local.asl_map) with its calls recorded,
+    and what Step Functions itself does with its role for a Distributed Map (AWS's "IAM policies for using
+    Distributed Map states"): start its child executions on the machine, read and stop them, and write
+    the results (multipart uploads: list their parts, abort a failed one)."""
+    machine = stack.physical_ids[BACKFILL]
+    bucket = stack.outputs["BackfillBucketName"]
+    definition = json.loads(
+        boto3.client("stepfunctions").describe_state_machine(stateMachineArn=machine)["definition"]
+    )
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3.put_object(Bucket=bucket, Key="manifests/catalogue.csv", Body=b"musicTaskId\nbackfilled-1\n")
+    with Recorder() as recorder, aws_calls.running(BACKFILL):
+        Interpreter({"s3": s3, "sqs": sqs}).execute(
+            definition, {"manifestKey": "manifests/catalogue.csv", "waitSeconds": 0, "maxConcurrency": 1}
+        )
+    made = {(c.action, c.resource) for c in recorder.calls}
+    results = {arn for action, arn in made if action == "s3:PutObject"}
+    child = machine.replace(":stateMachine:", ":execution:") + ":Rows-child"
+    declared = {("states:StartExecution", machine)} | {
+        (a, child) for a in ("states:DescribeExecution", "states:StopExecution")
+    }
+    declared |= {
+        (a, arn)
+        for arn in results
+        for a in ("s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload")
+    }
+    return {BACKFILL: made | declared}
 
 
 def pre_pinning_calls(calls: dict[str, set[proof.Call]]) -> dict[str, set[proof.Call]]:
@@ -395,7 +434,12 @@ def observed() -> Iterator[Observed]:
         assert set(code) == set(LAMBDAS), "every function ran and called AWS"
         workflow = workflow_calls(stack)
         calls = merge(
-            code, event_source_calls(stack), schedule_calls(stack), workflow, pre_pinning_calls(workflow)
+            code,
+            event_source_calls(stack),
+            schedule_calls(stack),
+            workflow,
+            pre_pinning_calls(workflow),
+            backfill_calls(stack),
         )
         seen = Observed(calls, deployed_values(stack), deployed_policies(stack))
     yield seen  # plain data: moto, the emulator and the environment are gone
@@ -540,10 +584,31 @@ def test_the_workflow_may_invoke_its_two_functions_and_deliver_logs_only() -> No
 def test_the_roles_of_the_functions_and_the_workflow_are_the_only_iam_in_the_template() -> None:
     iam = {k for k, v in CFN["Resources"].items() if v["Type"].startswith("AWS::IAM::")}
     assert iam == set(ROLES.values())
-    assert {x: role_id(x) for x in (*FUNCTIONS, "CoverWorkflow", SCHEDULE)} == ROLES
+    assert {x: role_id(x) for x in (*FUNCTIONS, "CoverWorkflow", BACKFILL, SCHEDULE)} == ROLES
 
 
 def test_the_reconcilers_schedule_may_invoke_the_reconciler_only() -> None:
     assert managed_policies(SCHEDULE) == set()
     # the function's `live` alias: a deploy moves it to the new version, as it does for the SQS mapping
     assert granted(SCHEDULE) == {("lambda:InvokeFunction", "<ReconcileFunctionAliaslive>")}
+
+
+def test_the_backfill_may_read_manifests_write_results_queue_requests_and_run_its_children_only() -> None:
+    assert managed_policies(BACKFILL) <= {XRAY}
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:covers-iam-backfill"
+    assert {(a, r) for a, r in granted(BACKFILL) if a not in LOG_DELIVERY_ACTIONS} == {
+        ("s3:GetObject", "<BackfillBucket>/manifests/*"),
+        *(
+            (a, "<BackfillBucket>/results/*")
+            for a in (
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:ListMultipartUploadParts",
+                "s3:AbortMultipartUpload",
+            )
+        ),
+        ("sqs:SendMessage", "<CoverRequestsQueue>"),
+        ("states:StartExecution", machine),
+        ("states:DescribeExecution", machine.replace(":stateMachine:", ":execution:") + ":*"),
+        ("states:StopExecution", machine.replace(":stateMachine:", ":execution:") + ":*"),
+    }

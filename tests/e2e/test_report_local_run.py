@@ -41,6 +41,7 @@ def test_the_report_of_a_local_run_matches_the_emulators_credits_and_the_unit_pr
         )
         ended = local.run(TASKS, timeout=120)
         items = boto3.resource("dynamodb").Table(local.stack.table_name).scan()["Items"]
+        capsys.readouterr()  # what the functions printed during the run (their logs): not the report's
         stack = ["--stack", LocalPipeline.STACK_NAME, "--region", "us-east-1"]
         code, out, _ = covers(["report", *stack, "--json"], capsys)
         assert code == 0

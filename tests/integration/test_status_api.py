@@ -316,14 +316,17 @@ def test_presigned_urls_read_the_archived_object_and_say_when_they_expire(archiv
     assert requests.get(image["url"], timeout=5).content == ARCHIVED_BODY  # moto serves the object
 
 
-def test_without_the_parameter_or_with_a_distribution_the_urls_are_the_recorded_ones(
+def test_without_the_parameter_the_url_is_the_recorded_one_and_with_a_distribution_the_permanent_one(
     archived: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert get_query("gen-archived", "")[1]["images"][0]["url"] == archived
     monkeypatch.setenv("DELIVERY_BASE_URL", "https://d111111abcdef8.cloudfront.net")
     wiring.reset()
     status, body = get_query("gen-archived", "urls=presigned")  # accepted; the URLs are permanent already
-    assert status == 200 and body["images"][0]["url"] == archived and "urlExpiresAt" not in body["images"][0]
+    image = body["images"][0]
+    assert status == 200 and "urlExpiresAt" not in image
+    assert image["url"].startswith("https://d111111abcdef8.cloudfront.net/covers/gen-archived/")
+    assert image["sourceUrl"] == archived
 
 
 @pytest.mark.parametrize(

@@ -87,16 +87,8 @@ def _copy_details(copy: ImageCopy, urls: DeliveryUrls) -> dict[str, Any]:
     if copy.width is not None and copy.height is not None:
         details.update(width=copy.width, height=copy.height)
     if copy.thumbnail is not None:
-        t = copy.thumbnail
-        delivered = urls.url_of(t.s3_uri)
-        details["thumbnail"] = {
-            **({"url": delivered} if delivered else {}),
-            "s3Uri": t.s3_uri,
-            "width": t.width,
-            "height": t.height,
-            "size": t.size,
-            "contentType": t.content_type,
-        }
+        delivered = urls.url_of(copy.thumbnail.s3_uri)
+        details["thumbnail"] = {**({"url": delivered} if delivered else {}), **copy.thumbnail.as_dict()}
     elif copy.thumbnail_error:
         details["thumbnailError"] = copy.thumbnail_error
     return details

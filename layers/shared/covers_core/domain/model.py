@@ -124,6 +124,16 @@ class Thumbnail:
     size: int
     content_type: str
 
+    def as_dict(self) -> dict[str, str | int]:
+        """As the record stores it and the image entries show it (their ``url`` aside)."""
+        return {
+            "s3Uri": self.s3_uri,
+            "width": self.width,
+            "height": self.height,
+            "size": self.size,
+            "contentType": self.content_type,
+        }
+
 
 @dataclass(frozen=True)
 class ImageCopy:

@@ -163,14 +163,7 @@ def copy_item(copy: ImageCopy) -> dict[str, Any]:
     if copy.width is not None and copy.height is not None:
         item.update(width=copy.width, height=copy.height)
     if copy.thumbnail is not None:
-        t = copy.thumbnail
-        item["thumbnail"] = {
-            "s3Uri": t.s3_uri,
-            "width": t.width,
-            "height": t.height,
-            "size": t.size,
-            "contentType": t.content_type,
-        }
+        item["thumbnail"] = copy.thumbnail.as_dict()
     elif copy.thumbnail_error:
         item["thumbnailError"] = copy.thumbnail_error
     return item

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,16 @@ def test_the_lock_pins_the_requirements_and_everything_they_need(folder: str) ->
         )
     assert "$(install-locked)" in (LAYERS / folder / "Makefile").read_text()
     assert "--require-hashes -r requirements.lock" in (LAYERS / "layer.mk").read_text()
+
+
+@pytest.mark.parametrize("folder", sorted(LOGICAL_IDS))
+def test_local_runs_get_the_versions_the_layer_ships(folder: str) -> None:
+    """pyproject.toml pins each layer requirement too (tests and local runs use them from .venv)."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = {normalise(name): version for name, version in (d.split("==", 1) for d in declared if "==" in d)}
+    requirements = (LAYERS / folder / "requirements.txt").read_text()
+    for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", requirements, re.MULTILINE):
+        assert pins.get(normalise(name)) == version, name
 
 
 def test_pillow_is_in_the_imaging_layer_only_and_no_package_is_in_two_layers() -> None:

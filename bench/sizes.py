@@ -50,7 +50,7 @@ def run() -> dict[str, Any]:
             functions = {f: BUILD / ids[f] for f in FUNCTIONS}
         else:
             source, layers = "layer Makefiles (no .aws-sam/build)", {}
-            for name, folder in LAYERS.items():
+            for name, layer_folder in LAYERS.items():
                 layers[name] = Path(tmp) / name
                 subprocess.run(
                     [
@@ -60,7 +60,7 @@ def run() -> dict[str, Any]:
                         f"ARTIFACTS_DIR={layers[name]}",
                         f"PYTHON={sys.executable}",
                     ],
-                    cwd=ROOT / "layers" / folder,
+                    cwd=ROOT / "layers" / layer_folder,
                     check=True,
                     capture_output=True,
                 )

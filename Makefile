@@ -29,7 +29,7 @@ help:
 	@echo "make bench  - performance figures (one table; JSON in bench/results/)"
 	@echo "make format - apply ruff's formatter and fixes"
 	@echo "make checkov - security scan of template.yaml and of the template as CloudFormation gets it"
-	@echo "make lock   - re-resolve layers/shared/requirements.lock (pins + hashes) from requirements.txt"
+	@echo "make lock   - re-resolve each layer's requirements.lock (layers/*/: pins + hashes) from its requirements.txt"
 	@echo "make docs   - regenerate docs/configuration.md's parameter table and docs/design.md's diagrams (template, ASL)"
 	@echo "make figures - docs/performance.md's tables and plots from the newest make bench run (installs matplotlib)"
 
@@ -96,10 +96,10 @@ test: lint build
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-# Deliberate dependency updates only: change a pin in layers/shared/requirements.txt (and pyproject.toml),
-# run this, review the diff of layers/shared/requirements.lock, commit both.
+# Deliberate dependency updates only: change a pin in a layer's requirements.txt (layers/shared/ or
+# layers/imaging/; and pyproject.toml), run this, review the diff of its requirements.lock, commit both.
 lock: $(STAMP)
-	$(BIN)/python layers/shared/lock.py
+	$(BIN)/python layers/lock.py
 
 # (after `make build`: the cold start section imports the built layer). bench.storage is a calculation from
 # bench/prices.py: docs/figures/storage.json and its table in docs/performance.md ("Storage").

@@ -1,5 +1,6 @@
-"""Artifact sizes: the shared layer and each function, zipped as Lambda gets them. From `sam build`'s
-output when present (.aws-sam/build), else the layer built with its Makefile into a temporary folder."""
+"""Artifact sizes: each layer (SharedLayer, every function's; ImagingLayer, finalize's: Pillow) and each
+function, zipped as Lambda gets them. From `sam build`'s output when present (.aws-sam/build), else the
+layers built with their Makefiles into a temporary folder."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from covers_local.template import functions as template_functions
 from covers_local.template import load_template
 
 BUILD = ROOT / ".aws-sam" / "build"
+#: Each layer's logical id in template.yaml -> its folder (layers/<folder>/Makefile builds it).
+LAYERS = {"SharedLayer": "shared", "ImagingLayer": "imaging"}
 
 
 def logical_ids() -> dict[str, str]:
@@ -41,20 +44,30 @@ def unzipped_bytes(folder: Path) -> int:
 
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="covers-sizes-") as tmp:
-        if (BUILD / "SharedLayer").is_dir():
-            source, layer = "sam build (.aws-sam/build)", BUILD / "SharedLayer"
+        if all((BUILD / name).is_dir() for name in LAYERS):
+            source, layers = "sam build (.aws-sam/build)", {name: BUILD / name for name in LAYERS}
             ids = logical_ids()
             functions = {f: BUILD / ids[f] for f in FUNCTIONS}
         else:
-            source, layer = "layer Makefile (no .aws-sam/build)", Path(tmp) / "layer"
-            subprocess.run(
-                ["make", "-s", "build-SharedLayer", f"ARTIFACTS_DIR={layer}", f"PYTHON={sys.executable}"],
-                cwd=ROOT / "layers" / "shared",
-                check=True,
-                capture_output=True,
-            )
+            source, layers = "layer Makefiles (no .aws-sam/build)", {}
+            for name, layer_folder in LAYERS.items():
+                layers[name] = Path(tmp) / name
+                subprocess.run(
+                    [
+                        "make",
+                        "-s",
+                        f"build-{name}",
+                        f"ARTIFACTS_DIR={layers[name]}",
+                        f"PYTHON={sys.executable}",
+                    ],
+                    cwd=ROOT / "layers" / layer_folder,
+                    check=True,
+                    capture_output=True,
+                )
             functions = {f: ROOT / "functions" / f for f in FUNCTIONS}
-        sizes = {"SharedLayer": {"zipped": zipped_bytes(layer), "unzipped": unzipped_bytes(layer)}}
+        sizes = {
+            name: {"zipped": zipped_bytes(p), "unzipped": unzipped_bytes(p)} for name, p in layers.items()
+        }
         for name, folder in functions.items():
             code = {p.name: p for p in folder.glob("*.py")}  # what the function's Makefile ships
             with tempfile.TemporaryDirectory() as only:

@@ -54,19 +54,21 @@ def transform(
     *,
     root: Path | None = None,
     region: str = REGION,
-    layer_version: str = "",
+    layer_version: str | Mapping[str, str] = "",
 ) -> dict[str, Any]:
     """The CloudFormation template CloudFormation would get for ``template.yaml`` and ``parameters``
     (resource Metadata kept, as checkov reads it). ``layer_version`` changes only the layers' code
-    location, as a new layer build would."""
+    location, as a new layer build would: of every layer, or of those it maps (logical id -> suffix)."""
     root = root or project_root()
     sam = load_template(root / "template.yaml")
+    every_layer = layer_version if isinstance(layer_version, str) else ""
+    by_layer = {} if isinstance(layer_version, str) else dict(layer_version)
     for logical_id, resource in sam["Resources"].items():
         properties = resource.get("Properties", {})
         if "DefinitionUri" in properties:
             definition = (root / properties.pop("DefinitionUri")).read_text(encoding="utf-8")
             properties["Definition"] = json.loads(definition)
-        for key, suffix in (("CodeUri", ""), ("ContentUri", layer_version)):
+        for key, suffix in (("CodeUri", ""), ("ContentUri", by_layer.get(logical_id, every_layer))):
             if key in properties:
                 properties[key] = {"Bucket": ARTIFACTS_BUCKET, "Key": f"{logical_id}{suffix}.zip"}
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))

@@ -414,7 +414,7 @@ def test_every_function_publishes_a_live_alias_that_its_triggers_call() -> None:
     assert mapping["Properties"]["FunctionName"] == {"Ref": start_alias}
 
 
-def function_versions(layer_version: str) -> dict[str, str]:
+def function_versions(layer_version: str | Mapping[str, str]) -> dict[str, str]:
     resources = transform(layer_version=layer_version)["Resources"]
     return {
         r["Properties"]["FunctionName"]["Ref"]: logical_id
@@ -428,6 +428,26 @@ def test_a_change_to_the_shared_layer_alone_publishes_new_function_versions() ->
     after = function_versions("-build-2")
     assert set(before) == set(after) == set(FUNCTIONS)
     assert all(before[fn] != after[fn] for fn in FUNCTIONS), (before, after)
+
+
+def test_a_change_to_the_imaging_layer_alone_publishes_a_new_finalize_version_only() -> None:
+    before = function_versions({"ImagingLayer": "-build-1"})
+    after = function_versions({"ImagingLayer": "-build-2"})
+    changed = {fn for fn in FUNCTIONS if before[fn] != after[fn]}
+    assert changed == {"FinalizeCoverFunction"}, (before, after)
+
+
+def layers_of(function: str) -> list[str]:
+    """The logical ids (as template.yaml names them) of the layers ``function`` gets, in order."""
+    refs = [ref["Ref"] for ref in RESOURCES[function]["Properties"]["Layers"]]
+    assert all(RESOURCES[ref]["Type"] == "AWS::Lambda::LayerVersion" for ref in refs)
+    return [re.sub(r"[0-9a-f]{10}$", "", ref) for ref in refs]  # SAM adds a hash of the content
+
+
+def test_only_finalize_gets_pillow_and_every_function_gets_the_shared_layer_once() -> None:
+    for fn in FUNCTIONS:
+        expected = ["SharedLayer", "ImagingLayer"] if fn == "FinalizeCoverFunction" else ["SharedLayer"]
+        assert layers_of(fn) == expected, fn
 
 
 @pytest.mark.parametrize("logical_id", RETAINED)

@@ -425,26 +425,8 @@ def _rate(text: str) -> float:
     return value
 
 
-def _concurrency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= backfill_map.MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(
-            f"a concurrency is a whole number, 1 to {backfill_map.MAX_CONCURRENCY}, got {text!r}"
-        )
-    return value
-
-
-def _credits(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a credit budget is a whole number, 1 or more, got {text!r}")
-    return value
+_concurrency = deployed.whole_number("a concurrency", 1, backfill_map.MAX_CONCURRENCY)
+_credits = deployed.whole_number("a credit budget", 1)
 
 
 def _text(name: str) -> str:

@@ -56,14 +56,8 @@ def _tenant(text: str) -> str:
     return text
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a cap is a whole number, 0 (none) or more, got {text!r}")
-    return value
+#: A cap as ``--set-day`` / ``--set-month`` take it.
+_count = deployed.whole_number("a cap", 0, bounds="0 (none) or more")
 
 
 def cmd_budget(args: argparse.Namespace) -> int:

@@ -85,6 +85,23 @@ RESOURCE_HELP = {
 }
 
 
+def whole_number(what: str, low: int, high: int | None = None, *, bounds: str = "") -> Callable[[str], int]:
+    """An argparse type for a whole number from ``low`` to ``high`` (None: no upper bound), refused in one
+    message that names ``what`` it is: "a cap is a whole number, 0 (none) or more, got '-1'"."""
+    bounds = bounds or (f"{low} to {high}" if high is not None else f"{low} or more")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{what} is a whole number, {bounds}, got {text!r}")
+        return value
+
+    return parse
+
+
 def add_target_arguments(parser: argparse.ArgumentParser, resources: Iterable[str]) -> None:
     """``--stack``, ``--region`` and an option for each of ``resources`` (keys of :data:`OUTPUTS`: the ones
     the command reads), which names that resource instead of the stack's output."""

@@ -9,6 +9,7 @@ HTTP API) start an :class:`ArchiveServer`. Either way the local finalize and sta
 
 from __future__ import annotations
 
+import functools
 import io
 import threading
 import urllib.request
@@ -49,7 +50,7 @@ class ArchiveServer:
     def __init__(
         self, s3: Callable[[], Any], bucket: Callable[[], str | None], host: str = "127.0.0.1"
     ) -> None:
-        self._s3 = s3
+        self._s3 = functools.cache(s3)  # made at the first request (moto is up by then), then kept
         self._bucket = bucket
         server = self
 

@@ -26,6 +26,7 @@ this machine by. And it seeds what the sample events in ``events/`` refer to (:f
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -360,6 +361,7 @@ def _serve_api(pipeline: LocalPipeline, host: str, port: int) -> ThreadingHTTPSe
     connection never reads one request's body as the next request."""
     webhook = pipeline.stack.functions["MusicWebhookFunction"].name
     status_api = pipeline.stack.functions["CoverStatusApiFunction"].name
+    archive_s3 = functools.cache(lambda: boto3.client("s3", region_name=REGION))  # one, at the first GET
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -395,7 +397,7 @@ def _serve_api(pipeline: LocalPipeline, host: str, port: int) -> ThreadingHTTPSe
                 return
             if self.command in ("GET", "HEAD") and url.path.startswith(ARCHIVE_PATH):
                 bucket = pipeline.stack.archive_bucket
-                self._send(*archive_answer(boto3.client("s3", region_name=REGION), bucket, url.path))
+                self._send(*archive_answer(archive_s3(), bucket, url.path))
                 return
             task = unquote(url.path[len(_STATUS_PREFIX) :]) if url.path.startswith(_STATUS_PREFIX) else ""
             if self.command == "GET" and task and "/" not in task:

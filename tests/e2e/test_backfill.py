@@ -17,9 +17,9 @@ import boto3
 import pytest
 from covers_core.domain.requests import parse_request
 
-from covers_local import cli
 from covers_local.stack import Stack
 from covers_ops import backfill, deployed
+from tests.support.cli import covers
 
 IDS = [f"gen-{n:04d}" for n in range(1000)]
 #: Already recorded in the stack (any status): skipped, no credit.
@@ -63,15 +63,6 @@ def virtual_time(monkeypatch: pytest.MonkeyPatch, interrupt_at: int | None = Non
     monkeypatch.setattr(backfill, "clock", time.clock)
     monkeypatch.setattr(backfill, "sleep", time.sleep)
     return time
-
-
-def covers(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def queued(aws: Stack) -> list[dict[str, Any]]:

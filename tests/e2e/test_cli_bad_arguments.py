@@ -13,17 +13,8 @@ import pytest
 from covers_local import cli, cli_runs
 from covers_local.cli_console import HelpFormatter, help_walk
 from covers_local.emulator import VendorEmulator
+from tests.support.cli import covers as run
 from tests.support.paths import ROOT
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``covers ARGV`` in this process: (exit code, stdout, stderr); argparse's own exits included."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

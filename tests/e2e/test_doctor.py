@@ -24,6 +24,7 @@ from covers_core.domain.model import CoverRecord, Status, iso
 from covers_local import cli
 from covers_local.stack import Stack
 from covers_ops import deployed, doctor
+from tests.support.cli import covers
 from tests.support.logs import everything_at_debug
 from tests.support.paths import API_KEY
 
@@ -36,12 +37,6 @@ HEALTHY_QUOTAS: list[dict[str, Any]] = [
     {"QuotaName": "StartExecution throttle token bucket refill rate", "Value": 300.0},
     {"QuotaName": "Maximum open executions", "Value": 1_000_000.0},
 ]
-
-
-def covers(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_doctor(aws: Stack, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, str], str]:

@@ -28,15 +28,10 @@ from covers_local.runner import WORKFLOW_FAILED, LocalPipeline, LocalSettings
 from covers_local.stack import Stack, load_template
 from covers_ops import cli as ops_cli
 from tests.integration.test_finalize import assert_valid_event
+from tests.support.cli import covers
 from tests.support.paths import ROOT
 
 STACK = LocalPipeline.STACK_NAME
-
-
-def covers(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def events_for(events: list[dict[str, Any]], task: str) -> list[tuple[str, str]]:

@@ -12,9 +12,9 @@ import pytest
 from covers_core.adapters.records import record_from_item
 from covers_core.domain.prices import usd
 
-from covers_local import cli
 from covers_local.emulator import EmulatorConfig, VendorEmulator
 from covers_local.runner import LocalPipeline, LocalSettings
+from tests.support.cli import covers
 
 TASKS = ["song-1", "song-2", "song-3", "fail-1", "hascover-1"]
 
@@ -23,12 +23,6 @@ TASKS = ["song-1", "song-2", "song-3", "fail-1", "hascover-1"]
 def vendor() -> Iterator[VendorEmulator]:
     with VendorEmulator(EmulatorConfig(ready_after=(0.5, 2.0), seed=7)) as emu:
         yield emu
-
-
-def covers(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_report_of_a_local_run_matches_the_emulators_credits_and_the_unit_prices(

@@ -18,10 +18,11 @@ from covers_core.domain.requests import parse_request
 from covers_core.errors import BadRequestError
 from moto import mock_aws
 
-from covers_local import cli, moto_patches
+from covers_local import moto_patches
 from covers_local.asl_map import Interpreter, MapRunReport, StateFailed
 from covers_local.stack import Stack, deploy
 from covers_ops import backfill, backfill_map
+from tests.support.cli import covers
 from tests.support.paths import ROOT
 
 STACK = "covers-backfill"
@@ -186,21 +187,13 @@ def test_past_the_tolerated_share_of_failed_batches_the_run_fails(stack: Stack) 
 # --- the command -----------------------------------------------------------------------------------------
 
 
-def covers(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, capsys.readouterr().err
-
-
 def test_the_dry_run_reads_the_manifest_and_prices_the_run(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bucket = stack.outputs["BackfillBucketName"]
     put_manifest(stack, [row(n) for n in range(1000)])
     uri = f"s3://{bucket}/manifests/catalogue.csv"
-    code, err = covers(
+    code, _, err = covers(
         ["backfill", "--stack", STACK, "--manifest", uri, "--rate", "100", "--dry-run"], capsys
     )
     assert code == 0, err
@@ -223,7 +216,7 @@ def test_a_pace_that_would_outlast_the_state_machines_timeout_is_refused(
     monkeypatch.setattr(backfill_map, "RUN_TIMEOUT_SECONDS", 100)  # 1,000 rows at about 4.8/s: 210 s
     key = put_manifest(stack, [row(n) for n in range(1000)])
     uri = f"s3://{stack.outputs['BackfillBucketName']}/{key}"
-    code, err = covers(["backfill", "--stack", STACK, "--manifest", uri, "--dry-run"], capsys)
+    code, _, err = covers(["backfill", "--stack", STACK, "--manifest", uri, "--dry-run"], capsys)
     assert code == 2 and "past the state machine's timeout (1m40s): raise --rate" in err, err
 
 
@@ -233,7 +226,7 @@ def test_one_execution_per_manifest_version_named_by_it_and_a_rerun_reports_it(
     bucket = stack.outputs["BackfillBucketName"]
     key = put_manifest(stack, [row(n) for n in range(25)])
     argv = ["backfill", "--stack", STACK, "--manifest", f"s3://{bucket}/{key}", "--rate", "50"]
-    code, err = covers(argv, capsys)
+    code, _, err = covers(argv, capsys)
     assert code == 0, err
     sfn = boto3.client("stepfunctions")
     (execution,) = sfn.list_executions(stateMachineArn=stack.outputs["CoverBackfillArn"])["executions"]
@@ -242,7 +235,7 @@ def test_one_execution_per_manifest_version_named_by_it_and_a_rerun_reports_it(
     assert f"started {execution['executionArn']}" in err and "console.aws.amazon.com/states" in err
     started = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
     assert started == backfill_map.execution_input(key, backfill_map.pace_for(50))
-    code, err = covers(argv, capsys)  # the same manifest again: no second execution
+    code, _, err = covers(argv, capsys)  # the same manifest again: no second execution
     assert code == 0 and "already has a backfill (RUNNING)" in err
     assert len(sfn.list_executions(stateMachineArn=stack.outputs["CoverBackfillArn"])["executions"]) == 1
     put_manifest(stack, [row(n) for n in range(26)])  # a new version: a new execution
@@ -255,7 +248,7 @@ def test_a_local_csv_is_converted_and_uploaded_then_started(
 ) -> None:
     path = tmp_path / "catalogue.csv"
     path.write_text("musicTaskId,tenant,correlationId\ng1,acme,c1\ng2,,\n", encoding="utf-8")
-    code, err = covers(["backfill", "--stack", STACK, "--manifest", str(path)], capsys)
+    code, _, err = covers(["backfill", "--stack", STACK, "--manifest", str(path)], capsys)
     assert code == 0, err
     body = boto3.client("s3").get_object(
         Bucket=stack.outputs["BackfillBucketName"], Key="manifests/catalogue.csv"
@@ -277,7 +270,7 @@ def test_bad_manifests_are_refused_with_the_fix(
     stack: Stack, capsys: pytest.CaptureFixture[str], manifest: str, expected: str
 ) -> None:
     uri = manifest.format(bucket=stack.outputs["BackfillBucketName"])
-    code, err = covers(["backfill", "--stack", STACK, "--manifest", uri], capsys)
+    code, _, err = covers(["backfill", "--stack", STACK, "--manifest", uri], capsys)
     assert code == 2 and expected in err, err
 
 
@@ -286,12 +279,12 @@ def test_a_manifest_with_an_unknown_column_or_bad_rows_is_refused(
 ) -> None:
     bucket = stack.outputs["BackfillBucketName"]
     boto3.client("s3").put_object(Bucket=bucket, Key="manifests/odd.csv", Body=b"musicTaskId,title\ng1,x\n")
-    code, err = covers(
+    code, _, err = covers(
         ["backfill", "--stack", STACK, "--manifest", f"s3://{bucket}/manifests/odd.csv"], capsys
     )
     assert code == 2 and "unknown column(s) title" in err
     put_manifest(stack, ["g1,,", "bad id,,"])
-    code, err = covers(
+    code, _, err = covers(
         ["backfill", "--stack", STACK, "--manifest", f"s3://{bucket}/manifests/catalogue.csv"], capsys
     )
     assert code == 2 and "manifests/catalogue.csv:3:" in err and "1 invalid row(s)" in err
@@ -300,7 +293,7 @@ def test_a_manifest_with_an_unknown_column_or_bad_rows_is_refused(
 def test_a_stack_without_the_backfill_is_told_how_to_get_it(capsys: pytest.CaptureFixture[str]) -> None:
     with mock_aws(), moto_patches.cloudformation():
         deploy("covers-plain", {}, root=ROOT)
-        code, err = covers(
+        code, _, err = covers(
             ["backfill", "--stack", "covers-plain", "--manifest", "s3://b-b-b/manifests/x.csv"], capsys
         )
     assert code == 2 and "CatalogueBackfill=true" in err
